@@ -1,0 +1,26 @@
+"""skweighted: class-imbalance handling for PyTorch networks in scikit-learn."""
+
+from ._classifier import WeightedNeuralNetClassifier
+from .class_weight import (
+    Deferred,
+    EffectiveNumber,
+    InversePower,
+    PerBatch,
+    resolve_class_weight,
+)
+from .losses import WeightedCrossEntropyLoss
+from .modules import MLP
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "MLP",
+    "Deferred",
+    "EffectiveNumber",
+    "InversePower",
+    "PerBatch",
+    "WeightedCrossEntropyLoss",
+    "WeightedNeuralNetClassifier",
+    "__version__",
+    "resolve_class_weight",
+]

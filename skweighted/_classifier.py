@@ -1,0 +1,497 @@
+"""``WeightedNeuralNetClassifier``: the scikit-learn surface.
+
+Parameters, validation, label encoding, class-weight resolution and tags live
+here; how a network is trained lives in :mod:`skweighted._net`.
+"""
+
+import copy
+import inspect
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from . import _net
+from ._compat import check_sample_weight, validate_data
+from .class_weight import (
+    SCHEME_NAMES,
+    Deferred,
+    PerBatch,
+    WeightingScheme,
+    class_counts,
+    resolve_class_weight,
+)
+from .losses import WeightedCrossEntropyLoss, n_outputs
+from .modules import MLP
+
+__all__ = ["WeightedNeuralNetClassifier"]
+
+#: Prefixed keyword arguments routed to the part of the net they configure.
+PREFIXES = (
+    "module__",
+    "criterion__",
+    "optimizer__",
+    "iterator_train__",
+    "iterator_valid__",
+    "callbacks__",
+)
+
+_WEIGHT_SPEC = [None, dict, StrOptions(set(SCHEME_NAMES)), WeightingScheme, callable]
+
+
+def _accepts(fn, name):
+    """Whether ``fn`` takes a keyword ``name`` (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
+class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
+    """A PyTorch network as a scikit-learn classifier, with ``class_weight``.
+
+    Wraps a ``torch.nn.Module`` through skorch. The class weights are
+    resolved from the ``y`` that reaches each ``fit`` (after an
+    imbalanced-learn sampler, separately in every CV fold) and held by the
+    criterion as a float32 ``weight`` buffer on the network's device.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        The network; it must return one row of logits per sample. ``None``
+        builds a :class:`~skweighted.modules.MLP`. A module class whose
+        ``__init__`` takes ``n_features_in`` and ``n_classes`` gets them from
+        the data unless given as ``module__n_features_in`` /
+        ``module__n_classes`` (``n_classes`` is the number of outputs the
+        criterion needs: the number of classes, or 1 for a single-logit
+        binary loss). An instance is copied at each ``fit`` and trained from
+        its current weights.
+    class_weight : None, str, dict, WeightingScheme or callable, default=None
+        How to weight the classes in the loss:
+
+        - ``None``: every class weighs 1;
+        - ``'balanced'``: ``n_samples / (n_classes * np.bincount(y))``,
+          identical to :func:`sklearn.utils.class_weight.compute_class_weight`;
+        - ``'inverse'``, ``'inverse_sqrt'``, ``'median_frequency'``: see
+          :mod:`skweighted.class_weight`;
+        - a dict ``{label: weight}`` keyed by the original labels; classes it
+          does not mention weigh 1;
+        - a :class:`~skweighted.class_weight.WeightingScheme`
+          (e.g. ``EffectiveNumber(beta=0.999)``, ``PerBatch('balanced')``,
+          ``Deferred(...)``);
+        - a callable ``f(y) -> {label: weight}``.
+
+        Resolved at every ``fit`` into ``class_weight_``.
+    criterion : torch.nn.Module class or instance, default=None
+        The loss. ``None`` means
+        :class:`~skweighted.losses.WeightedCrossEntropyLoss`. With
+        ``class_weight`` set it must accept a ``weight`` argument (class) or
+        hold a ``weight`` buffer (instance); with ``sample_weight`` its
+        ``forward`` must accept ``sample_weight``, as every loss in
+        :mod:`skweighted.losses` does.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        A fused implementation is selected where PyTorch offers one, unless
+        ``optimizer__fused`` or ``optimizer__foreach`` is given.
+    lr : float, default=0.001
+        Learning rate.
+    max_epochs : int, default=50
+        Number of passes over the training data.
+    batch_size : int, default=128
+        Training mini-batch size.
+    device : str or torch.device, default='cpu'
+        Where the module, the criterion (and so its weights) and, when it
+        fits, the data live during training.
+    train_split : None or callable, default=None
+        ``None`` trains on all data, with no hidden validation split (which
+        would leak a sampler's oversampled duplicates into validation). Pass
+        e.g. ``skorch.dataset.ValidSplit(0.2)`` for a validation loss and
+        early stopping.
+    callbacks : None, list or 'disable', default=None
+        skorch callbacks, e.g. ``[skorch.callbacks.EarlyStopping()]``.
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit`` instead of
+        starting again; the class weights are recomputed from the new ``y``.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout; two fits with the
+        same integer give identical predictions. The caller's global torch
+        RNG state is left untouched. ``None`` uses torch's global RNG.
+    classes : array-like, default=None
+        The full label set. Use it when a training fold can miss a rare
+        class: the output layer and the ``predict_proba`` columns then cover
+        every class.
+    sampler : None, str, dict, WeightingScheme or callable, default=None
+        A class-balanced mini-batch sampler: each epoch draws
+        ``n_samples`` rows with replacement, row ``i`` with probability
+        proportional to the weight of its class under this spec (same forms
+        as ``class_weight``; ``'balanced'`` gives every class the same
+        expected share, like PyTorch's ``WeightedRandomSampler``).
+    **kwargs
+        skorch-style prefixed parameters: ``module__*``, ``criterion__*``,
+        ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``,
+        ``callbacks__*``. Returned by ``get_params``, settable by
+        ``set_params`` and searchable in ``GridSearchCV``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    class_weight_ : ndarray of shape (n_classes,)
+        The class weights used by the last ``fit``, aligned with
+        ``classes_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` was a DataFrame with string column names.
+    net_ : skorch.NeuralNet
+        The trained skorch net (``net_.module_``, ``net_.criterion_``,
+        ``net_.history``).
+
+    Notes
+    -----
+    The loss of a batch is PyTorch's weighted mean: with per-sample weight
+    :math:`v_i = w_{y_i} s_i` (class weight times ``sample_weight``),
+    :math:`\\sum_i v_i \\ell_i / \\sum_i v_i`. Multiplying every class weight
+    by the same constant therefore changes nothing.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skweighted import WeightedNeuralNetClassifier
+    >>> X, y = make_classification(n_samples=300, weights=[0.9], random_state=0)
+    >>> clf = WeightedNeuralNetClassifier(
+    ...     class_weight="balanced", max_epochs=5, random_state=0
+    ... ).fit(X, y)
+    >>> clf.class_weight_.round(2)
+    array([0.56, 4.84])
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "module": [None, type, torch.nn.Module],
+        "class_weight": _WEIGHT_SPEC,
+        "criterion": [None, type, torch.nn.Module],
+        "optimizer": [type, callable],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "train_split": [None, callable],
+        "callbacks": [None, list, StrOptions({"disable"})],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "classes": [None, "array-like"],
+        "sampler": _WEIGHT_SPEC,
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        class_weight=None,
+        criterion=None,
+        optimizer=torch.optim.Adam,
+        lr=0.001,
+        max_epochs=50,
+        batch_size=128,
+        device="cpu",
+        train_split=None,
+        callbacks=None,
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+        classes=None,
+        sampler=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.class_weight = class_weight
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+        self.classes = classes
+        self.sampler = sampler
+        self._kwargs = kwargs
+
+    # -- parameters ----------------------------------------------------------
+    def _extra_params(self):
+        """The keyword arguments beyond the signature (the prefixed ones)."""
+        return dict(getattr(self, "_kwargs", {}))
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._extra_params())
+        return params
+
+    def set_params(self, **params):
+        named = set(self._get_param_names())
+        nested = {}
+        extra = self._extra_params()
+        for key, value in params.items():
+            head, sep, _ = key.partition("__")
+            if key in named:
+                setattr(self, key, value)
+            elif sep and head in named and not key.startswith(PREFIXES):
+                nested[key] = value  # e.g. class_weight__beta on a scheme object
+            else:
+                extra[key] = value  # prefixed; checked at fit
+        self._kwargs = extra
+        if nested:
+            super().set_params(**nested)
+        return self
+
+    def _params_for(self, prefix):
+        return {
+            k[len(prefix) + 2 :]: v
+            for k, v in self._extra_params().items()
+            if k.startswith(prefix + "__")
+        }
+
+    def _check_extra_params(self):
+        unknown = sorted(k for k in self._extra_params() if not k.startswith(PREFIXES))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected parameter(s) {unknown}. "
+                f"Extra keyword arguments must start with one of {list(PREFIXES)}."
+            )
+
+    # -- fit -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training data, converted once to float32; never modified.
+        y : array-like of shape (n_samples,)
+            Labels of any type (strings too). The class weights are resolved
+            from these labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, multiplied by the class weight of each sample.
+
+        Returns
+        -------
+        self : WeightedNeuralNetClassifier
+            The fitted estimator.
+        """
+        self._check_extra_params()
+        warm = self.warm_start and hasattr(self, "net_")
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
+        check_classification_targets(y)
+        classes = self.classes_ if warm else self._classes(y)
+        counts = class_counts(y, classes)
+        if np.count_nonzero(counts) < 2:
+            raise ValueError(
+                "The training data must contain at least 2 classes, but y contains "
+                f"only one class: {np.unique(y).tolist()!r}."
+            )
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X)
+        y_enc = np.searchsorted(classes, y)
+        class_weight = resolve_class_weight(self.class_weight, y, classes)
+        sampling_weight = (
+            None
+            if self.sampler is None
+            else resolve_class_weight(self.sampler, y, classes)
+        )
+        device = _net.resolve_device(self.device)
+
+        if warm:
+            net = self.net_
+            net.set_params(sampling_weight=_float_tensor(sampling_weight))
+            _set_criterion_weight(net.criterion_, self._loss_weight(class_weight))
+        else:
+            net = self._build_net(classes, class_weight, sampling_weight, device)
+        self.classes_ = classes
+        self.class_weight_ = class_weight
+
+        seed = _seed(self.random_state)
+        with _net.seeded(seed, device):
+            if not warm:
+                net.initialize()
+                n_out = n_outputs(net.criterion_, len(classes))
+                _net.check_module_output(net, X, n_out, len(classes))
+            if sample_weight is not None and not _accepts(
+                net.criterion_.forward, "sample_weight"
+            ):
+                raise TypeError(
+                    f"The criterion {type(net.criterion_).__name__} does not accept "
+                    "sample_weight in forward(); use a loss from skweighted.losses "
+                    "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
+                )
+            dataset = net.make_dataset(X, y_enc, sample_weight)
+            net.partial_fit(dataset, y_enc)
+        self.net_ = net
+        return self
+
+    def _classes(self, y):
+        if self.classes is None:
+            return np.unique(y)
+        classes = np.unique(np.asarray(self.classes))
+        missing = sorted(set(np.unique(y).tolist()) - set(classes.tolist()), key=str)
+        if missing:
+            raise ValueError(
+                f"y contains labels {missing!r} that are not in classes="
+                f"{classes.tolist()!r}."
+            )
+        return classes
+
+    def _loss_weight(self, class_weight):
+        """The weight tensor the criterion holds (None: it holds none)."""
+        if self.class_weight is None or isinstance(self.class_weight, PerBatch):
+            return None
+        if isinstance(self.class_weight, Deferred):  # WeightedNet switches it later
+            return _float_tensor(np.ones_like(class_weight))
+        return _float_tensor(class_weight)
+
+    def _build_criterion(self, class_weight):
+        criterion = (
+            WeightedCrossEntropyLoss if self.criterion is None else self.criterion
+        )
+        kwargs = self._params_for("criterion")
+        weight = self._loss_weight(class_weight)
+        name = getattr(criterion, "__name__", type(criterion).__name__)
+        if weight is not None and "weight" in kwargs:
+            raise ValueError(
+                "Pass class weights either as class_weight or as criterion__weight, "
+                "not both."
+            )
+        if isinstance(criterion, type):
+            if weight is not None:
+                if not _accepts(criterion, "weight"):
+                    raise TypeError(
+                        f"class_weight={self.class_weight!r} is set but the criterion "
+                        f"{name} does not accept class weights (no `weight` "
+                        "argument). Use a loss from skweighted.losses or "
+                        "class_weight=None."
+                    )
+                kwargs["weight"] = weight
+            return criterion(**kwargs)
+        criterion = copy.deepcopy(criterion)
+        if kwargs:
+            criterion = type(criterion)(**kwargs)
+        if weight is not None:
+            _set_criterion_weight(criterion, weight, name)
+        return criterion
+
+    def _build_module(self, n_features, n_out):
+        module = MLP if self.module is None else self.module
+        kwargs = self._params_for("module")
+        if isinstance(module, type):
+            for name, value in (("n_features_in", n_features), ("n_classes", n_out)):
+                if name not in kwargs and _accepts(module, name):
+                    kwargs[name] = value
+        else:
+            module = copy.deepcopy(module)
+        return module, kwargs
+
+    def _build_net(self, classes, class_weight, sampling_weight, device):
+        criterion = self._build_criterion(class_weight)
+        module, module_kwargs = self._build_module(
+            self.n_features_in_, n_outputs(criterion, len(classes))
+        )
+        routed = {
+            f"{prefix}__{k}": v
+            for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks")
+            for k, v in self._params_for(prefix).items()
+        }
+        routed.setdefault("iterator_train__shuffle", True)
+        cw = self.class_weight
+        return _net.WeightedNet(
+            module=module,
+            criterion=criterion,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=self.train_split,
+            callbacks=self.callbacks,
+            verbose=self.verbose,
+            device=str(device),
+            sampling_weight=_float_tensor(sampling_weight),
+            per_batch=cw if isinstance(cw, PerBatch) else None,
+            deferred=(cw.start_epoch, _float_tensor(class_weight))
+            if isinstance(cw, Deferred)
+            else None,
+            **{f"module__{k}": v for k, v in module_kwargs.items()},
+            **routed,
+        )
+
+    # -- predict -------------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities, one column per entry of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.net_.predict_proba(X).astype(np.float64)
+
+    def predict(self, X):
+        """Predicted labels, in their original form.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _float_tensor(values):
+    return None if values is None else torch.as_tensor(values, dtype=torch.float32)
+
+
+def _set_criterion_weight(criterion, weight, name=None):
+    """Put the class weights into a criterion instance's ``weight`` buffer."""
+    if weight is None:
+        return
+    if not hasattr(criterion, "weight"):
+        raise TypeError(
+            f"class_weight is set but the criterion {name or type(criterion).__name__}"
+            " holds no `weight` buffer. Use a loss from skweighted.losses or "
+            "class_weight=None."
+        )
+    device = criterion.weight.device if criterion.weight is not None else "cpu"
+    criterion.weight = weight.to(device)
+
+
+def _seed(random_state):
+    if random_state is None:
+        return None
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

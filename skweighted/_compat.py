@@ -1,0 +1,59 @@
+"""Every version-dependent shim lives here, and nowhere else."""
+
+import inspect
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.utils.fixes import parse_version
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+__all__ = ["check_sample_weight", "fast_optimizer_kwargs", "validate_data"]
+
+SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
+
+_FUSED_OPTIMIZERS = tuple(
+    getattr(torch.optim, name)
+    for name in ("Adam", "AdamW", "SGD", "Adagrad")
+    if hasattr(torch.optim, name)
+)
+
+
+def _fused_devices():
+    try:  # private since torch 2.2; the list grew with later releases
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+    except ImportError:  # pragma: no cover - older torch
+        return ("cuda",)
+    return tuple(_get_fused_kernels_supported_devices())
+
+
+def fast_optimizer_kwargs(optimizer, device):
+    """Extra keyword arguments that select a fused optimizer step.
+
+    Returns ``{"fused": True}`` for PyTorch's Adam, AdamW, SGD and Adagrad when
+    this torch build has a fused kernel for ``device``; otherwise ``{}`` (the
+    optimizer then picks its own foreach implementation).
+    """
+    if not (isinstance(optimizer, type) and issubclass(optimizer, _FUSED_OPTIMIZERS)):
+        return {}
+    if "fused" not in inspect.signature(optimizer.__init__).parameters:
+        return {}  # pragma: no cover - older torch
+    if torch.device(device).type not in _fused_devices():
+        return {}
+    return {"fused": True}
+
+
+def check_sample_weight(sample_weight, X):
+    """Validate ``sample_weight``: finite, non-negative, not all zero, float32."""
+    kwargs = {"dtype": np.float32, "ensure_non_negative": True}
+    if "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters:
+        kwargs["allow_all_zero_weights"] = False
+    sample_weight = _check_sample_weight(sample_weight, X, **kwargs)
+    if not np.any(sample_weight > 0):  # older scikit-learn accepts all zeros
+        raise ValueError("sample_weight is zero for every sample.")
+    return sample_weight
+
+
+def torch_load(f, map_location=None):
+    """``torch.load`` that never unpickles arbitrary objects."""
+    return torch.load(f, map_location=map_location, weights_only=True)

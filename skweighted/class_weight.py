@@ -1,0 +1,391 @@
+"""Class-weighting schemes and the one function that resolves them.
+
+Every accepted form of ``class_weight`` -- ``None``, a scheme name, a dict
+keyed by the original labels, a scheme object or a plain callable -- goes
+through :func:`resolve_class_weight`, which returns one float64 array aligned
+with ``classes``. Everything downstream (the loss, the sampler) sees only that
+array.
+
+A count-based scheme is a small function of the per-class sample counts of the
+classes present in ``y``. Adding a scheme means adding one such function (or a
+small :class:`WeightingScheme` subclass for a parameterised one).
+
+Classes listed in ``classes`` but absent from ``y`` (possible when the full
+label set is passed with ``classes=``, e.g. a CV fold that misses a rare class)
+contribute no sample to the loss; they get weight 1.0, scikit-learn's value for
+a class a ``class_weight`` dict does not mention.
+"""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = [
+    "SCHEME_NAMES",
+    "Deferred",
+    "EffectiveNumber",
+    "InversePower",
+    "PerBatch",
+    "WeightingScheme",
+    "class_counts",
+    "resolve_class_weight",
+]
+
+
+def class_counts(y, classes):
+    """Count the samples of each class.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels, each of which must be in ``classes``.
+    classes : ndarray of shape (n_classes,)
+        Sorted unique labels.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_classes,), dtype=int64
+        ``counts[k]`` is the number of samples of ``classes[k]`` in ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class_counts(np.array(["b", "a", "b"]), np.array(["a", "b", "c"]))
+    array([1, 2, 0])
+    """
+    y = np.asarray(y)
+    idx = np.searchsorted(classes, y)
+    idx = np.clip(idx, 0, len(classes) - 1)
+    if not np.array_equal(np.asarray(classes)[idx], y):
+        unknown = sorted(set(y.tolist()) - set(np.asarray(classes).tolist()), key=str)
+        raise ValueError(f"y contains labels that are not in classes: {unknown}.")
+    return np.bincount(idx, minlength=len(classes)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------
+# Count-based schemes: counts of the present classes (all > 0) -> weights.
+# --------------------------------------------------------------------------
+
+
+def _balanced(counts):
+    # scikit-learn's compute_class_weight, operation for operation, so the
+    # result is bit-identical: n_samples / (n_classes * bincount(y)).
+    return counts.sum() / (len(counts) * counts.astype(np.float64))
+
+
+def _inverse(counts):
+    return 1.0 / counts.astype(np.float64)
+
+
+def _inverse_sqrt(counts):
+    return 1.0 / np.sqrt(counts.astype(np.float64))
+
+
+def _median_frequency(counts):
+    counts = counts.astype(np.float64)
+    return np.median(counts) / counts
+
+
+_NAMED = {
+    "balanced": _balanced,
+    "inverse": _inverse,
+    "inverse_sqrt": _inverse_sqrt,
+    "median_frequency": _median_frequency,
+}
+
+#: The scheme names ``class_weight`` accepts as a string.
+SCHEME_NAMES = tuple(sorted(_NAMED))
+
+
+class WeightingScheme(BaseEstimator):
+    """Base class of the parameterised weighting schemes.
+
+    A scheme is a small, printable, cloneable object (a scikit-learn
+    ``BaseEstimator``, so ``GridSearchCV`` shows it readably and can search
+    its parameters as ``class_weight__<param>``). Subclasses implement
+    :meth:`weights_from_counts`.
+    """
+
+    def weights_from_counts(self, counts):  # pragma: no cover - abstract
+        """Map the counts of the present classes (all > 0) to weights."""
+        raise NotImplementedError
+
+    def __call__(self, counts):
+        return self.weights_from_counts(np.asarray(counts))
+
+
+class InversePower(WeightingScheme):
+    r"""Smoothed inverse-frequency weights raised to a power.
+
+    .. math:: w_c = \left(\frac{1 + s}{n_c + s}\right)^{p}
+
+    ``power=1, smoothing=0`` is plain inverse frequency :math:`1/n_c`,
+    ``power=0.5`` its square root, and ``smoothing > 0`` the smoothed inverse
+    frequency of the tutorials. With ``normalize=True`` the weights are
+    rescaled to sum to 1 (which, under the default weighted-mean loss, trains
+    exactly like the unnormalised weights).
+
+    Parameters
+    ----------
+    power : float, default=1.0
+        Exponent :math:`p`, non-negative.
+    smoothing : float, default=0.0
+        Additive smoothing :math:`s`, non-negative.
+    normalize : bool, default=False
+        Rescale the weights of the present classes to sum to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> InversePower(power=1.0, smoothing=1.0)(np.array([1, 3]))
+    array([1. , 0.5])
+    """
+
+    def __init__(self, power=1.0, smoothing=0.0, normalize=False):
+        self.power = power
+        self.smoothing = smoothing
+        self.normalize = normalize
+
+    def weights_from_counts(self, counts):
+        _check_non_negative("power", self.power)
+        _check_non_negative("smoothing", self.smoothing)
+        s = float(self.smoothing)
+        w = ((1.0 + s) / (counts.astype(np.float64) + s)) ** float(self.power)
+        return w / w.sum() if self.normalize else w
+
+
+class EffectiveNumber(WeightingScheme):
+    r"""Class-balanced weights from the effective number of samples.
+
+    Cui et al., "Class-Balanced Loss Based on Effective Number of Samples",
+    CVPR 2019:
+
+    .. math:: w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}}
+
+    rescaled so the weights of the present classes sum to their number.
+    ``beta -> 0`` gives uniform weights, ``beta -> 1`` inverse frequency.
+
+    Parameters
+    ----------
+    beta : float, default=0.999
+        Hyperparameter in ``[0, 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> EffectiveNumber(beta=0.9)(np.array([10, 1])).round(4)
+    array([0.2662, 1.7338])
+    """
+
+    def __init__(self, beta=0.999):
+        self.beta = beta
+
+    def weights_from_counts(self, counts):
+        beta = self.beta
+        if not isinstance(beta, Real) or not 0.0 <= beta < 1.0:
+            raise ValueError(
+                f"EffectiveNumber: beta must be a float in [0, 1), got {beta!r}."
+            )
+        w = (1.0 - beta) / (1.0 - np.power(float(beta), counts.astype(np.float64)))
+        return w * (len(counts) / w.sum())
+
+
+class PerBatch(WeightingScheme):
+    """Recompute a scheme's weights from the labels of each mini-batch.
+
+    During training, every batch gets weights resolved from its own label
+    counts. A class absent from a batch has no sample there, so it gets no
+    weight and can produce neither ``inf`` nor ``NaN``. ``class_weight_``
+    holds the scheme resolved on the whole training ``y``.
+
+    Note that under the default weighted-mean normalisation a batch's loss
+    is invariant to rescaling its weights, so only the *relative* weights of
+    the classes in each batch matter.
+
+    Parameters
+    ----------
+    scheme : str or WeightingScheme, default="balanced"
+        The scheme to apply to every batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> PerBatch("inverse")(np.array([2, 4]))
+    array([0.5 , 0.25])
+    """
+
+    def __init__(self, scheme="balanced"):
+        self.scheme = scheme
+
+    def weights_from_counts(self, counts):
+        return _count_scheme(self.scheme)(counts)
+
+
+class Deferred(WeightingScheme):
+    """Deferred re-weighting (DRW): uniform weights first, then a scheme.
+
+    Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+    Margin Loss", NeurIPS 2019: train with uniform class weights for the
+    first ``start_epoch`` epochs, then switch to ``scheme``. ``class_weight_``
+    holds the weights used after the switch.
+
+    Parameters
+    ----------
+    scheme : str or WeightingScheme, default=EffectiveNumber(0.999)
+        The scheme used from epoch ``start_epoch`` on (epochs count from 0).
+        ``None`` means ``EffectiveNumber(beta=0.999)``, the paper's choice.
+    start_epoch : int, default=10
+        The first epoch (0-based) that uses the scheme.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Deferred("inverse", start_epoch=3)(np.array([1, 4]))
+    array([1.  , 0.25])
+    """
+
+    def __init__(self, scheme=None, start_epoch=10):
+        self.scheme = scheme
+        self.start_epoch = start_epoch
+
+    def weights_from_counts(self, counts):
+        scheme = EffectiveNumber(0.999) if self.scheme is None else self.scheme
+        return _count_scheme(scheme)(counts)
+
+
+def _check_non_negative(name, value):
+    if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
+
+
+def _count_scheme(spec):
+    """Return the count -> weight function for a name or scheme object."""
+    if isinstance(spec, str):
+        if spec not in _NAMED:
+            raise ValueError(
+                f"Unknown class_weight scheme {spec!r}. Valid names are "
+                f"{list(SCHEME_NAMES)}, or pass a dict, a WeightingScheme or a "
+                "callable."
+            )
+        return _NAMED[spec]
+    if isinstance(spec, WeightingScheme):
+        return spec
+    raise TypeError(
+        f"A scheme must be one of {list(SCHEME_NAMES)} or a WeightingScheme, "
+        f"got {spec!r}."
+    )
+
+
+def _from_counts(fn, counts):
+    """Apply a count-based scheme to the present classes; absent ones get 1."""
+    weights = np.ones(len(counts), dtype=np.float64)
+    present = counts > 0
+    weights[present] = fn(counts[present])
+    return weights
+
+
+def _from_dict(spec, classes, what="class_weight"):
+    known = set(np.asarray(classes).tolist())
+    unknown = [k for k in spec if k not in known]
+    if unknown:
+        raise ValueError(
+            f"{what} has keys that are not classes: {unknown!r}. The classes "
+            f"are {np.asarray(classes).tolist()!r}."
+        )
+    weights = np.ones(len(classes), dtype=np.float64)
+    for k, label in enumerate(np.asarray(classes).tolist()):
+        if label in spec:
+            value = spec[label]
+            if not isinstance(value, Real | np.number) or isinstance(value, bool):
+                raise TypeError(
+                    f"{what}[{label!r}] must be a real number, got {value!r}."
+                )
+            weights[k] = float(value)
+    return weights
+
+
+def resolve_class_weight(class_weight, y, classes):
+    """Turn any accepted ``class_weight`` into one array aligned with ``classes``.
+
+    Parameters
+    ----------
+    class_weight : None, str, dict, WeightingScheme or callable
+        - ``None``: every class weighs 1.
+        - a name from :data:`SCHEME_NAMES`:
+
+          * ``'balanced'``: :math:`n / (K n_c)`, scikit-learn's formula, bit
+            for bit (:math:`K` is the number of classes present in ``y``);
+          * ``'inverse'``: :math:`1 / n_c`;
+          * ``'inverse_sqrt'``: :math:`1 / \\sqrt{n_c}`;
+          * ``'median_frequency'``: :math:`\\mathrm{median}(n) / n_c`.
+        - a dict ``{label: weight}`` keyed by the original labels; labels it
+          does not mention weigh 1.
+        - a :class:`WeightingScheme` such as :class:`EffectiveNumber`.
+        - a callable ``f(y) -> {label: weight}`` called with the training
+          labels.
+    y : array-like of shape (n_samples,)
+        The training labels, in their original form.
+    classes : ndarray of shape (n_classes,)
+        Sorted unique labels (the estimator's ``classes_``).
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,), dtype=float64
+        Finite, non-negative, not all zero.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a dict key that is not a class, or a negative,
+        NaN, infinite or all-zero result.
+    TypeError
+        For a value of the wrong type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array(["cat", "cat", "cat", "dog"])
+    >>> resolve_class_weight("balanced", y, np.array(["cat", "dog"]))
+    array([0.66666667, 2.        ])
+    >>> resolve_class_weight({"dog": 5}, y, np.array(["cat", "dog"]))
+    array([1., 5.])
+    """
+    classes = np.asarray(classes)
+    counts = class_counts(y, classes)
+    if class_weight is None:
+        weights = np.ones(len(classes), dtype=np.float64)
+    elif isinstance(class_weight, str | WeightingScheme):
+        weights = _from_counts(_count_scheme(class_weight), counts)
+    elif isinstance(class_weight, dict):
+        weights = _from_dict(class_weight, classes)
+    elif callable(class_weight):
+        spec = class_weight(np.asarray(y))
+        if not isinstance(spec, dict):
+            raise TypeError(
+                "A callable class_weight must return a dict {label: weight}, "
+                f"got {type(spec).__name__}."
+            )
+        weights = _from_dict(spec, classes, what="the dict returned by class_weight")
+    else:
+        raise TypeError(
+            "class_weight must be None, one of "
+            f"{list(SCHEME_NAMES)}, a dict {{label: weight}}, a WeightingScheme "
+            f"or a callable, got {type(class_weight).__name__}."
+        )
+    _check_weights(weights, classes)
+    return weights
+
+
+def _check_weights(weights, classes):
+    labels = np.asarray(classes).tolist()
+    bad = [labels[k] for k in np.flatnonzero(~np.isfinite(weights))]
+    if bad:
+        raise ValueError(f"class_weight is not finite (NaN or inf) for classes {bad}.")
+    neg = [labels[k] for k in np.flatnonzero(weights < 0)]
+    if neg:
+        raise ValueError(f"class_weight is negative for classes {neg}.")
+    if not np.any(weights > 0):
+        raise ValueError(
+            "class_weight is zero for every class; at least one must be positive."
+        )
