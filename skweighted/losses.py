@@ -82,6 +82,15 @@ def _log1m_softmax(logits):
     )
 
 
+def _float_buffer(value):
+    """A floating tensor kept as given (dtype, device), anything else float32."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value
+    return torch.as_tensor(np.asarray(value, dtype=np.float32))
+
+
 def _check_finite_non_negative(name, value):
     array = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(array)) or np.any(array < 0):
@@ -103,9 +112,7 @@ class _ClassWeightedLoss(nn.Module):
                 f"got {normalization!r}."
             )
         self.normalization = normalization
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight).float()
-        )
+        self.register_buffer("weight", _float_buffer(weight))
 
     def per_sample_loss(self, input, target):  # pragma: no cover - abstract
         """The unweighted loss of each sample, shape ``(n_samples,)``."""
@@ -240,9 +247,10 @@ class FocalLoss(_ClassWeightedLoss):
     .. math:: \ell_i = -(1 - p_i)^{\gamma} \log p_i
 
     weighted by :math:`v_i = w_{y_i} s_i` (so :math:`\alpha_c = w_c`).
-    :math:`\log(1 - p_i)` is computed as a difference of ``logsumexp``, so the
-    focusing term stays exact (and its gradient finite) when :math:`p_i`
-    rounds to 1. ``gamma=0`` is :class:`WeightedCrossEntropyLoss`.
+    With :math:`a_i = \log\sum_{j \ne y_i} e^{z_{ij}} - z_{iy_i}`, it is
+    computed as :math:`e^{-\gamma\,\mathrm{softplus}(-a_i)}\,
+    \mathrm{softplus}(a_i)`, exact (with finite gradients) even when
+    :math:`p_i` rounds to 1. ``gamma=0`` is :class:`WeightedCrossEntropyLoss`.
 
     Parameters
     ----------
@@ -269,10 +277,13 @@ class FocalLoss(_ClassWeightedLoss):
         self.gamma = float(gamma)
 
     def per_sample_loss(self, input, target):
+        # a = logsumexp_{j != y} z_j - z_y, the log-odds against the true class:
+        # -log p = softplus(a) and log(1 - p) = -softplus(-a), both exact.
         idx = target.unsqueeze(-1)
-        log_p = F.log_softmax(input, dim=-1).gather(-1, idx).squeeze(-1)
-        log_1m_p = _log1m_softmax(input).gather(-1, idx).squeeze(-1)
-        return -torch.exp(self.gamma * log_1m_p) * log_p
+        mask = torch.zeros_like(input, dtype=torch.bool).scatter_(-1, idx, True)
+        others = torch.logsumexp(input.masked_fill(mask, float("-inf")), dim=-1)
+        a = others - input.gather(-1, idx).squeeze(-1)
+        return torch.exp(-self.gamma * F.softplus(-a)) * F.softplus(a)
 
     def extra_repr(self):
         return f"gamma={self.gamma}, {super().extra_repr()}"
