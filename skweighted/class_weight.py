@@ -193,6 +193,11 @@ class InversePower(WeightingScheme):
     rescaled to sum to 1 (which, under the default weighted-mean loss, trains
     exactly like the unnormalised weights).
 
+    It generalises the ``1 / class_count`` of the PyTorch forum recipes and
+    the square-root re-weighting of Mahajan et al., "Exploring the Limits of
+    Weakly Supervised Pretraining", ECCV 2018; the smoothing :math:`s` keeps
+    a class with one or two samples from dominating the loss.
+
     Parameters
     ----------
     power : float, default=1.0
@@ -265,6 +270,11 @@ class PerBatch(WeightingScheme):
     counts. A class absent from a batch has no sample there, so it gets no
     weight and can produce neither ``inf`` nor ``NaN``. ``class_weight_``
     holds the scheme resolved on the whole training ``y``.
+
+    Recomputing class weights from each batch's labels is the recipe of,
+    e.g., the generalised Dice loss (Sudre et al., "Generalised Dice Overlap
+    as a Deep Learning Loss Function for Highly Unbalanced Segmentations",
+    DLMIA 2017) and of many segmentation tutorials.
 
     Note that under the default weighted-mean normalisation a batch's loss
     is invariant to rescaling its weights, so only the *relative* weights of
