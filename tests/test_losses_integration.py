@@ -221,3 +221,32 @@ def test_grid_search_over_schemes_and_criteria(binary):
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     best = search.best_estimator_
     assert isinstance(best.net_.criterion_, type(search.best_params_["criterion"]))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(
+    "criterion, params",
+    [
+        (BinaryFocalLoss, {}),
+        (RealWorldWeightCrossEntropyLoss, {"criterion__cost_matrix": [[0, 9], [1, 0]]}),
+        (LogitAdjustedLoss, {"criterion__posthoc_tau": 1.0}),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_loss_buffers_live_on_the_gpu(binary, criterion, params):
+    X, y = binary
+    clf = WeightedNeuralNetClassifier(
+        criterion=criterion,
+        class_weight="balanced",
+        device="cuda",
+        **FAST,
+        **SMALL,
+        **params,
+    ).fit(X, y)
+    for name, buffer in clf.net_.criterion_.named_buffers():
+        assert buffer.device.type == "cuda", name
+    proba = clf.predict_proba(X)
+    decision = getattr(clf.net_.criterion_, "decision", None)
+    expected = proba.argmax(axis=1) if decision is None else decision(proba)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[expected])
