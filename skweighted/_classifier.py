@@ -93,7 +93,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         ``class_weight`` set it must accept a ``weight`` argument (class) or
         hold a ``weight`` buffer (instance); with ``sample_weight`` its
         ``forward`` must accept ``sample_weight``, as every loss in
-        :mod:`skweighted.losses` does.
+        :mod:`skweighted.losses` does. A criterion that takes ``class_counts``
+        (e.g. :class:`~skweighted.losses.LogitAdjustedLoss`) gets the
+        per-class counts of each ``fit``'s ``y`` unless
+        ``criterion__class_counts`` is given; one with a ``decision(proba)``
+        method (e.g. a cost matrix) picks the class in ``predict``.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         A fused implementation is selected where PyTorch offers one, unless
         ``optimizer__fused`` or ``optimizer__foreach`` is given.

@@ -141,6 +141,13 @@ def test_logit_adjustment_gets_the_prior_of_each_fit(three):
         random_state=0,
     ).fit(X, y)
     np.testing.assert_array_equal(user.net_.criterion_.class_counts.numpy(), 1.0)
+    warm = WeightedNeuralNetClassifier(
+        criterion=LogitAdjustedLoss, warm_start=True, max_epochs=1, random_state=0
+    )
+    warm.fit(X, y).fit(X[:100], y[:100])  # the prior follows the y of each fit
+    np.testing.assert_array_equal(
+        warm.net_.criterion_.class_counts.numpy(), _counts(y[:100], warm.classes_)
+    )
 
 
 def test_bad_loss_setups_fail_before_training(three):
