@@ -356,6 +356,10 @@ class RealWorldWeightCrossEntropyLoss(_ClassWeightedLoss):
     the cost matrix alone (for two classes the two coincide). Class and
     sample weights multiply :math:`\ell_i` as in every loss here.
 
+    Each :math:`\log(1 - p_{ik})` is an exact difference of ``logsumexp``
+    (finite even when :math:`p_{ik}` rounds to 1), at a cost of
+    :math:`O(N K^2)` memory per batch: fine up to a few hundred classes.
+
     :meth:`decision` predicts the class of least expected cost,
     :math:`\arg\min_k \sum_j p_j C_{jk}`, which
     :meth:`~skweighted.WeightedNeuralNetClassifier.predict` uses.
