@@ -8,17 +8,29 @@ from .class_weight import (
     PerBatch,
     resolve_class_weight,
 )
-from .losses import WeightedCrossEntropyLoss
+from .losses import (
+    BinaryCrossEntropyLoss,
+    BinaryFocalLoss,
+    FocalLoss,
+    LogitAdjustedLoss,
+    RealWorldWeightCrossEntropyLoss,
+    WeightedCrossEntropyLoss,
+)
 from .modules import MLP
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "MLP",
+    "BinaryCrossEntropyLoss",
+    "BinaryFocalLoss",
     "Deferred",
     "EffectiveNumber",
+    "FocalLoss",
     "InversePower",
+    "LogitAdjustedLoss",
     "PerBatch",
+    "RealWorldWeightCrossEntropyLoss",
     "WeightedCrossEntropyLoss",
     "WeightedNeuralNetClassifier",
     "__version__",

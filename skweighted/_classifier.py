@@ -93,7 +93,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         ``class_weight`` set it must accept a ``weight`` argument (class) or
         hold a ``weight`` buffer (instance); with ``sample_weight`` its
         ``forward`` must accept ``sample_weight``, as every loss in
-        :mod:`skweighted.losses` does.
+        :mod:`skweighted.losses` does. A criterion that takes ``class_counts``
+        (e.g. :class:`~skweighted.losses.LogitAdjustedLoss`) gets the
+        per-class counts of each ``fit``'s ``y`` unless
+        ``criterion__class_counts`` is given; one with a ``decision(proba)``
+        method (e.g. a cost matrix) picks the class in ``predict``.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         A fused implementation is selected where PyTorch offers one, unless
         ``optimizer__fused`` or ``optimizer__foreach`` is given.
@@ -317,8 +321,12 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             net = self.net_
             net.set_params(sampling_weight=_float_tensor(sampling_weight))
             _set_criterion_weight(net.criterion_, self._loss_weight(class_weight))
+            if self._fills_class_counts():
+                _set_class_counts(net.criterion_, counts)
         else:
-            net = self._build_net(classes, class_weight, sampling_weight, device)
+            net = self._build_net(
+                classes, class_weight, sampling_weight, device, counts
+            )
         self.classes_ = classes
         self.class_weight_ = class_weight
 
@@ -361,7 +369,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             return _float_tensor(np.ones_like(class_weight))
         return _float_tensor(class_weight)
 
-    def _build_criterion(self, class_weight):
+    def _build_criterion(self, class_weight, counts):
         criterion = (
             WeightedCrossEntropyLoss if self.criterion is None else self.criterion
         )
@@ -383,13 +391,30 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                         "class_weight=None."
                     )
                 kwargs["weight"] = weight
+            if self._fills_class_counts():
+                kwargs["class_counts"] = counts  # e.g. LogitAdjustedLoss's prior
             return criterion(**kwargs)
         criterion = copy.deepcopy(criterion)
         if kwargs:
             criterion = type(criterion)(**kwargs)
         if weight is not None:
             _set_criterion_weight(criterion, weight, name)
+        if self._fills_class_counts():
+            _set_class_counts(criterion, counts)
         return criterion
+
+    def _fills_class_counts(self):
+        """Whether fit gives the criterion the training ``class_counts``.
+
+        Yes when the criterion takes ``class_counts`` (a class accepting it, or
+        an instance holding ``class_counts=None``) and the user set none.
+        """
+        if "class_counts" in self._params_for("criterion"):
+            return False
+        criterion = self.criterion
+        if criterion is None or isinstance(criterion, type):
+            return criterion is not None and _accepts(criterion, "class_counts")
+        return getattr(criterion, "class_counts", False) is None
 
     def _build_module(self, n_features, n_out):
         module = MLP if self.module is None else self.module
@@ -402,8 +427,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             module = copy.deepcopy(module)
         return module, kwargs
 
-    def _build_net(self, classes, class_weight, sampling_weight, device):
-        criterion = self._build_criterion(class_weight)
+    def _build_net(self, classes, class_weight, sampling_weight, device, counts):
+        criterion = self._build_criterion(class_weight, counts)
         module, module_kwargs = self._build_module(
             self.n_features_in_, n_outputs(criterion, len(classes))
         )
@@ -453,6 +478,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Predicted labels, in their original form.
 
+        The most probable class, unless the criterion has a
+        ``decision(proba)`` method (e.g. the least expected cost of
+        :class:`~skweighted.losses.RealWorldWeightCrossEntropyLoss`), which
+        then picks the class.
+
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
@@ -462,7 +492,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        decision = getattr(self.net_.criterion_, "decision", None)
+        if decision is None:
+            return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[np.asarray(decision(proba))]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -487,6 +520,13 @@ def _set_criterion_weight(criterion, weight, name=None):
         )
     device = criterion.weight.device if criterion.weight is not None else "cpu"
     criterion.weight = weight.to(device)
+
+
+def _set_class_counts(criterion, counts):
+    """Put the training class counts into the criterion's ``class_counts``."""
+    current = criterion.class_counts
+    device = current.device if isinstance(current, torch.Tensor) else "cpu"
+    criterion.class_counts = torch.as_tensor(counts, dtype=torch.float32, device=device)
 
 
 def _seed(random_state):

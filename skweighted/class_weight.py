@@ -1,4 +1,4 @@
-"""Class-weighting schemes and the one function that resolves them.
+r"""Class-weighting schemes and the one function that resolves them.
 
 Every accepted form of ``class_weight`` -- ``None``, a scheme name, a dict
 keyed by the original labels, a scheme object or a plain callable -- goes
@@ -14,11 +14,25 @@ Classes listed in ``classes`` but absent from ``y`` (possible when the full
 label set is passed with ``classes=``, e.g. a CV fold that misses a rare class)
 contribute no sample to the loss; they get weight 1.0, scikit-learn's value for
 a class a ``class_weight`` dict does not mention.
+
+Only the ratios matter
+----------------------
+Under the default loss normalisation, PyTorch's weighted mean
+:math:`\sum_i w_{y_i} \ell_i / \sum_i w_{y_i}`, multiplying every class
+weight by the same constant changes nothing: not the loss, not its gradients,
+not the trained network. ``'balanced'`` (:math:`n / (K n_c)`), ``'inverse'``
+(:math:`1 / n_c`) and inverse frequency normalised to sum to 1
+(``InversePower(normalize=True)``) are the same weights up to a constant, so
+they train identically with the same seed, whatever tutorials that normalise
+weights "to keep the loss scale" suggest. The scale only matters with
+``criterion__normalization='mean'`` (the tutorials'
+``torch.mean(weights * loss)``), where it acts like a learning-rate factor.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator
 
 __all__ = [
@@ -69,20 +83,67 @@ def class_counts(y, classes):
 
 
 def _balanced(counts):
+    """``'balanced'``: :math:`n / (K n_c)`, scikit-learn's ``compute_class_weight``.
+
+    King & Zeng, "Logistic Regression in Rare Events Data", Political
+    Analysis 2001; scikit-learn's ``class_weight='balanced'``. Each class
+    then carries the same total weight :math:`n / K`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _balanced(np.array([6, 2]))
+    array([0.66666667, 2.        ])
+    """
     # scikit-learn's compute_class_weight, operation for operation, so the
     # result is bit-identical: n_samples / (n_classes * bincount(y)).
     return counts.sum() / (len(counts) * counts.astype(np.float64))
 
 
 def _inverse(counts):
+    """``'inverse'``: :math:`1 / n_c`, inverse class frequency.
+
+    The weighting of the PyTorch forum and tutorial recipes
+    (``weight = 1 / class_count``); ``'balanced'`` times :math:`K / n`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _inverse(np.array([4, 1]))
+    array([0.25, 1.  ])
+    """
     return 1.0 / counts.astype(np.float64)
 
 
 def _inverse_sqrt(counts):
+    """``'inverse_sqrt'``: :math:`1 / \\sqrt{n_c}`, a milder inverse frequency.
+
+    Square-root re-weighting as in Mahajan et al., "Exploring the Limits of
+    Weakly Supervised Pretraining", ECCV 2018, and Mikolov et al. 2013's
+    sub-sampling of frequent words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _inverse_sqrt(np.array([4, 1]))
+    array([0.5, 1. ])
+    """
     return 1.0 / np.sqrt(counts.astype(np.float64))
 
 
 def _median_frequency(counts):
+    """``'median_frequency'``: :math:`\\mathrm{median}(n) / n_c`.
+
+    Median frequency balancing, Eigen & Fergus, "Predicting Depth, Surface
+    Normals and Semantic Labels with a Common Multi-Scale Convolutional
+    Architecture", ICCV 2015 (the median over the classes present).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _median_frequency(np.array([9, 3, 1]))
+    array([0.33333333, 1.        , 3.        ])
+    """
     counts = counts.astype(np.float64)
     return np.median(counts) / counts
 
@@ -114,6 +175,12 @@ class WeightingScheme(BaseEstimator):
     def __call__(self, counts):
         return self.weights_from_counts(np.asarray(counts))
 
+    def __repr__(self, N_CHAR_MAX=700):
+        # Every parameter, defaults included: in a cv_results_ table
+        # ``EffectiveNumber(beta=0.999)`` reads better than ``EffectiveNumber()``.
+        with config_context(print_changed_only=False):
+            return super().__repr__(N_CHAR_MAX)
+
 
 class InversePower(WeightingScheme):
     r"""Smoothed inverse-frequency weights raised to a power.
@@ -125,6 +192,11 @@ class InversePower(WeightingScheme):
     frequency of the tutorials. With ``normalize=True`` the weights are
     rescaled to sum to 1 (which, under the default weighted-mean loss, trains
     exactly like the unnormalised weights).
+
+    It generalises the ``1 / class_count`` of the PyTorch forum recipes and
+    the square-root re-weighting of Mahajan et al., "Exploring the Limits of
+    Weakly Supervised Pretraining", ECCV 2018; the smoothing :math:`s` keeps
+    a class with one or two samples from dominating the loss.
 
     Parameters
     ----------
@@ -199,6 +271,11 @@ class PerBatch(WeightingScheme):
     weight and can produce neither ``inf`` nor ``NaN``. ``class_weight_``
     holds the scheme resolved on the whole training ``y``.
 
+    Recomputing class weights from each batch's labels is the recipe of,
+    e.g., the generalised Dice loss (Sudre et al., "Generalised Dice Overlap
+    as a Deep Learning Loss Function for Highly Unbalanced Segmentations",
+    DLMIA 2017) and of many segmentation tutorials.
+
     Note that under the default weighted-mean normalisation a batch's loss
     is invariant to rescaling its weights, so only the *relative* weights of
     the classes in each batch matter.
@@ -219,7 +296,7 @@ class PerBatch(WeightingScheme):
         self.scheme = scheme
 
     def weights_from_counts(self, counts):
-        return _count_scheme(self.scheme)(counts)
+        return _inner_scheme(self, self.scheme)(counts)
 
 
 class Deferred(WeightingScheme):
@@ -250,8 +327,24 @@ class Deferred(WeightingScheme):
         self.start_epoch = start_epoch
 
     def weights_from_counts(self, counts):
+        start = self.start_epoch
+        if not isinstance(start, Integral) or isinstance(start, bool) or start < 0:
+            raise ValueError(
+                f"Deferred: start_epoch must be an int >= 0, got {start!r}."
+            )
         scheme = EffectiveNumber(0.999) if self.scheme is None else self.scheme
-        return _count_scheme(scheme)(counts)
+        return _inner_scheme(self, scheme)(counts)
+
+
+def _inner_scheme(outer, scheme):
+    """The scheme wrapped by PerBatch / Deferred (a name or a plain scheme)."""
+    if isinstance(scheme, PerBatch | Deferred):
+        raise ValueError(
+            f"{type(outer).__name__} cannot wrap {type(scheme).__name__}; pass a "
+            f"scheme name from {list(SCHEME_NAMES)} or a scheme such as "
+            "EffectiveNumber or InversePower."
+        )
+    return _count_scheme(scheme)
 
 
 def _check_non_negative(name, value):
