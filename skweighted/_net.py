@@ -322,8 +322,8 @@ def check_module_output(net, X, n_outputs, n_classes):
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
-            out = net.infer(torch.as_tensor(X[:2]).to(net.device))
+        with torch.no_grad():  # torch.tensor copies: X may be read-only
+            out = net.infer(torch.tensor(X[:2]).to(net.device))
     except Exception as exc:
         raise RuntimeError(
             f"The module's forward pass failed on the input "
