@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import make_classification
-from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
@@ -420,29 +419,6 @@ def test_failed_fit_leaves_no_model_that_predicts(fitted):
         clf.fit(X * 100, Y_STR)
     with pytest.raises(NotFittedError):
         clf.predict_proba(X)
-
-
-@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
-def test_unseen_label_fails_the_first_fold_with_a_hint_to_pass_classes():
-    """A training fold that misses a class: the score names ``classes=``.
-
-    With ``classes=`` the same search works (see test_classifier.py)."""
-    y = Y_STR.copy()
-    y[:3] = "rare"  # KFold(3) without shuffling: fold 0 trains without "rare"
-    search = GridSearchCV(
-        WeightedNeuralNetClassifier(**FAST),
-        {"lr": [0.01]},
-        cv=KFold(3),
-        error_score="raise",
-    )
-    with pytest.raises(ValueError, match=r"not seen during fit.*classes=\["):
-        search.fit(X, y)
-    # the default error_score turns it into a warning that carries the hint
-    search.set_params(error_score=np.nan)
-    with pytest.warns(UserWarning, match="classes="):
-        search.fit(X, y)
-    search.set_params(estimator__classes=["cat", "dog", "rare"]).fit(X, y)
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
 
 
 def test_keyboard_interrupt_leaves_a_usable_model():

@@ -93,12 +93,11 @@ SW_TYPES = {
     "series": lambda: pd.Series(_SW),
 }
 
-#: Every X, y and sample_weight type at least once, without the full product.
-CASES = (
-    [(x, list(Y_TYPES)[k % 7], list(SW_TYPES)[k % 6]) for k, x in enumerate(X_TYPES)]
-    + [("float32", y, "float32") for y in Y_TYPES]
-    + [("dataframe", "series", sw) for sw in SW_TYPES]
-)
+#: Every X, y and sample_weight type at least once, without the full product,
+#: plus the no-copy pairs: float32 X with float32 weights, pandas throughout.
+CASES = [
+    (x, list(Y_TYPES)[k % 7], list(SW_TYPES)[k % 6]) for k, x in enumerate(X_TYPES)
+] + [("float32", "str-unicode", "float32"), ("dataframe", "series", "series")]
 
 
 @pytest.mark.filterwarnings("error")

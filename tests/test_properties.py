@@ -23,7 +23,7 @@ from skweighted.class_weight import (
 )
 
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 int_labels = st.integers(min_value=-3, max_value=6)
