@@ -242,9 +242,14 @@ class WeightedNet(NeuralNet):
         """Replace the epoch's batch-loss tensors in ``history`` by floats."""
         # One host-device transfer per epoch for all batch losses.
         values = torch.stack(losses).tolist() if losses else []
-        batches = self.history[-1]["batches"][-len(values) :] if values else []
-        for record, value in zip(batches, values):
-            record[prefix + "_loss"] = value
+        key = prefix + "_loss"
+        pending = [
+            record
+            for record in self.history[-1]["batches"]
+            if isinstance(record.get(key), torch.Tensor)
+        ]
+        for record, value in zip(pending, values):
+            record[key] = value
         self.history.record(prefix + "_batch_count", len(values))
         return values
 
