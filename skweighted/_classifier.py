@@ -297,6 +297,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_extra_params()
         warm = self.warm_start and hasattr(self, "net_")
+        if not warm:  # a fit that fails leaves no stale network behind
+            vars(self).pop("net_", None)
         X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
         check_classification_targets(y)
         classes = self.classes_ if warm else self._classes(y)
@@ -313,7 +315,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         sampling_weight = (
             None
             if self.sampler is None
-            else resolve_class_weight(self.sampler, y, classes)
+            else resolve_class_weight(self.sampler, y, classes, name="sampler")
         )
         device = _net.resolve_device(self.device)
 
@@ -345,7 +347,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
                 )
             dataset = net.make_dataset(X, y_enc, sample_weight)
-            net.partial_fit(dataset, y_enc)
+            try:
+                net.partial_fit(dataset, y_enc)
+            except FloatingPointError:  # diverged: its weights must not predict
+                vars(self).pop("net_", None)
+                raise
         self.net_ = net
         return self
 
@@ -496,6 +502,46 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if decision is None:
             return self.classes_[np.argmax(proba, axis=1)]
         return self.classes_[np.asarray(decision(proba))]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``.
+
+        Unlike :meth:`sklearn.base.ClassifierMixin.score`, labels that were
+        not seen during ``fit`` are an error rather than silently counted as
+        wrong: they mean a training split (typically a cross-validation fold)
+        missed a class, which ``classes=`` fixes.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels, each of which must be in ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+
+        Raises
+        ------
+        ValueError
+            If ``y`` contains a label that is not in ``classes_``.
+        """
+        check_is_fitted(self)
+        known = set(self.classes_.tolist())
+        unseen = sorted(set(np.asarray(y).ravel().tolist()) - known, key=str)
+        if unseen:
+            raise ValueError(
+                f"y contains labels {unseen!r} that were not seen during fit "
+                f"(classes_={self.classes_.tolist()!r}), so the model can never "
+                "predict them. If a training split can miss a class (e.g. a rare "
+                "class in a cross-validation fold), pass the full label set as "
+                "classes=[...] to the estimator."
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -238,26 +238,38 @@ class WeightedNet(NeuralNet):
             w = torch.ones_like(weights) if epoch < start_epoch else weights
             self.criterion_.weight = w.to(self.device)
 
+    def _record_batch_losses(self, prefix, losses):
+        """Replace the epoch's batch-loss tensors in ``history`` by floats."""
+        # One host-device transfer per epoch for all batch losses.
+        values = torch.stack(losses).tolist() if losses else []
+        key = prefix + "_loss"
+        pending = [
+            record
+            for record in self.history[-1]["batches"]
+            if isinstance(record.get(key), torch.Tensor)
+        ]
+        for record, value in zip(pending, values):
+            record[key] = value
+        self.history.record(prefix + "_batch_count", len(values))
+        return values
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
         losses = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            losses.append(loss)
-            self.history.record_batch(prefix + "_loss", loss)
-            Xb = batch[0]
-            n = len(Xb["X"] if isinstance(Xb, dict) else Xb)
-            self.history.record_batch(prefix + "_batch_size", n)
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        # One host-device transfer per epoch for all batch losses.
-        values = torch.stack(losses).tolist() if losses else []
-        batches = self.history[-1]["batches"][-len(values) :] if values else []
-        for record, value in zip(batches, values):
-            record[prefix + "_loss"] = value
-        self.history.record(prefix + "_batch_count", len(values))
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                loss = step["loss"].detach()
+                losses.append(loss)
+                self.history.record_batch(prefix + "_loss", loss)
+                Xb = batch[0]
+                n = len(Xb["X"] if isinstance(Xb, dict) else Xb)
+                self.history.record_batch(prefix + "_batch_size", n)
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        finally:  # also on KeyboardInterrupt: history holds floats, never tensors
+            values = self._record_batch_losses(prefix, losses)
         if not np.all(np.isfinite(values)):
             raise FloatingPointError(
                 f"Training diverged: the {prefix} loss became non-finite "
@@ -315,8 +327,8 @@ def check_module_output(net, X, n_outputs, n_classes):
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
-            out = net.infer(torch.as_tensor(X[:2]).to(net.device))
+        with torch.no_grad():  # torch.tensor copies: X may be read-only
+            out = net.infer(torch.tensor(X[:2]).to(net.device))
     except Exception as exc:
         raise RuntimeError(
             f"The module's forward pass failed on the input "

@@ -398,7 +398,7 @@ def _from_dict(spec, classes, what="class_weight"):
     return weights
 
 
-def resolve_class_weight(class_weight, y, classes):
+def resolve_class_weight(class_weight, y, classes, *, name="class_weight"):
     """Turn any accepted ``class_weight`` into one array aligned with ``classes``.
 
     Parameters
@@ -421,6 +421,9 @@ def resolve_class_weight(class_weight, y, classes):
         The training labels, in their original form.
     classes : ndarray of shape (n_classes,)
         Sorted unique labels (the estimator's ``classes_``).
+    name : str, default="class_weight"
+        The parameter the spec came from, named in error messages (the
+        estimator's ``sampler`` goes through this resolver too).
 
     Returns
     -------
@@ -451,34 +454,34 @@ def resolve_class_weight(class_weight, y, classes):
     elif isinstance(class_weight, str | WeightingScheme):
         weights = _from_counts(_count_scheme(class_weight), counts)
     elif isinstance(class_weight, dict):
-        weights = _from_dict(class_weight, classes)
+        weights = _from_dict(class_weight, classes, what=name)
     elif callable(class_weight):
         spec = class_weight(np.asarray(y))
         if not isinstance(spec, dict):
             raise TypeError(
-                "A callable class_weight must return a dict {label: weight}, "
+                f"A callable {name} must return a dict {{label: weight}}, "
                 f"got {type(spec).__name__}."
             )
-        weights = _from_dict(spec, classes, what="the dict returned by class_weight")
+        weights = _from_dict(spec, classes, what=f"the dict returned by {name}")
     else:
         raise TypeError(
-            "class_weight must be None, one of "
+            f"{name} must be None, one of "
             f"{list(SCHEME_NAMES)}, a dict {{label: weight}}, a WeightingScheme "
             f"or a callable, got {type(class_weight).__name__}."
         )
-    _check_weights(weights, classes)
+    _check_weights(weights, classes, name)
     return weights
 
 
-def _check_weights(weights, classes):
+def _check_weights(weights, classes, name):
     labels = np.asarray(classes).tolist()
     bad = [labels[k] for k in np.flatnonzero(~np.isfinite(weights))]
     if bad:
-        raise ValueError(f"class_weight is not finite (NaN or inf) for classes {bad}.")
+        raise ValueError(f"{name} is not finite (NaN or inf) for classes {bad}.")
     neg = [labels[k] for k in np.flatnonzero(weights < 0)]
     if neg:
-        raise ValueError(f"class_weight is negative for classes {neg}.")
+        raise ValueError(f"{name} is negative for classes {neg}.")
     if not np.any(weights > 0):
         raise ValueError(
-            "class_weight is zero for every class; at least one must be positive."
+            f"{name} is zero for every class; at least one must be positive."
         )
