@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import torch
+
 import skweighted
 
 project = "skweighted"
 author = "skweighted developers"
-copyright = "skweighted developers"  # noqa: A001 - Sphinx's name
+copyright = "skweighted developers"
 release = skweighted.__version__
 version = release
 
@@ -27,7 +29,16 @@ templates_path = ["_templates"]
 
 # -- API reference ---------------------------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn's generated metadata-routing setters; the user guide
+    # explains them (docs/user_guide/pipelines.rst).
+    "exclude-members": "set_fit_request, set_score_request",
+}
+# A method without its own docstring (``forward``) stays out of the page
+# instead of showing torch's generic text.
+autodoc_inherit_docstrings = False
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -39,6 +50,8 @@ default_role = "literal"
 # are rendered as code, everything else must resolve (nitpicky mode).
 nitpick_ignore_regex = [
     ("py:.*", r"(torch|sklearn|skorch|numpy|np|pandas|imblearn|dask)(\..*)?"),
+    # private base classes shown by :show-inheritance:
+    ("py:class", r"skweighted\.(.*\.)?_\w+"),
 ]
 
 # -- Gallery -----------------------------------------------------------------
@@ -71,6 +84,10 @@ myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 
 _here = Path(__file__).resolve().parent
+
+# The gallery trains small networks on small data, where one thread is
+# faster than several competing for the build machine's cores.
+torch.set_num_threads(1)
 
 
 def _check_gallery_figures(app, exception):
