@@ -78,6 +78,7 @@ errors = results.pivot(
 ).loc[table.index]
 fig, ax = plt.subplots(figsize=(7, 4))
 table.plot.barh(xerr=errors, ax=ax, capsize=3)
+ax.invert_yaxis()
 ax.set_xlabel("balanced accuracy (3-fold CV)")
 ax.set_ylabel("class_weight")
 ax.set_xlim(0, 1)

@@ -44,10 +44,8 @@ print("training rows per class:", np.bincount(y_train))
 # --------
 params = dict(max_epochs=30, lr=0.01, module__hidden_units=(64,), random_state=0)
 models = {
-    "unweighted": make_pipeline(
-        StandardScaler(), WeightedNeuralNetClassifier(**params)
-    ),
-    "balanced": make_pipeline(
+    "None": make_pipeline(StandardScaler(), WeightedNeuralNetClassifier(**params)),
+    "'balanced'": make_pipeline(
         StandardScaler(),
         WeightedNeuralNetClassifier(class_weight="balanced", **params),
     ),
@@ -97,6 +95,6 @@ for ax, (name, y_pred) in zip(axes, predictions.items()):
     ConfusionMatrixDisplay.from_predictions(
         y_test, y_pred, normalize="true", values_format=".2f", colorbar=False, ax=ax
     )
-    ax.set_title(f"class_weight={name!r}")
+    ax.set_title(f"class_weight={name}")
 fig.tight_layout()
 plt.show()
