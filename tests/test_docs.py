@@ -74,6 +74,17 @@ def test_every_public_name_is_in_the_api_reference(name):
     )
 
 
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_class_and_function_has_examples(name):
+    module, _, attr = name.rpartition(".")
+    obj = getattr(importlib.import_module(module), attr)
+    if not callable(obj):
+        pytest.skip(f"{name} is data")
+    assert re.search(r"Examples\n\s*-{8}", obj.__doc__ or ""), (
+        f"{name} has no numpydoc Examples section (run as a doctest by pytest)."
+    )
+
+
 def test_ci_builds_the_docs_with_warnings_as_errors():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make -C docs html" in ci
