@@ -151,7 +151,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         ``classes_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNet
         The trained skorch net (``net_.module_``, ``net_.criterion_``,

@@ -166,6 +166,22 @@ class WeightingScheme(BaseEstimator):
     ``BaseEstimator``, so ``GridSearchCV`` shows it readably and can search
     its parameters as ``class_weight__<param>``). Subclasses implement
     :meth:`weights_from_counts`.
+
+    Examples
+    --------
+    A scheme that weighs each class by the inverse of its count's logarithm:
+
+    >>> import numpy as np
+    >>> class InverseLog(WeightingScheme):
+    ...     def __init__(self, offset=1.0):
+    ...         self.offset = offset
+    ...
+    ...     def weights_from_counts(self, counts):
+    ...         return 1.0 / np.log(counts + self.offset)
+    >>> InverseLog()
+    InverseLog()
+    >>> resolve_class_weight(InverseLog(), np.array([0, 0, 0, 1]), np.array([0, 1]))
+    array([0.72134752, 1.44269504])
     """
 
     def weights_from_counts(self, counts):  # pragma: no cover - abstract
