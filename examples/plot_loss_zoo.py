@@ -18,7 +18,11 @@ The entries here:
 - PyTorch's own :class:`torch.nn.CrossEntropyLoss` with the same weights,
   which computes the same weighted mean;
 - the other weighting schemes of :mod:`skweighted.class_weight` on the
-  default loss.
+  default loss;
+- :class:`~skweighted.losses.FocalLoss`, :class:`~skweighted.losses.LogitAdjustedLoss`
+  (trained and post-hoc) and
+  :class:`~skweighted.losses.RealWorldWeightCrossEntropyLoss` with a cost
+  matrix that makes missing the rarest class expensive.
 """
 
 # %%
@@ -34,7 +38,10 @@ from torch import nn
 from skweighted import (
     Deferred,
     EffectiveNumber,
+    FocalLoss,
+    LogitAdjustedLoss,
     PerBatch,
+    RealWorldWeightCrossEntropyLoss,
     WeightedNeuralNetClassifier,
 )
 
@@ -77,6 +84,24 @@ ZOO = [
     (
         "Deferred('balanced', 15)",
         dict(class_weight=Deferred("balanced", start_epoch=15)),
+    ),
+    (
+        "focal, gamma=2, balanced alpha",
+        dict(class_weight="balanced", criterion=FocalLoss),
+    ),
+    ("logit-adjusted, tau=1", dict(criterion=LogitAdjustedLoss)),
+    (
+        "post-hoc logit adjustment",
+        dict(
+            criterion=LogitAdjustedLoss, criterion__tau=0.0, criterion__posthoc_tau=1.0
+        ),
+    ),
+    (
+        "real-world-weight, missing class 2 costs 20",
+        dict(
+            criterion=RealWorldWeightCrossEntropyLoss,
+            criterion__cost_matrix=[[0, 1, 1], [5, 0, 1], [20, 20, 0]],
+        ),
     ),
 ]
 
