@@ -8,6 +8,8 @@ from .class_weight import (
     PerBatch,
     resolve_class_weight,
 )
+from .compare import compare
+from .datasets import load_imbalanced
 from .losses import WeightedCrossEntropyLoss
 from .modules import MLP
 
@@ -22,5 +24,7 @@ __all__ = [
     "WeightedCrossEntropyLoss",
     "WeightedNeuralNetClassifier",
     "__version__",
+    "compare",
+    "load_imbalanced",
     "resolve_class_weight",
 ]
