@@ -123,7 +123,8 @@ def resolve_scoring(scoring, classes, estimator=None):
 
     Examples
     --------
-    >>> {k: s for k, (_, s) in resolve_scoring(["accuracy", "neg_log_loss"], [0, 1]).items()}
+    >>> scoring = resolve_scoring(["accuracy", "neg_log_loss"], [0, 1])
+    >>> {name: sign for name, (_, sign) in scoring.items()}
     {'accuracy': 1, 'log_loss': -1}
     """
     if scoring is None:

@@ -161,19 +161,19 @@ def plot(comparison, rank_by=None, title=None):
         best = summary.loc[metric]["rank"].reindex(order).to_numpy() == 1
         colors = np.where(best, "tab:orange", "tab:blue")
         ax.barh(ypos, means, color=colors, alpha=0.35, height=0.7)
-        for y0, s in zip(ypos, order):
+        for y0, s, mean in zip(ypos, order, means):
             vals = results.loc[
                 (results["metric"] == metric) & (results["strategy"] == s), "value"
             ].to_numpy()
             jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else [0]
             ax.plot(vals, y0 + np.asarray(jitter), "o", color="black", ms=3)
-            if np.isfinite(means[ypos.tolist().index(y0)]):
+            if np.isfinite(mean):
                 ax.text(
-                    0.99,
+                    0.01,
                     y0,
-                    f"{means[ypos.tolist().index(y0)]:.3f}",
+                    f"{mean:.3f}",
                     va="center",
-                    ha="right",
+                    ha="left",
                     fontsize=8,
                     transform=ax.get_yaxis_transform(),
                 )
