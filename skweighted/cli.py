@@ -149,7 +149,7 @@ def _scheduler(address, n_jobs):
                     n_workers=n_jobs if n_jobs and n_jobs > 0 else None,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                 )
             )
             address = cluster

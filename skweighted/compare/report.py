@@ -37,7 +37,9 @@ def summarize(results, metrics):
     ranks = []
     for metric, part in summary.groupby("metric", sort=False):
         ranks.append(
-            part["mean"].rank(ascending=not metrics[metric], method="min").astype(int)
+            part["mean"]
+            .rank(ascending=not metrics[metric], method="min", na_option="bottom")
+            .astype(int)
         )
     summary["rank"] = pd.concat(ranks).reindex(summary.index)
     summary["strategy"] = pd.Categorical(summary["strategy"], order)

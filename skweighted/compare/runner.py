@@ -42,7 +42,7 @@ class Comparison:
     summary : DataFrame
         One row per strategy x metric: ``mean``, ``std`` (over folds, ``ddof=0``
         as in ``GridSearchCV``'s ``cv_results_``) and ``rank`` (1 is best;
-        ties share the better rank).
+        ties share the better rank; a strategy whose fits failed comes last).
     metrics : dict
         Metric name -> True when higher is better, in report order.
     class_counts : dict
