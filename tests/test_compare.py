@@ -318,7 +318,6 @@ def test_dask_cluster_gives_the_n_jobs_1_numbers(data):
         assert len(stream.data) >= 6 + 4  # the fits ran as tasks on the cluster
         workers = {task["worker"] for task in stream.data}
         assert workers <= set(client.scheduler_info()["workers"])
-        client.retire_workers()
 
     pd.testing.assert_frame_equal(
         remote.results.drop(columns=["fit_time", "score_time"]),
