@@ -44,7 +44,7 @@ def geometric_mean(y_true, y_pred, *, correction=GMEAN_CORRECTION):
 
     Examples
     --------
-    >>> geometric_mean([0, 0, 1, 1, 2], [0, 0, 1, 1, 1])  # class 2 never found
+    >>> float(geometric_mean([0, 0, 1, 1, 2], [0, 0, 1, 1, 1]))  # no 2 found
     0.1
     """
     return geometric_mean_score(

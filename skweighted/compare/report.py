@@ -101,17 +101,19 @@ def to_markdown(comparison, title="Comparison"):
     n_folds = comparison.results["fold"].nunique()
     header = "| strategy | " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * (len(table.columns) + 1)
+    lower = [m for m, higher in comparison.metrics.items() if not higher]
+    direction = (
+        f" {', '.join(f'`{m}`' for m in lower)}: lower is better; the others: "
+        "higher is better."
+        if lower
+        else " Higher is better for every metric."
+    )
     lines = [
         f"# {title}",
         "",
         f"Class counts: {counts}. {n_folds}-fold cross-validation; each cell is "
-        "the mean ± standard deviation over the folds. Rows are ranked by "
-        f"`{metric}`; `log_loss` is lower-is-better, every other metric "
-        "higher-is-better."
-        if "log_loss" in comparison.metrics
-        else f"Class counts: {counts}. {n_folds}-fold cross-validation; each cell is "
         f"the mean ± standard deviation over the folds. Rows are ranked by "
-        f"`{metric}`.",
+        f"`{metric}`.{direction}",
         "",
         header,
         rule,

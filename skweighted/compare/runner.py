@@ -183,6 +183,7 @@ def compare(
     Examples
     --------
     >>> from skweighted import compare, load_imbalanced
+    >>> from skweighted.compare import default_estimator
     >>> X, y = load_imbalanced("wine", return_X_y=True)
     >>> res = compare(X, y, strategies=["none", "balanced"], cv=3,
     ...               estimator=default_estimator(max_epochs=5), random_state=0)
