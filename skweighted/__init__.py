@@ -8,6 +8,8 @@ from .class_weight import (
     PerBatch,
     resolve_class_weight,
 )
+from .compare import compare
+from .datasets import load_imbalanced
 from .losses import (
     BinaryCrossEntropyLoss,
     BinaryFocalLoss,
@@ -34,5 +36,7 @@ __all__ = [
     "WeightedCrossEntropyLoss",
     "WeightedNeuralNetClassifier",
     "__version__",
+    "compare",
+    "load_imbalanced",
     "resolve_class_weight",
 ]

@@ -479,7 +479,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.net_.predict_proba(X).astype(np.float64)
+        proba = self.net_.predict_proba(X).astype(np.float64)
+        # Renormalise in float64: a float32 softmax sums to 1 only within
+        # ~1e-7, which scikit-learn's log_loss flags as "not probabilities".
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Predicted labels, in their original form.

@@ -8,7 +8,12 @@ import torch
 from sklearn.utils.fixes import parse_version
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["check_sample_weight", "fast_optimizer_kwargs", "validate_data"]
+__all__ = [
+    "check_sample_weight",
+    "fast_optimizer_kwargs",
+    "scorer_sign",
+    "validate_data",
+]
 
 SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
 
@@ -57,3 +62,8 @@ def check_sample_weight(sample_weight, X):
 def torch_load(f, map_location=None):
     """``torch.load`` that never unpickles arbitrary objects."""
     return torch.load(f, map_location=map_location, weights_only=True)
+
+
+def scorer_sign(scorer):
+    """+1, or -1 for a scorer scikit-learn negated (``greater_is_better=False``)."""
+    return getattr(scorer, "_sign", 1)  # private, but stable since scikit-learn 0.x

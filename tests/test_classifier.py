@@ -429,3 +429,19 @@ def test_weights_on_cuda(imbalanced):
     np.testing.assert_allclose(
         restored.predict_proba(X), clf.predict_proba(X), rtol=1e-6
     )
+
+
+def test_predict_proba_rows_sum_to_one_in_float64():
+    import warnings
+
+    from sklearn.metrics import log_loss
+
+    X, y = make_classification(
+        n_samples=200, n_classes=4, n_informative=4, random_state=0
+    )
+    clf = WeightedNeuralNetClassifier(max_epochs=2, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "y_prob values do not sum to one"
+        log_loss(y, proba)

@@ -1,0 +1,8 @@
+"""``python -m skweighted``: the same as the ``skweighted`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The ``skweighted`` command line.
+
+``skweighted compare`` runs :func:`skweighted.compare` on a CSV file or a
+built-in dataset, prints a ranked table and writes ``results.csv``,
+``summary.md`` and ``comparison.png``. Bad input ends with one line on stderr
+and exit status 2.
+"""
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .compare import BUILTIN_STRATEGIES, DEFAULT_STRATEGIES, compare, default_estimator
+from .datasets import DATASETS, load_imbalanced
+
+__all__ = ["main"]
+
+DEFAULT_OUT = "skweighted-report"
+
+
+class InputError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
+def _parser():
+    parser = _Parser(prog="skweighted", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+    p = commands.add_parser(
+        "compare",
+        help="compare class weighting, resampling and threshold moving",
+        description="Cross-validate class weighting, resampling and threshold "
+        "moving on one problem; print a ranked table and write results.csv, "
+        "summary.md and comparison.png.",
+        epilog="strategies: "
+        + "; ".join(f"{k} ({v})" for k, v in BUILTIN_STRATEGIES.items())
+        + ". datasets: "
+        + "; ".join(f"{k} ({v})" for k, v in DATASETS.items()),
+    )
+    p.add_argument("csv", nargs="?", help="a CSV file (default: a built-in dataset)")
+    p.add_argument("--target", help="the label column of the CSV file")
+    p.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        default=None,
+        help="built-in dataset to use when no CSV is given (default: synthetic)",
+    )
+    p.add_argument(
+        "--strategies",
+        default=",".join(DEFAULT_STRATEGIES),
+        help="comma-separated strategy names (default: %(default)s)",
+    )
+    p.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
+    p.add_argument(
+        "--epochs", type=int, default=30, help="training epochs (default: 30)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--n-jobs", type=int, default=None, help="fits run in parallel (default: 1)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the fits on a Dask cluster at ADDRESS (e.g. tcp://host:8786), "
+        "or 'local' to start a local one with --n-jobs process workers",
+    )
+    p.add_argument(
+        "--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _read_csv(path, target):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if target is None:
+        raise InputError("--target COLUMN is required with a CSV file")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read {path} as CSV: {str(e).strip()}") from None
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:20]))
+        raise InputError(f"column {target!r} not found in {path}; columns: {columns}")
+    y = frame[target]
+    X = frame.drop(columns=[target])
+    if y.isna().any():
+        raise InputError(f"target column {target!r} has {int(y.isna().sum())} missing")
+    if X.shape[1] == 0:
+        raise InputError(f"{path} has no feature column besides {target!r}")
+    text = X.columns[[not pd.api.types.is_numeric_dtype(t) for t in X.dtypes]]
+    if len(text):
+        names = ", ".join(map(repr, text[:10].tolist()))
+        raise InputError(
+            f"non-numeric feature column(s) {names}: encode them as numbers first "
+            "(e.g. one-hot with pandas.get_dummies) or drop them"
+        )
+    missing = X.columns[X.isna().any().to_numpy()]
+    if len(missing):
+        names = ", ".join(map(repr, missing[:10].tolist()))
+        raise InputError(f"feature column(s) {names} have missing values; impute first")
+    return X, y.to_numpy(), path.name
+
+
+def _check_target(y, folds, target):
+    counts = pd.Series(y).value_counts()
+    if len(counts) < 2:
+        raise InputError(
+            f"the target {target!r} has a single class ({counts.index[0]!r}); "
+            "a comparison needs at least 2"
+        )
+    if folds < 2:
+        raise InputError(f"--folds must be at least 2, got {folds}")
+    if counts.min() < folds:
+        raise InputError(
+            f"class {counts.idxmin()!r} has only {counts.min()} samples, fewer than "
+            f"--folds {folds}; lower --folds"
+        )
+
+
+@contextlib.contextmanager
+def _scheduler(address, n_jobs):
+    """Route joblib to a Dask cluster for the duration of the block."""
+    if address is None:
+        yield n_jobs
+        return
+    try:
+        from distributed import Client, LocalCluster
+        from joblib import parallel_config
+    except ImportError:
+        raise InputError(
+            "--scheduler needs dask.distributed: pip install 'skweighted[dask]'"
+        ) from None
+    with contextlib.ExitStack() as stack:
+        if address == "local":
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n_jobs if n_jobs and n_jobs > 0 else None,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                )
+            )
+            address = cluster
+        try:
+            client = stack.enter_context(Client(address, timeout="10s"))
+        except (OSError, TimeoutError) as e:
+            raise InputError(
+                f"cannot reach the Dask scheduler {address}: {e}"
+            ) from None
+        print(f"Dask: {client}", file=sys.stderr)
+        stack.enter_context(parallel_config(backend="dask"))
+        yield -1
+
+
+def _compare(args):
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in BUILTIN_STRATEGIES]
+    if unknown or not strategies:
+        raise InputError(
+            f"unknown strategy {unknown[0] if unknown else '(none given)'!r}; "
+            f"choose from {', '.join(BUILTIN_STRATEGIES)}"
+        )
+    if args.epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.csv is not None:
+        if args.dataset is not None:
+            raise InputError("give either a CSV file or --dataset, not both")
+        X, y, title = _read_csv(args.csv, args.target)
+        target = args.target
+    else:
+        name = args.dataset or "synthetic"
+        X, y = load_imbalanced(name, return_X_y=True)
+        title, target = f"dataset {name!r}", "target"
+    _check_target(y, args.folds, target)
+
+    with _scheduler(args.scheduler, args.n_jobs) as n_jobs:
+        result = compare(
+            X,
+            y,
+            strategies=strategies,
+            estimator=default_estimator(max_epochs=args.epochs, random_state=args.seed),
+            cv=args.folds,
+            n_jobs=n_jobs,
+            random_state=args.seed,
+            progress=not args.no_progress,
+        )
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(result.table().to_string())
+    for note in result.notes:
+        print(f"note: {note}")
+    paths = result.save(args.out, title=f"skweighted compare: {title}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def main(argv=None):
+    """Run the ``skweighted`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on bad input.
+    """
+    try:
+        args = _parser().parse_args(argv)
+        return _compare(args)
+    except InputError as e:
+        print(f"skweighted: error: {e}", file=sys.stderr)
+        return 2

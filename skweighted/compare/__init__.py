@@ -1,0 +1,29 @@
+"""Compare class weighting, resampling and threshold moving on one problem.
+
+:func:`compare` cross-validates a set of strategies -- no correction, class
+weights, imbalanced-learn samplers, a class-balanced mini-batch sampler,
+sampler plus weights, threshold moving -- on the same folds and returns a
+tidy table of scores; :mod:`skweighted.compare.report` turns it into a ranked
+table, a Markdown summary and a plot.
+"""
+
+from .metrics import GMEAN_CORRECTION, default_scoring, geometric_mean
+from .runner import Comparison, compare
+from .strategies import (
+    BUILTIN_STRATEGIES,
+    DEFAULT_STRATEGIES,
+    default_estimator,
+    make_strategies,
+)
+
+__all__ = [
+    "BUILTIN_STRATEGIES",
+    "DEFAULT_STRATEGIES",
+    "GMEAN_CORRECTION",
+    "Comparison",
+    "compare",
+    "default_estimator",
+    "default_scoring",
+    "geometric_mean",
+    "make_strategies",
+]

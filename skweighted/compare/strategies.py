@@ -1,0 +1,232 @@
+"""The strategies a comparison evaluates, each one estimator.
+
+A built-in strategy is an :class:`imblearn.pipeline.Pipeline`
+``StandardScaler -> [sampler] -> network``, so a sampler only ever sees the
+training rows that reach ``fit``; threshold moving wraps the uncorrected
+pipeline in :class:`sklearn.model_selection.TunedThresholdClassifierCV`.
+"""
+
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.pipeline import Pipeline
+from imblearn.under_sampling import RandomUnderSampler
+from sklearn.base import clone
+from sklearn.model_selection import TunedThresholdClassifierCV
+from sklearn.preprocessing import StandardScaler
+
+from .._classifier import WeightedNeuralNetClassifier
+from ..class_weight import EffectiveNumber
+
+__all__ = ["BUILTIN_STRATEGIES", "DEFAULT_STRATEGIES", "default_estimator"]
+
+#: Every built-in strategy name, with what it does.
+BUILTIN_STRATEGIES = {
+    "none": "no correction",
+    "balanced": "class_weight='balanced' (scikit-learn's formula)",
+    "inverse_sqrt": "class_weight='inverse_sqrt' (1 / sqrt(count))",
+    "median_frequency": "class_weight='median_frequency'",
+    "effective_number": "class_weight=EffectiveNumber(beta=0.999)",
+    "random_over": "RandomOverSampler, then the network",
+    "random_under": "RandomUnderSampler, then the network",
+    "smote": "SMOTE, then the network",
+    "balanced_sampler": "sampler='balanced': class-balanced mini-batches each epoch",
+    "sampler+weights": "sampler='inverse_sqrt' and class_weight='inverse_sqrt': "
+    "half the correction from the batches, half from the loss",
+    "threshold": "TunedThresholdClassifierCV over 'none', tuned for balanced "
+    "accuracy (binary only)",
+}
+
+#: The strategies a comparison runs when none are named.
+DEFAULT_STRATEGIES = (
+    "none",
+    "balanced",
+    "effective_number",
+    "random_over",
+    "random_under",
+    "smote",
+    "balanced_sampler",
+    "sampler+weights",
+    "threshold",
+)
+
+_WEIGHTS = {
+    "balanced": {"class_weight": "balanced"},
+    "inverse_sqrt": {"class_weight": "inverse_sqrt"},
+    "median_frequency": {"class_weight": "median_frequency"},
+    "effective_number": {"class_weight": EffectiveNumber(beta=0.999)},
+    "balanced_sampler": {"sampler": "balanced"},
+    "sampler+weights": {"sampler": "inverse_sqrt", "class_weight": "inverse_sqrt"},
+}
+
+_SAMPLERS = {
+    "random_over": RandomOverSampler,
+    "random_under": RandomUnderSampler,
+    "smote": SMOTE,
+}
+
+
+def default_estimator(*, max_epochs=30, lr=3e-3, random_state=None):
+    """The network every built-in strategy trains.
+
+    A :class:`~skweighted.WeightedNeuralNetClassifier` with one hidden layer
+    of 64 units, Adam at ``lr``, batches of 64, ``max_epochs`` epochs.
+
+    Parameters
+    ----------
+    max_epochs : int, default=30
+    lr : float, default=3e-3
+    random_state : int or None, default=None
+
+    Returns
+    -------
+    estimator : WeightedNeuralNetClassifier
+    """
+    return WeightedNeuralNetClassifier(
+        module__hidden_units=(64,),
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=64,
+        random_state=random_state,
+    )
+
+
+def _seeded(estimator, random_state):
+    """A clone whose unset ``random_state`` parameters are set."""
+    estimator = clone(estimator)
+    if random_state is None:
+        return estimator
+    params = estimator.get_params(deep=True)
+    estimator.set_params(
+        **{
+            k: random_state
+            for k, v in params.items()
+            if (k == "random_state" or k.endswith("__random_state")) and v is None
+        }
+    )
+    return estimator
+
+
+def _pipeline(estimator, sampler=None):
+    steps = [("scale", StandardScaler())]
+    if sampler is not None:
+        steps.append(("sampler", sampler))
+    return Pipeline([*steps, ("model", estimator)])
+
+
+def _is_sampler(obj):
+    return hasattr(obj, "fit_resample")
+
+
+def _build(name, estimator, random_state, n_classes):
+    """Built-in strategy ``name``; ``(strategy, note)``, one of them None."""
+    if name == "none":
+        return _pipeline(clone(estimator)), None
+    if name in _SAMPLERS:
+        return _pipeline(
+            clone(estimator), _SAMPLERS[name](random_state=random_state)
+        ), None
+    if name in _WEIGHTS:
+        params = _WEIGHTS[name]
+        valid = estimator.get_params(deep=False)
+        missing = [p for p in params if p not in valid]
+        if missing:
+            return None, (
+                f"{name}: skipped, {type(estimator).__name__} has no "
+                f"parameter {missing[0]!r}."
+            )
+        return _pipeline(clone(estimator).set_params(**params)), None
+    if name == "threshold":
+        if n_classes != 2:
+            return None, (
+                "threshold: skipped, threshold moving (TunedThresholdClassifierCV) "
+                f"applies to binary problems only and y has {n_classes} classes."
+            )
+        tuned = TunedThresholdClassifierCV(
+            _pipeline(clone(estimator)),
+            scoring="balanced_accuracy",
+            cv=3,
+            random_state=random_state,
+        )
+        return tuned, None
+    raise ValueError(
+        f"Unknown strategy {name!r} in strategies; the built-in strategies are "
+        f"{list(BUILTIN_STRATEGIES)}, or pass an imbalanced-learn sampler or an "
+        "estimator (a dict gives them names)."
+    )
+
+
+def _auto_name(obj, taken):
+    base = type(obj).__name__
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def make_strategies(strategies, estimator, *, classes, random_state=None):
+    """Resolve ``strategies`` into named estimators.
+
+    Parameters
+    ----------
+    strategies : None, str, list or dict
+        ``None`` means :data:`DEFAULT_STRATEGIES`. A list holds built-in
+        names, imbalanced-learn samplers (run as
+        ``StandardScaler -> sampler -> estimator``) and estimators (run as
+        given); a dict maps names to any of these.
+    estimator : classifier
+        The network (or any classifier) the built-in strategies train.
+    classes : ndarray
+        The class labels of the whole problem.
+    random_state : int or None, default=None
+        Set on every ``random_state`` parameter left at ``None``, samplers and
+        user strategies included.
+
+    Returns
+    -------
+    strategies : dict
+        Name -> unfitted estimator, in the order given.
+    notes : list of str
+        Why a requested strategy was skipped.
+    """
+    if strategies is None:
+        strategies = list(DEFAULT_STRATEGIES)
+    elif isinstance(strategies, str):
+        strategies = [strategies]
+    if isinstance(strategies, dict):
+        items = list(strategies.items())
+    elif isinstance(strategies, list | tuple):
+        items, taken = [], set()
+        for obj in strategies:
+            name = obj if isinstance(obj, str) else _auto_name(obj, taken)
+            taken.add(name)
+            items.append((name, obj))
+    else:
+        raise TypeError(
+            "strategies must be None, a strategy name, a list or a dict name -> "
+            f"strategy; got {type(strategies).__name__}."
+        )
+    if not items:
+        raise ValueError("strategies is empty; name at least one strategy.")
+    if isinstance(estimator, WeightedNeuralNetClassifier) and estimator.classes is None:
+        # Every fold's network then has one output per class of the problem.
+        estimator = clone(estimator).set_params(classes=classes)
+
+    built, notes = {}, []
+    for name, obj in items:
+        if isinstance(obj, str):
+            strategy, note = _build(obj, estimator, random_state, len(classes))
+        elif _is_sampler(obj):
+            strategy, note = _pipeline(clone(estimator), clone(obj)), None
+        elif hasattr(obj, "fit"):
+            strategy, note = clone(obj), None
+        else:
+            raise TypeError(
+                f"Strategy {name!r} must be a built-in name, an imbalanced-learn "
+                f"sampler or an estimator; got {type(obj).__name__}."
+            )
+        if strategy is None:
+            notes.append(note)
+        else:
+            built[str(name)] = _seeded(strategy, random_state)
+    if not built:
+        raise ValueError("No strategy can run on this problem: " + " ".join(notes))
+    return built, notes
