@@ -210,7 +210,7 @@ class BinaryCrossEntropyLoss(_SingleLogitLoss):
 
     With ``weight=[1, p]`` and ``normalization="mean"`` it equals
     ``torch.nn.BCEWithLogitsLoss(pos_weight=p)``; in general PyTorch's
-    ``pos_weight`` is ``weight[1] / weight[0]`` (:attr:`pos_weight`), which is
+    ``pos_weight`` is ``weight[1] / weight[0]`` (the ``pos_weight`` property), which is
     all that matters under the default ``"weighted_mean"``.
 
     Parameters

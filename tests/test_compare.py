@@ -21,8 +21,8 @@ from skweighted.compare import (
     default_scoring,
     geometric_mean,
 )
-from skweighted.compare.report import DPI, figure_size
-from skweighted.compare.runner import _one_torch_thread
+from skweighted.compare._report import DPI, figure_size
+from skweighted.compare._runner import _one_torch_thread
 
 STRATEGIES = ["none", "balanced", "random_over", "balanced_sampler", "threshold"]
 N_FOLDS = 3

@@ -3,13 +3,13 @@
 :func:`compare` cross-validates a set of strategies -- no correction, class
 weights, imbalanced-learn samplers, a class-balanced mini-batch sampler,
 sampler plus weights, threshold moving -- on the same folds and returns a
-tidy table of scores; :mod:`skweighted.compare.report` turns it into a ranked
+tidy table of scores; :class:`Comparison` turns it into a ranked
 table, a Markdown summary and a plot.
 """
 
-from .metrics import GMEAN_CORRECTION, default_scoring, geometric_mean
-from .runner import Comparison, compare
-from .strategies import (
+from ._metrics import GMEAN_CORRECTION, default_scoring, geometric_mean
+from ._runner import Comparison, compare
+from ._strategies import (
     BUILTIN_STRATEGIES,
     DEFAULT_STRATEGIES,
     default_estimator,

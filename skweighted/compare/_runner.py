@@ -23,9 +23,9 @@ from sklearn.utils.validation import column_or_1d
 from tqdm.auto import tqdm
 
 from ..class_weight import class_counts
-from . import report
-from .metrics import resolve_scoring
-from .strategies import default_estimator, make_strategies
+from . import _report as report
+from ._metrics import resolve_scoring
+from ._strategies import default_estimator, make_strategies
 
 __all__ = ["Comparison", "compare"]
 
@@ -51,6 +51,20 @@ class Comparison:
         Strategies that were skipped or failed, and why.
     strategies : dict
         Name -> the unfitted estimator that was evaluated.
+
+    Examples
+    --------
+    >>> from skweighted import compare, load_imbalanced
+    >>> from skweighted.compare import default_estimator
+    >>> X, y = load_imbalanced("wine", return_X_y=True)
+    >>> result = compare(
+    ...     X, y, strategies=["none", "balanced"], cv=2,
+    ...     estimator=default_estimator(max_epochs=3), random_state=0, progress=False,
+    ... )
+    >>> sorted(result.results["strategy"].unique())
+    ['balanced', 'none']
+    >>> list(result.summary.columns)
+    ['strategy', 'metric', 'mean', 'std', 'rank']
     """
 
     results: pd.DataFrame
@@ -69,7 +83,7 @@ class Comparison:
         return report.to_markdown(self, title=title)
 
     def plot(self, **kwargs):
-        """One panel per metric; see :func:`skweighted.compare.report.plot`."""
+        """One panel per metric: fold scores as dots over a bar at their mean."""
         return report.plot(self, **kwargs)
 
     def save(self, out, title="Comparison"):

@@ -79,6 +79,12 @@ def default_estimator(*, max_epochs=30, lr=3e-3, random_state=None):
     Returns
     -------
     estimator : WeightedNeuralNetClassifier
+
+    Examples
+    --------
+    >>> from skweighted.compare import default_estimator
+    >>> default_estimator(max_epochs=5).get_params()["module__hidden_units"]
+    (64,)
     """
     return WeightedNeuralNetClassifier(
         module__hidden_units=(64,),
@@ -186,6 +192,20 @@ def make_strategies(strategies, estimator, *, classes, random_state=None):
         Name -> unfitted estimator, in the order given.
     notes : list of str
         Why a requested strategy was skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skweighted.compare import default_estimator, make_strategies
+    >>> strategies, notes = make_strategies(
+    ...     ["none", "balanced", "threshold"],
+    ...     default_estimator(),
+    ...     classes=np.array([0, 1, 2]),
+    ... )
+    >>> list(strategies)
+    ['none', 'balanced']
+    >>> notes  # doctest: +ELLIPSIS
+    ['threshold: ...']
     """
     if strategies is None:
         strategies = list(DEFAULT_STRATEGIES)
