@@ -312,6 +312,13 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             sample_weight = check_sample_weight(sample_weight, X)
         y_enc = np.searchsorted(classes, y)
         class_weight = resolve_class_weight(self.class_weight, y, classes)
+        if isinstance(self.sampler, PerBatch | Deferred):
+            raise ValueError(
+                f"sampler={self.sampler!r}: PerBatch and Deferred schedule the "
+                "class weights of the loss; a sampler needs fixed per-class "
+                "weights (a scheme name, a dict, InversePower, EffectiveNumber or "
+                "a callable)."
+            )
         sampling_weight = (
             None
             if self.sampler is None
@@ -321,7 +328,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         if warm:
             net = self.net_
-            net.set_params(sampling_weight=_float_tensor(sampling_weight))
+            # The next fit trains on with this y's weights and these settings.
+            vars(net).update(self._schedule(class_weight, sampling_weight))
+            net.set_params(
+                lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size
+            )
             _set_criterion_weight(net.criterion_, self._loss_weight(class_weight))
             if self._fills_class_counts():
                 _set_class_counts(net.criterion_, counts)
@@ -366,6 +377,18 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"{classes.tolist()!r}."
             )
         return classes
+
+    def _schedule(self, class_weight, sampling_weight):
+        """The net's sampler and class-weight schedule for this fit."""
+        cw = self.class_weight
+        deferred = isinstance(cw, Deferred)
+        return {
+            "sampling_weight": _float_tensor(sampling_weight),
+            "per_batch": cw if isinstance(cw, PerBatch) else None,
+            "deferred": (cw.start_epoch, _float_tensor(class_weight))
+            if deferred
+            else None,
+        }
 
     def _loss_weight(self, class_weight):
         """The weight tensor the criterion holds (None: it holds none)."""
@@ -444,7 +467,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             for k, v in self._params_for(prefix).items()
         }
         routed.setdefault("iterator_train__shuffle", True)
-        cw = self.class_weight
         return _net.WeightedNet(
             module=module,
             criterion=criterion,
@@ -456,11 +478,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             callbacks=self.callbacks,
             verbose=self.verbose,
             device=str(device),
-            sampling_weight=_float_tensor(sampling_weight),
-            per_batch=cw if isinstance(cw, PerBatch) else None,
-            deferred=(cw.start_epoch, _float_tensor(class_weight))
-            if isinstance(cw, Deferred)
-            else None,
+            **self._schedule(class_weight, sampling_weight),
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             **routed,
         )

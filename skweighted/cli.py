@@ -16,7 +16,6 @@ import pandas as pd
 from .compare import BUILTIN_STRATEGIES, DEFAULT_STRATEGIES, compare, default_estimator
 from .datasets import DATASETS, load_imbalanced
 
-
 DEFAULT_OUT = "skweighted-report"
 
 

@@ -445,3 +445,19 @@ def test_predict_proba_rows_sum_to_one_in_float64():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "y_prob values do not sum to one"
         log_loss(y, proba)
+
+
+def test_warm_start_picks_up_new_settings_and_weights(imbalanced):
+    X, y = imbalanced
+    clf = WeightedNeuralNetClassifier(warm_start=True, **FAST).fit(X, y)
+    clf.set_params(lr=0.5, max_epochs=2, class_weight="balanced", sampler="balanced")
+    clf.fit(X, y)
+    net = clf.net_
+    assert net.optimizer_.param_groups[0]["lr"] == 0.5
+    assert len(net.history) == FAST["max_epochs"] + 2
+    np.testing.assert_allclose(
+        net.criterion_.weight.numpy(), clf.class_weight_, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        net.sampling_weight.numpy(), clf.class_weight_, rtol=1e-6
+    )

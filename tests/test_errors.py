@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from skweighted import WeightedNeuralNetClassifier, _net
-from skweighted.class_weight import SCHEME_NAMES
+from skweighted.class_weight import SCHEME_NAMES, Deferred, PerBatch
 
 FAST = dict(max_epochs=2, batch_size=32, lr=0.01, random_state=0)
 N = 60
@@ -442,3 +442,10 @@ def test_keyboard_interrupt_leaves_a_usable_model():
     # the interrupted epoch's batch losses are plain floats, like a full epoch's
     batches = clf.net_.history[-1]["batches"]
     assert [type(b.get("train_loss")) for b in batches] == [float, float, type(None)]
+
+
+@pytest.mark.parametrize("scheme", [PerBatch("balanced"), Deferred("balanced", 2)])
+def test_sampler_rejects_weight_schedules(scheme):
+    X, y = make_classification(n_samples=40, random_state=0)
+    with pytest.raises(ValueError, match="sampler=.*fixed per-class"):
+        WeightedNeuralNetClassifier(sampler=scheme, max_epochs=1).fit(X, y)
