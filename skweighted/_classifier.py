@@ -4,8 +4,6 @@ Parameters, validation, label encoding, class-weight resolution and tags live
 here; how a network is trained lives in :mod:`skweighted._net`.
 """
 
-import copy
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from . import _net
+from . import _build, _net
 from ._compat import check_sample_weight, validate_data
 from .class_weight import (
     SCHEME_NAMES,
@@ -25,8 +23,7 @@ from .class_weight import (
     class_counts,
     resolve_class_weight,
 )
-from .losses import WeightedCrossEntropyLoss, n_outputs
-from .modules import MLP
+from .losses import n_outputs
 
 __all__ = ["WeightedNeuralNetClassifier"]
 
@@ -41,15 +38,6 @@ PREFIXES = (
 )
 
 _WEIGHT_SPEC = [None, dict, StrOptions(set(SCHEME_NAMES)), WeightingScheme, callable]
-
-
-def _accepts(fn, name):
-    """Whether ``fn`` takes a keyword ``name`` (or ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return True
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
@@ -329,13 +317,19 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if warm:
             net = self.net_
             # The next fit trains on with this y's weights and these settings.
-            vars(net).update(self._schedule(class_weight, sampling_weight))
+            vars(net).update(
+                _build.schedule(self.class_weight, class_weight, sampling_weight)
+            )
             net.set_params(
                 lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size
             )
-            _set_criterion_weight(net.criterion_, self._loss_weight(class_weight))
-            if self._fills_class_counts():
-                _set_class_counts(net.criterion_, counts)
+            _build.update_criterion(
+                net.criterion_,
+                self.criterion,
+                self._params_for("criterion"),
+                weight=_build.loss_weight(self.class_weight, class_weight),
+                counts=counts,
+            )
         else:
             net = self._build_net(
                 classes, class_weight, sampling_weight, device, counts
@@ -349,7 +343,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 net.initialize()
                 n_out = n_outputs(net.criterion_, len(classes))
                 _net.check_module_output(net, X, n_out, len(classes))
-            if sample_weight is not None and not _accepts(
+            if sample_weight is not None and not _build.accepts(
                 net.criterion_.forward, "sample_weight"
             ):
                 raise TypeError(
@@ -378,88 +372,19 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             )
         return classes
 
-    def _schedule(self, class_weight, sampling_weight):
-        """The net's sampler and class-weight schedule for this fit."""
-        cw = self.class_weight
-        deferred = isinstance(cw, Deferred)
-        return {
-            "sampling_weight": _float_tensor(sampling_weight),
-            "per_batch": cw if isinstance(cw, PerBatch) else None,
-            "deferred": (cw.start_epoch, _float_tensor(class_weight))
-            if deferred
-            else None,
-        }
-
-    def _loss_weight(self, class_weight):
-        """The weight tensor the criterion holds (None: it holds none)."""
-        if self.class_weight is None or isinstance(self.class_weight, PerBatch):
-            return None
-        if isinstance(self.class_weight, Deferred):  # WeightedNet switches it later
-            return _float_tensor(np.ones_like(class_weight))
-        return _float_tensor(class_weight)
-
-    def _build_criterion(self, class_weight, counts):
-        criterion = (
-            WeightedCrossEntropyLoss if self.criterion is None else self.criterion
-        )
-        kwargs = self._params_for("criterion")
-        weight = self._loss_weight(class_weight)
-        name = getattr(criterion, "__name__", type(criterion).__name__)
-        if weight is not None and "weight" in kwargs:
-            raise ValueError(
-                "Pass class weights either as class_weight or as criterion__weight, "
-                "not both."
-            )
-        if isinstance(criterion, type):
-            if weight is not None:
-                if not _accepts(criterion, "weight"):
-                    raise TypeError(
-                        f"class_weight={self.class_weight!r} is set but the criterion "
-                        f"{name} does not accept class weights (no `weight` "
-                        "argument). Use a loss from skweighted.losses or "
-                        "class_weight=None."
-                    )
-                kwargs["weight"] = weight
-            if self._fills_class_counts():
-                kwargs["class_counts"] = counts  # e.g. LogitAdjustedLoss's prior
-            return criterion(**kwargs)
-        criterion = copy.deepcopy(criterion)
-        if kwargs:
-            criterion = type(criterion)(**kwargs)
-        if weight is not None:
-            _set_criterion_weight(criterion, weight, name)
-        if self._fills_class_counts():
-            _set_class_counts(criterion, counts)
-        return criterion
-
-    def _fills_class_counts(self):
-        """Whether fit gives the criterion the training ``class_counts``.
-
-        Yes when the criterion takes ``class_counts`` (a class accepting it, or
-        an instance holding ``class_counts=None``) and the user set none.
-        """
-        if "class_counts" in self._params_for("criterion"):
-            return False
-        criterion = self.criterion
-        if criterion is None or isinstance(criterion, type):
-            return criterion is not None and _accepts(criterion, "class_counts")
-        return getattr(criterion, "class_counts", False) is None
-
-    def _build_module(self, n_features, n_out):
-        module = MLP if self.module is None else self.module
-        kwargs = self._params_for("module")
-        if isinstance(module, type):
-            for name, value in (("n_features_in", n_features), ("n_classes", n_out)):
-                if name not in kwargs and _accepts(module, name):
-                    kwargs[name] = value
-        else:
-            module = copy.deepcopy(module)
-        return module, kwargs
-
     def _build_net(self, classes, class_weight, sampling_weight, device, counts):
-        criterion = self._build_criterion(class_weight, counts)
-        module, module_kwargs = self._build_module(
-            self.n_features_in_, n_outputs(criterion, len(classes))
+        criterion = _build.criterion(
+            self.criterion,
+            self._params_for("criterion"),
+            weight=_build.loss_weight(self.class_weight, class_weight),
+            counts=counts,
+            source=f"class_weight={self.class_weight!r}",
+        )
+        module, module_kwargs = _build.module(
+            self.module,
+            self._params_for("module"),
+            self.n_features_in_,
+            n_outputs(criterion, len(classes)),
         )
         routed = {
             f"{prefix}__{k}": v
@@ -478,7 +403,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             callbacks=self.callbacks,
             verbose=self.verbose,
             device=str(device),
-            **self._schedule(class_weight, sampling_weight),
+            **_build.schedule(self.class_weight, class_weight, sampling_weight),
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             **routed,
         )
@@ -569,31 +494,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _float_tensor(values):
-    return None if values is None else torch.as_tensor(values, dtype=torch.float32)
-
-
-def _set_criterion_weight(criterion, weight, name=None):
-    """Put the class weights into a criterion instance's ``weight`` buffer."""
-    if weight is None:
-        return
-    if not hasattr(criterion, "weight"):
-        raise TypeError(
-            f"class_weight is set but the criterion {name or type(criterion).__name__}"
-            " holds no `weight` buffer. Use a loss from skweighted.losses or "
-            "class_weight=None."
-        )
-    device = criterion.weight.device if criterion.weight is not None else "cpu"
-    criterion.weight = weight.to(device)
-
-
-def _set_class_counts(criterion, counts):
-    """Put the training class counts into the criterion's ``class_counts``."""
-    current = criterion.class_counts
-    device = current.device if isinstance(current, torch.Tensor) else "cpu"
-    criterion.class_counts = torch.as_tensor(counts, dtype=torch.float32, device=device)
 
 
 def _seed(random_state):
