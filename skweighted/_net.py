@@ -26,7 +26,7 @@ import contextlib
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 from skorch.history import History
 from skorch.utils import TeeGenerator, to_tensor
 
@@ -64,6 +64,12 @@ def _as_tensor(a, dtype):
     if not a.flags.writeable:  # torch cannot share memory with read-only arrays
         a = a.copy()
     return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+
+
+def _take(a, idx):
+    """Rows ``idx`` of ``a`` (None stays None); ``index_select`` is several
+    times faster than advanced indexing ``a[idx]`` for gathering rows."""
+    return None if a is None else torch.index_select(a, 0, idx.to(a.device))
 
 
 def _fits_on_device(device, *tensors):
@@ -121,7 +127,7 @@ class BatchIterator:
         idx = self._epoch_indices()
         arrays = [ds.X, ds.y, ds.sample_weight]
         if idx is not None:
-            arrays = [None if a is None else a[idx.to(a.device)] for a in arrays]
+            arrays = [_take(a, idx) for a in arrays]
         X, y, w = arrays
         on_device = X.device == self.device
         for start in range(0, len(X), self.batch_size):
@@ -137,6 +143,15 @@ class BatchIterator:
                     for t in (Xb, yb, wb)
                 )
             yield ({"X": Xb, SAMPLE_WEIGHT: wb} if wb is not None else Xb), yb
+
+
+class _PrintLog(PrintLog):
+    """skorch's ``PrintLog`` that builds no table when there is nothing to print."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sink is print and not net.verbose:
+            return
+        super().on_epoch_end(net, **kwargs)
 
 
 class WeightedNet(NeuralNet):
@@ -161,6 +176,12 @@ class WeightedNet(NeuralNet):
         self.sampling_weight = sampling_weight
         self.per_batch = per_batch
         self.deferred = deferred
+
+    def get_default_callbacks(self):
+        return [
+            (name, _PrintLog() if name == "print_log" else cb)
+            for name, cb in super().get_default_callbacks()
+        ]
 
     # -- data --------------------------------------------------------------
     def get_dataset(self, X, y=None):
@@ -386,7 +407,10 @@ def seeded(seed, device):
         return
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        if devices:
+            torch.manual_seed(seed)
+        else:  # torch.manual_seed also queues a (costly) lazy seed of CUDA
+            torch.default_generator.manual_seed(seed)
         yield
 
 
