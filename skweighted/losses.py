@@ -198,6 +198,25 @@ class WeightedCrossEntropyLoss(_ClassWeightedLoss):
     def per_sample_loss(self, input, target):
         return F.cross_entropy(input, target, reduction="none")
 
+    def forward(self, input, target, sample_weight=None):
+        if sample_weight is None and self.normalization == "weighted_mean":
+            if self.weight is None or self._weights_positive():
+                # The same sum(w*l)/sum(w) in PyTorch's fused kernel (far fewer
+                # ops per step). With a zero class weight a batch could weigh
+                # 0 in total, which PyTorch turns into NaN and _reduce into 0.
+                return F.cross_entropy(input, target, weight=self.weight)
+        return super().forward(input, target, sample_weight)
+
+    def _weights_positive(self):
+        """Whether every class weight is > 0, checked once per weight tensor
+        (and in-place change), so a training step never waits on the device."""
+        w = self.weight
+        cached = self.__dict__.get("_positive_cache")
+        if cached is None or cached[0] is not w or cached[1] != w._version:
+            cached = (w, w._version, bool((w > 0).all()))
+            self.__dict__["_positive_cache"] = cached
+        return cached[2]
+
 
 class BinaryCrossEntropyLoss(_SingleLogitLoss):
     r"""Binary cross-entropy on a single logit, class weights as ``pos_weight``.
