@@ -179,7 +179,7 @@ class WeightingScheme(BaseEstimator):
     ...     def weights_from_counts(self, counts):
     ...         return 1.0 / np.log(counts + self.offset)
     >>> InverseLog()
-    InverseLog()
+    InverseLog(offset=1.0)
     >>> resolve_class_weight(InverseLog(), np.array([0, 0, 0, 1]), np.array([0, 1]))
     array([0.72134752, 1.44269504])
     """
