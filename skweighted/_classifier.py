@@ -23,7 +23,7 @@ from .class_weight import (
     class_counts,
     resolve_class_weight,
 )
-from .losses import n_outputs
+from .losses._base import n_outputs
 
 __all__ = ["WeightedNeuralNetClassifier"]
 

@@ -31,6 +31,7 @@ from skorch.history import History
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._compat import fast_optimizer_kwargs
+from .losses._base import proba_function
 
 SAMPLE_WEIGHT = "sample_weight"
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
@@ -258,8 +259,6 @@ class WeightedNet(NeuralNet):
         return args, kwargs
 
     def _get_predict_nonlinearity(self):
-        from .losses import proba_function
-
         return proba_function(self.criterion_)
 
     # -- training loop -----------------------------------------------------

@@ -18,7 +18,7 @@ from skweighted import (
     RealWorldWeightCrossEntropyLoss,
     WeightedCrossEntropyLoss,
 )
-from skweighted.losses import n_outputs, proba_function
+from skweighted.losses._base import n_outputs, proba_function
 
 # -- a fixed batch --------------------------------------------------------
 Z3 = [
