@@ -23,7 +23,9 @@ CUDA is absent); ``--profile`` adds where skweighted's fit time goes.
 
 Times are the median wall time of ``--repeats`` fits, taken round-robin
 across contenders (so a burst of background load hits them all alike) after
-one warm-up fit each. Peak memory is measured per contender and batch size
+one warm-up fit each; the order rotates with each repeat and each fit starts
+after a short pause, so no contender always inherits the busy thread pools
+of the one before it. Peak memory is measured per contender and batch size
 in a fresh subprocess: ``ru_maxrss`` after one fit minus ``ru_maxrss`` after
 the imports and the data creation.
 """
@@ -188,11 +190,24 @@ def set_threads(n_threads):
     threadpool_limits(n_threads)
 
 
+#: seconds between two timed fits (see time_fits)
+PAUSE = 0.25
+
+
 def time_fits(contenders, X, y, w, batch_size, epochs, repeats, seed=0):
-    """Median wall time per contender; repeats interleaved round-robin."""
+    """Median wall time per contender; repeats interleaved round-robin.
+
+    The order rotates with each repeat, so every contender runs after every
+    other one equally often, and each fit starts after a short pause: a
+    previous contender's idle thread pools (OpenBLAS threads spin-wait after
+    a BLAS call) would otherwise slow whichever fit comes next.
+    """
     times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name in contenders:
+    contenders = list(contenders)
+    for r in range(repeats):
+        k = r % len(contenders)
+        for name in contenders[k:] + contenders[:k]:
+            time.sleep(PAUSE)
             start = time.perf_counter()
             CONTENDERS[name](X, y, w, batch_size, epochs, seed)
             times[name].append(time.perf_counter() - start)
@@ -570,7 +585,7 @@ def parse_args(argv=None):
     p.add_argument("--rows", type=int, default=50_000)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256, 2048])
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument(
         "--scaling-rows", type=int, nargs="*", default=[10_000, 50_000, 200_000]
     )
