@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
-from skorch.history import History
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._compat import fast_optimizer_kwargs
@@ -323,9 +322,6 @@ class WeightedNet(NeuralNet):
         net_hears_grad = type(self).on_grad_computed is not NeuralNet.on_grad_computed
         grad = self._listeners("on_grad_computed")
         self._grad_listeners = None if net_hears_grad else grad
-        # A plain History: write batch records directly (skorch's
-        # ``record_batch`` resolves ``history[-1]`` twice per batch).
-        plain = type(self.history) is History
         losses, records = [], []
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
         try:
@@ -337,18 +333,10 @@ class WeightedNet(NeuralNet):
                 loss = step["loss"].detach()
                 Xb = batch[0]
                 n = len(Xb["X"] if isinstance(Xb, dict) else Xb)
-                if plain:
-                    if not records:
-                        batches = self.history[-1]["batches"]
-                    record = batches[-1]
-                    record[loss_key] = loss
-                    record[size_key] = n
-                else:
-                    self.history.record_batch(loss_key, loss)
-                    self.history.record_batch(size_key, n)
-                    record = self.history[-1]["batches"][-1]
+                self.history.record_batch(loss_key, loss)  # a float after the epoch
+                self.history.record_batch(size_key, n)
                 losses.append(loss)
-                records.append(record)
+                records.append(self.history[-1]["batches"][-1])
                 self._notify_batch(
                     end, "on_batch_end", batch=batch, training=training, **step
                 )
