@@ -30,6 +30,7 @@ from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._compat import fast_optimizer_kwargs
+from .class_weight import scheme_weights
 from .losses._base import proba_function
 
 SAMPLE_WEIGHT = "sample_weight"
@@ -242,9 +243,8 @@ class WeightedNet(NeuralNet):
         sw = X.get(SAMPLE_WEIGHT) if isinstance(X, dict) else None
         if training and self.per_batch is not None:
             counts = torch.bincount(y_true, minlength=y_pred.shape[-1]).cpu().numpy()
-            weights = np.zeros(len(counts))
-            present = counts > 0
-            weights[present] = self.per_batch(counts[present])
+            # a class absent from the batch gets 1, which no sample here uses
+            weights = scheme_weights(self.per_batch, counts)
             cw = torch.as_tensor(weights, dtype=torch.float32, device=y_pred.device)
             sw = cw[y_true] if sw is None else cw[y_true] * sw
         if sw is None:

@@ -386,7 +386,7 @@ def _count_scheme(spec):
     )
 
 
-def _from_counts(fn, counts):
+def scheme_weights(fn, counts):
     """Apply a count-based scheme to the present classes; absent ones get 1."""
     weights = np.ones(len(counts), dtype=np.float64)
     present = counts > 0
@@ -468,7 +468,7 @@ def resolve_class_weight(class_weight, y, classes, *, name="class_weight"):
     if class_weight is None:
         weights = np.ones(len(classes), dtype=np.float64)
     elif isinstance(class_weight, str | WeightingScheme):
-        weights = _from_counts(_count_scheme(class_weight), counts)
+        weights = scheme_weights(_count_scheme(class_weight), counts)
     elif isinstance(class_weight, dict):
         weights = _from_dict(class_weight, classes, what=name)
     elif callable(class_weight):
