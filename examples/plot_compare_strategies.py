@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.model_selection import TunedThresholdClassifierCV
 
 from skweighted import compare, load_imbalanced
-from skweighted.compare import default_estimator, default_scoring, make_strategies
+from skweighted.comparison import default_estimator, default_scoring, make_strategies
 
 X, y = load_imbalanced("synthetic", return_X_y=True)
 labels, counts = np.unique(y, return_counts=True)

@@ -1,5 +1,8 @@
 """skweighted: class-imbalance handling for PyTorch networks in scikit-learn."""
 
+import sys
+
+from . import comparison
 from ._classifier import WeightedNeuralNetClassifier
 from .class_weight import (
     Deferred,
@@ -8,7 +11,7 @@ from .class_weight import (
     PerBatch,
     resolve_class_weight,
 )
-from .compare import compare
+from .comparison import compare
 from .datasets import load_imbalanced
 from .losses import (
     BinaryCrossEntropyLoss,
@@ -21,6 +24,12 @@ from .losses import (
 from .modules import MLP
 
 __version__ = "0.1.0.dev0"
+
+# The comparison package was first called ``skweighted.compare``, which the
+# top-level function of the same name shadowed. ``from skweighted.compare
+# import ...`` keeps working through this alias; the module is
+# ``skweighted.comparison`` and ``skweighted.compare`` is the function.
+sys.modules.setdefault(__name__ + ".compare", comparison)
 
 __all__ = [
     "MLP",

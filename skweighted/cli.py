@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import BUILTIN_STRATEGIES, DEFAULT_STRATEGIES, compare, default_estimator
+from .comparison import (
+    BUILTIN_STRATEGIES,
+    DEFAULT_STRATEGIES,
+    compare,
+    default_estimator,
+)
 from .datasets import DATASETS, load_imbalanced
 
 DEFAULT_OUT = "skweighted-report"

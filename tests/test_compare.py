@@ -1,6 +1,7 @@
-"""skweighted.compare: schema, determinism, leakage, threshold moving, report."""
+"""skweighted.comparison: schema, determinism, leakage, threshold moving, report."""
 
 import struct
+import types
 
 import numpy as np
 import pandas as pd
@@ -14,15 +15,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skweighted import WeightedNeuralNetClassifier, compare, load_imbalanced
-from skweighted.compare import (
+from skweighted.comparison import (
     DEFAULT_STRATEGIES,
     GMEAN_CORRECTION,
     default_estimator,
     default_scoring,
     geometric_mean,
 )
-from skweighted.compare._report import DPI, figure_size
-from skweighted.compare._runner import _one_torch_thread
+from skweighted.comparison._report import DPI, figure_size
+from skweighted.comparison._runner import _one_torch_thread
 
 STRATEGIES = ["none", "balanced", "random_over", "balanced_sampler", "threshold"]
 N_FOLDS = 3
@@ -327,3 +328,21 @@ def test_dask_cluster_gives_the_n_jobs_1_numbers(data):
         remote_search.cv_results_["mean_test_score"],
         local_search.cv_results_["mean_test_score"],
     )
+
+
+def test_module_and_function_names_coexist():
+    import importlib
+
+    import skweighted
+    import skweighted.comparison as module
+
+    assert isinstance(module, types.ModuleType)
+    assert (
+        module.default_estimator
+        is importlib.import_module("skweighted.comparison").default_estimator
+    )
+    assert callable(skweighted.compare) and skweighted.compare is module.compare
+    # the old spelling of the package still imports its names
+    from skweighted.compare import default_estimator
+
+    assert default_estimator is module.default_estimator

@@ -21,7 +21,7 @@ def summarize(results, metrics):
     Parameters
     ----------
     results : DataFrame
-        The tidy results of :func:`~skweighted.compare.compare`.
+        The tidy results of :func:`~skweighted.comparison.compare`.
     metrics : dict
         Metric name -> True when higher is better.
 

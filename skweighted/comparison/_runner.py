@@ -55,7 +55,7 @@ class Comparison:
     Examples
     --------
     >>> from skweighted import compare, load_imbalanced
-    >>> from skweighted.compare import default_estimator
+    >>> from skweighted.comparison import default_estimator
     >>> X, y = load_imbalanced("wine", return_X_y=True)
     >>> result = compare(
     ...     X, y, strategies=["none", "balanced"], cv=2,
@@ -157,21 +157,21 @@ def compare(
     y : array-like of shape (n_samples,)
         Class labels (binary or multi-class).
     strategies : None, str, list or dict, default=None
-        ``None`` runs :data:`~skweighted.compare.DEFAULT_STRATEGIES`. A list
+        ``None`` runs :data:`~skweighted.comparison.DEFAULT_STRATEGIES`. A list
         holds built-in names (see
-        :data:`~skweighted.compare.BUILTIN_STRATEGIES`), imbalanced-learn
+        :data:`~skweighted.comparison.BUILTIN_STRATEGIES`), imbalanced-learn
         samplers (run as ``StandardScaler -> sampler -> estimator``) and
         estimators or pipelines (run as given); a dict gives them names.
         ``'threshold'`` is skipped, with a note, for multi-class ``y``.
     estimator : classifier, default=None
         What the built-in strategies train; ``None`` means
-        :func:`~skweighted.compare.default_estimator` (a
+        :func:`~skweighted.comparison.default_estimator` (a
         :class:`~skweighted.WeightedNeuralNetClassifier`, 30 epochs).
     cv : int, cross-validation generator or iterable, default=5
         As in :func:`~sklearn.model_selection.cross_validate` (an int means
         :class:`~sklearn.model_selection.StratifiedKFold` without shuffling).
     scoring : None, str, callable, list or dict, default=None
-        ``None`` means :func:`~skweighted.compare.default_scoring`; otherwise
+        ``None`` means :func:`~skweighted.comparison.default_scoring`; otherwise
         what ``cross_validate`` accepts. Scorers that scikit-learn negates
         (``'neg_log_loss'``) are reported un-negated (``'log_loss'``) and
         ranked lower-is-better.
@@ -197,7 +197,7 @@ def compare(
     Examples
     --------
     >>> from skweighted import compare, load_imbalanced
-    >>> from skweighted.compare import default_estimator
+    >>> from skweighted.comparison import default_estimator
     >>> X, y = load_imbalanced("wine", return_X_y=True)
     >>> res = compare(X, y, strategies=["none", "balanced"], cv=3,
     ...               estimator=default_estimator(max_epochs=5), random_state=0)

@@ -82,7 +82,7 @@ def default_estimator(*, max_epochs=30, lr=3e-3, random_state=None):
 
     Examples
     --------
-    >>> from skweighted.compare import default_estimator
+    >>> from skweighted.comparison import default_estimator
     >>> default_estimator(max_epochs=5).get_params()["module__hidden_units"]
     (64,)
     """
@@ -196,7 +196,7 @@ def make_strategies(strategies, estimator, *, classes, random_state=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from skweighted.compare import default_estimator, make_strategies
+    >>> from skweighted.comparison import default_estimator, make_strategies
     >>> strategies, notes = make_strategies(
     ...     ["none", "balanced", "threshold"],
     ...     default_estimator(),
