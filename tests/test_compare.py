@@ -74,7 +74,11 @@ def test_results_schema(result):
         "value",
         "fit_time",
         "score_time",
+        "error_type",
+        "error_message",
     ]
+    assert results[["error_type", "error_message"]].isna().all().all()
+    assert result.failed == []
     metrics = list(default_scoring([0, 1]))
     assert list(result.metrics) == metrics
     assert len(results) == (len(STRATEGIES) + 1) * N_FOLDS * len(metrics)
@@ -219,7 +223,12 @@ def test_failed_fit_becomes_a_note(data):
     failed = res.results.query("strategy == 'smote_too_wide'")["value"]
     assert failed.isna().all()
     assert res.results.query("strategy == 'none'")["value"].notna().all()
-    assert len(res.notes) == 2 and "smote_too_wide" in res.notes[0]
+    assert len(res.notes) == 3 and "smote_too_wide" in res.notes[0]
+    assert res.notes[2] == "smote_too_wide: every fit failed; it ranks last."
+    assert res.failed == ["smote_too_wide"]
+    rows = res.results.query("strategy == 'smote_too_wide'")
+    assert (rows["error_type"] == "ValueError").all()
+    assert rows["error_message"].str.contains("n_neighbors").all()
     with pytest.raises(ValueError, match="n_neighbors"):
         compare(
             X,
