@@ -355,3 +355,21 @@ def test_module_and_function_names_coexist():
     from skweighted.compare import default_estimator
 
     assert default_estimator is module.default_estimator
+
+
+def test_default_scoring_takes_string_labels():
+    # scikit-learn's 'average_precision' scorer assumes pos_label=1
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    names = np.array(["common"] * 30 + ["rare"] * 10)
+    codes = (names == "rare").astype(int)
+    by_name = LogisticRegression().fit(X, names)
+    by_code = LogisticRegression().fit(X, codes)
+    for metric, scorer in default_scoring(["common", "rare"]).items():
+        number = default_scoring([0, 1])[
+            metric.replace("common", "0").replace("rare", "1")
+        ]
+        assert scorer(by_name, X, names) == pytest.approx(number(by_code, X, codes)), (
+            metric
+        )
