@@ -428,11 +428,14 @@ def _damage(path, how):
         lines[2] = json.dumps(body) + "\n"
     elif how == "garbage":
         lines.insert(3, "\x00\x00{not json\n")
+    elif how == "bytes":  # not even UTF-8
+        path.write_bytes(path.read_bytes() + b"\xff\xfe\x80\n")
+        return
     path.write_text("".join(lines))
 
 
 @pytest.mark.parametrize(
-    "how, rerun", [("truncated", 1), ("altered", 1), ("garbage", 0)]
+    "how, rerun", [("truncated", 1), ("altered", 1), ("garbage", 0), ("bytes", 0)]
 )
 def test_damaged_records_are_dropped_and_their_fits_rerun(data, tmp_path, how, rerun):
     CALLS.clear()

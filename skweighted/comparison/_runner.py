@@ -309,43 +309,52 @@ def compare(
     if checkpoint is not None:
         identity = fingerprint(X, y, splits, built, estimator, scorers, random_state)
         store, records = RecordStore.open(checkpoint, identity, tasks, resume=resume)
-
-    def finish(partial=False):
-        return _assemble(
-            records, tasks, built, scorers, error_score, notes, y, classes, partial
+    pending = [t for t in tasks if t not in records]  # a resume skips the rest
+    jobs = (
+        delayed(run_task)(
+            name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
         )
+        for name, k in pending
+    )
+    try:
+        _run(jobs, n_jobs, records, store, len(tasks), progress)
+    except BaseException as exc:
+        # Ctrl-C, or a failure under error_score='raise': what finished is
+        # recorded already; hand the caller a report of it too.
+        exc.comparison = (
+            _assemble(records, tasks, built, scorers, error_score, notes, y, True)
+            if records
+            else None
+        )
+        raise
+    return _assemble(records, tasks, built, scorers, error_score, notes, y, False)
 
-    pending = [t for t in tasks if t not in records]
+
+def _run(jobs, n_jobs, records, store, total, progress):
+    """Run ``jobs`` (delayed :func:`run_task` calls), recording each result.
+
+    Each :class:`FitRecord` goes into ``records`` and, when there is a
+    ``store``, to disk, as soon as it arrives, in whatever order the
+    parallel backend finishes them.
+    """
     bar = Progress(
-        len(tasks),
+        total,
         done=len(records),
         failed=sum(r.failed for r in records.values()),
         enabled=progress,
     )
     try:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        jobs = parallel(
-            delayed(run_task)(
-                name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
-            )
-            for name, k in pending
-        )
-        for record in jobs:
+        for record in parallel(jobs):
             if store is not None:
                 store.append(record)
             records[record.key] = record
             bar.update(record)
-    except BaseException as exc:
-        # Ctrl-C, or a failure under error_score='raise': what finished is
-        # recorded already; hand the caller a report of it too.
-        exc.comparison = finish(partial=True) if records else None
-        raise
     finally:
         bar.close()
-    return finish()
 
 
-def _assemble(records, tasks, built, scorers, error_score, notes, y, classes, partial):
+def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
     """The :class:`Comparison` of the finished ``records``, in task order."""
     notes = list(notes)
     rows = []
@@ -386,6 +395,7 @@ def _assemble(records, tasks, built, scorers, error_score, notes, y, classes, pa
             + (f" and {len(missing) - 10} more." if len(missing) > 10 else ".")
         )
     metrics = {name: sign > 0 for name, (_, sign) in scorers.items()}
+    classes = np.unique(y)
     counts = class_counts(y, classes)
     return Comparison(
         results=results,

@@ -227,7 +227,8 @@ class RecordStore:
 
     def _read(self):
         """``(header or None, records, damaged line numbers)``."""
-        with open(self.path, encoding="utf-8", newline="\n") as f:
+        # undecodable bytes become U+FFFD, which then fails the checksum
+        with open(self.path, encoding="utf-8", errors="replace", newline="\n") as f:
             lines = f.readlines()
         header = _decode(lines[0]) if lines else None
         if header is not None and (
