@@ -5,6 +5,7 @@ one plain line per finished fit, so the log reads top to bottom without
 carriage returns.
 """
 
+import os
 import sys
 import time
 from datetime import timedelta
@@ -15,9 +16,12 @@ __all__ = ["Progress"]
 
 
 def _interactive(stream):
+    """A notebook, or a terminal with a width (a bar needs one)."""
+    if "ipykernel" in sys.modules:
+        return True
     try:
-        return stream.isatty() or "ipykernel" in sys.modules
-    except (AttributeError, ValueError):
+        return stream.isatty() and os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):
         return False
 
 
