@@ -454,6 +454,18 @@ def test_damaged_records_are_dropped_and_their_fits_rerun(data, tmp_path, how, r
     assert len(CALLS) == 0
 
 
+def test_a_finished_run_is_replaced_and_resume_needs_no_records(data, tmp_path):
+    CALLS.clear()
+    first = _lr(data, checkpoint=tmp_path / "new", resume=True)  # nothing to resume
+    assert len(CALLS) == 6
+    again = _lr(data, checkpoint=tmp_path / "new", cv=2)  # finished: replaced
+    assert len(CALLS) == 6 + 4
+    assert again.results["fold"].nunique() == 2
+    assert first.results["fold"].nunique() == 3
+    lines = (tmp_path / "new" / FILENAME).read_text().splitlines()
+    assert len(lines) == 1 + 4
+
+
 def test_a_damaged_header_is_a_clear_error(data, tmp_path):
     _lr(data, checkpoint=tmp_path)
     path = tmp_path / FILENAME

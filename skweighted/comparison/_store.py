@@ -176,9 +176,9 @@ class RecordStore:
             return store, {}
         old_header, records, damaged = store._read()
         wanted = {tuple(t) for t in store.tasks}
-        unfinished = len(wanted - set(records)) > 0 or damaged
+        old_tasks = {tuple(t) for t in (old_header or {}).get("tasks", [])}
         if not resume:
-            if old_header is not None and unfinished:
+            if old_header is not None and (old_tasks - set(records) or damaged):
                 done = len(records)
                 raise ResumeError(
                     f"{path} holds {done} finished fit(s) of an unfinished run; "
@@ -194,7 +194,6 @@ class RecordStore:
                 "folder to start afresh."
             )
         differences = describe_differences(old_header["fingerprint"], fingerprint)
-        old_tasks = {tuple(t) for t in old_header.get("tasks", [])}
         if differences or old_tasks != wanted:
             differences = differences or ["the list of fits differs"]
             raise ResumeError(
