@@ -93,7 +93,8 @@ class CNN(nn.Module):
     Each of ``channels`` adds ``Conv2d(kernel_size, same padding) -> ReLU``
     followed by ``MaxPool2d(2)`` while the image is at least 2 pixels wide;
     an adaptive average pool to at most 4×4 then feeds
-    ``Linear -> ReLU [-> Dropout] -> Linear`` (raw logits). Integer input is
+    ``Linear -> ReLU [-> Dropout]`` blocks and an output ``Linear`` (raw
+    logits), as :class:`MLP` does. Integer input is
     converted to float32 one batch at a time, ``uint8`` scaled to ``[0, 1]``.
     :class:`~skweighted.WeightedNeuralNetClassifier` builds it when
     ``module=None`` and ``X`` has shape ``(N, C, H, W)``, filling in
@@ -109,10 +110,10 @@ class CNN(nn.Module):
         Output channels of each convolution.
     kernel_size : int, default=3
         Side of the square convolution kernels.
-    hidden_units : int, default=64
-        Width of the fully connected hidden layer.
+    hidden_units : int or sequence of int, default=(64,)
+        Width of each fully connected hidden layer.
     dropout : float, default=0.0
-        Dropout probability before the output layer.
+        Dropout probability after each hidden activation.
 
     Examples
     --------
@@ -130,7 +131,7 @@ class CNN(nn.Module):
         n_classes,
         channels=(16, 32),
         kernel_size=3,
-        hidden_units=64,
+        hidden_units=(64,),
         dropout=0.0,
     ):
         super().__init__()
@@ -150,10 +151,13 @@ class CNN(nn.Module):
         h, w = min(h, 4), min(w, 4)
         blocks.append(nn.AdaptiveAvgPool2d((h, w)))
         self.features = nn.Sequential(*blocks)
-        head = [nn.Flatten(), nn.Linear(c * h * w, hidden_units), nn.ReLU()]
-        if dropout:
-            head.append(nn.Dropout(dropout))
-        head.append(nn.Linear(hidden_units, n_classes))
+        head, width = [nn.Flatten()], c * h * w
+        for units in _hidden(hidden_units):
+            head += [nn.Linear(width, units), nn.ReLU()]
+            if dropout:
+                head.append(nn.Dropout(dropout))
+            width = units
+        head.append(nn.Linear(width, n_classes))
         self.head = nn.Sequential(*head)
 
     def forward(self, X):
