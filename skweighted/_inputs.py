@@ -161,13 +161,13 @@ def _shape_error(name, got, expected):
     )
 
 
-def _labels(y):
-    """Labels as a 1-D ndarray, from arrays, tensors or a ``SliceDataset``."""
+def labels(y):
+    """Labels as an ndarray, from arrays, tensors or a ``SliceDataset``."""
     if isinstance(y, torch.Tensor):
         return y.detach().cpu().numpy()
     if is_dataset(y):
         return np.asarray([_scalar(y[i], i) for i in range(len(y))])
-    return y
+    return np.asarray(y) if isinstance(y, list | tuple) else y
 
 
 def _scalar(label, i):
@@ -237,7 +237,7 @@ def _check_y(X_len, y, multi_output):
         raise ValueError(
             "y is None; fit needs labels (only a torch Dataset can carry its own)."
         )
-    y = np.asarray(_labels(y))
+    y = np.asarray(labels(y))
     if not multi_output:
         y = column_or_1d(y, warn=True)
     check_consistent_length(np.empty((X_len, 0)), y)
@@ -470,10 +470,11 @@ def form_of(X):
     """The :class:`Form` of ``X`` (a ragged nested list is a clear ValueError)."""
     if is_dataset(X):
         return FORMS["dataset"]
+    # DataFrames and sparse matrices (a DOK matrix is also a dict)
+    if hasattr(X, "iloc") or hasattr(X, "tocsr"):
+        return FORMS["table"]
     if isinstance(X, Mapping):
         return FORMS["dict"]
-    if hasattr(X, "iloc") or hasattr(X, "tocsr"):  # DataFrames, sparse matrices
-        return FORMS["table"]
     if isinstance(X, str | bytes) or X is None:
         raise TypeError(
             f"X must be an array-like, a DataFrame, a dict of arrays or a torch "

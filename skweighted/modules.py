@@ -9,7 +9,6 @@ read as 8-bit images and scaled to ``[0, 1]`` (torchvision's ``ToTensor``
 convention), so ``uint8`` images never need a float32 copy of the whole data.
 """
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -165,12 +164,8 @@ class CNN(nn.Module):
 
 
 def default_module(sample_shape):
-    """The default network for samples of ``sample_shape`` and its size kwargs.
+    """The default network class for samples of ``sample_shape``.
 
-    ``(CNN, {"input_shape": shape})`` for ``(C, H, W)`` samples, else
-    ``(MLP, {"n_features_in": prod(shape)})``.
+    :class:`CNN` for ``(C, H, W)`` samples, :class:`MLP` for any other shape.
     """
-    shape = tuple(sample_shape) if sample_shape is not None else ()
-    if len(shape) == 3:
-        return CNN, {"input_shape": shape}
-    return MLP, {"n_features_in": math.prod(shape) if shape else None}
+    return CNN if len(tuple(sample_shape)) == 3 else MLP
