@@ -536,8 +536,7 @@ class WeightedNet(NeuralNet):
                 )
                 step = step_fn(batch, **fit_params)
                 loss = step["loss"].detach()
-                Xb = batch[0]
-                n = len(Xb["X"] if isinstance(Xb, dict) else Xb)
+                n = _batch_len(batch[0])
                 self.history.record_batch(loss_key, loss)  # a float after the epoch
                 self.history.record_batch(size_key, n)
                 losses.append(loss)
@@ -559,6 +558,13 @@ class WeightedNet(NeuralNet):
                 f"{len(self.history)}. Lower lr, scale the features, or check "
                 "the class and sample weights."
             )
+
+
+def _batch_len(Xb):
+    """Samples in a batch's ``X``: a tensor, a dict, or ``{"X": ..., weights}``."""
+    if isinstance(Xb, dict):
+        return _batch_len(Xb["X"] if SAMPLE_WEIGHT in Xb else next(iter(Xb.values())))
+    return len(Xb)
 
 
 def resolve_device(device):
