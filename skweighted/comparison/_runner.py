@@ -240,7 +240,7 @@ def compare(
     if kind != "table":
         notes.insert(
             0,
-            f"X is a(n) {kind}, not a table: the strategies run without the "
+            f"X is {_KIND_NAMES[kind]}, not a table: the strategies run without the "
             "StandardScaler step (scaling is the module's job) and samplers "
             "through skweighted.resampling.RowSampler.",
         )
@@ -282,6 +282,14 @@ def compare(
         notes=notes,
         strategies=built,
     )
+
+
+_KIND_NAMES = {
+    "array": "an N-D array",
+    "integer array": "an N-D integer array",
+    "dict": "a dict of arrays",
+    "dataset": "a torch Dataset",
+}
 
 
 def _sliceable(X):
