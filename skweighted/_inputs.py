@@ -260,6 +260,7 @@ class Table(Form):
     def fit(self, estimator, X, y, *, reset, module, multi_output=False):
         if isinstance(X, torch.Tensor):
             X = _as_array(X)
+        y = labels(y)
         dtype = self._dtype(X)
         X, y = validate_data(
             estimator, X, y, dtype=dtype, reset=reset, multi_output=multi_output

@@ -215,18 +215,32 @@ def test_a_dataset_takes_the_dataloader_path():
     assert isinstance(iterator, torch.utils.data.DataLoader)
 
 
-@pytest.mark.parametrize("sampler", [None, "balanced"])
-def test_fast_path_and_dataloader_path_train_alike(sampler):
+@pytest.mark.parametrize(
+    "sampler, weighted",
+    [(None, False), ("balanced", False), (None, True)],
+    ids=["shuffle", "sampler", "sample_weight"],
+)
+def test_fast_path_and_dataloader_path_train_alike(sampler, weighted):
     """Same seed, same batch order: the same network from both paths."""
     images = IMAGES.astype(np.float32)
-    fast = _clf(sampler=sampler, **SMALL_CNN).fit(images, Y)
+    sw = np.linspace(0.2, 2.0, N) if weighted else None
+    fast = _clf(sampler=sampler, **SMALL_CNN).fit(images, Y, sample_weight=sw)
     loader = _clf(sampler=sampler, **SMALL_CNN).fit(
-        TensorDataset(torch.as_tensor(images)), Y
+        TensorDataset(torch.as_tensor(images)), Y, sample_weight=sw
     )
     np.testing.assert_allclose(
         fast.predict_proba(images), loader.predict_proba(images), rtol=1e-5, atol=1e-7
     )
     np.testing.assert_array_equal(fast.predict(images), loader.predict(images))
+
+
+def test_sample_weight_on_a_dict():
+    X, y, params = FORMS["dict"]
+    sw = np.where(Y == "rare", 0.0, 1.0)
+    a = _clf(**params).fit(X, y, sample_weight=sw)
+    b = _clf(**params).fit(X, y)
+    assert not np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.net_.history[-1, "train_batch_count"] == 4
 
 
 def test_dataloader_options_pass_through():
