@@ -1,6 +1,7 @@
 """The ``skweighted`` command line.
 
-``skweighted compare`` runs :func:`skweighted.compare` on a CSV file or a
+``skweighted compare`` runs
+:func:`skweighted.compare <skweighted.comparison.compare>` on a CSV file or a
 built-in dataset, prints a ranked table and writes ``results.csv``,
 ``summary.md`` and ``comparison.png``. Bad input ends with one line on stderr
 and exit status 2.
