@@ -4,6 +4,8 @@ dicts and torch Datasets (issue 11's "Done means" 1-5).
 Small data and two epochs: these check behaviour, not accuracy.
 """
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,21 @@ def test_class_weight_is_sklearns_and_on_the_module_device(fitted):
 def test_same_random_state_same_predictions(fitted):
     X, a, b = fitted
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_pickle_round_trip(fitted):
+    X, clf, _ = fitted
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.sample_shape_ == clf.sample_shape_
+
+
+def test_warm_start_goes_on_for_images():
+    clf = _clf(warm_start=True, **SMALL_CNN).fit(UINT8, Y)
+    clf.fit(UINT8[:30], Y[:30])
+    assert len(clf.net_.history) == 4
+    with pytest.raises(ValueError, match="same input shape"):
+        clf.fit(UINT8[:, :, :4, :4], Y)
 
 
 def test_dtype_and_shape_are_recorded():
