@@ -21,7 +21,7 @@ from .losses import (
     RealWorldWeightCrossEntropyLoss,
     WeightedCrossEntropyLoss,
 )
-from .modules import MLP
+from .modules import CNN, MLP
 
 __version__ = "0.1.0.dev0"
 
@@ -32,6 +32,7 @@ __version__ = "0.1.0.dev0"
 sys.modules.setdefault(__name__ + ".compare", comparison)
 
 __all__ = [
+    "CNN",
     "MLP",
     "BinaryCrossEntropyLoss",
     "BinaryFocalLoss",

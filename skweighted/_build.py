@@ -11,6 +11,7 @@ scikit-learn.
 
 import copy
 import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from .class_weight import Deferred, PerBatch, WeightingScheme, resolve_from_counts
 from .losses import WeightedCrossEntropyLoss
-from .modules import MLP
+from .modules import default_module
 
 
 def accepts(fn, name):
@@ -199,17 +200,33 @@ def criterion(spec, kwargs, *, weight, counts, device="cpu"):
     return instance
 
 
-def module(spec, kwargs, n_features, n_outputs):
+def module(spec, kwargs, sample_shape, n_outputs):
     """The module (class or copied instance) and its keyword arguments.
 
-    A module class whose ``__init__`` takes ``n_features_in`` / ``n_classes``
-    gets them unless ``kwargs`` sets them; ``n_classes`` is the number of
-    outputs the criterion needs.
+    ``None`` is the default network for ``sample_shape``
+    (:func:`skweighted.modules.default_module`: a CNN for ``(C, H, W)``
+    samples, an MLP otherwise). A module class whose ``__init__`` takes
+    ``n_features_in`` (values per sample), ``input_shape`` (the sample shape)
+    or ``n_classes`` gets them unless ``kwargs`` sets them; ``n_classes`` is
+    the number of outputs the criterion needs. A dict or unknown
+    ``sample_shape`` (a Dataset whose items are not arrays) fills neither
+    size.
     """
-    spec = MLP if spec is None else spec
+    if spec is None:
+        if not isinstance(sample_shape, tuple):
+            raise TypeError(
+                "module=None builds a network sized from the shape of one sample, "
+                "which this X does not give (a Dataset whose items are not arrays, "
+                "or a dict); pass module= a torch.nn.Module."
+            )
+        spec = default_module(sample_shape)
     kwargs = dict(kwargs)
     if isinstance(spec, type):
-        for name, value in (("n_features_in", n_features), ("n_classes", n_outputs)):
+        sizes = {"n_classes": n_outputs}
+        if isinstance(sample_shape, tuple):
+            sizes["n_features_in"] = math.prod(sample_shape)
+            sizes["input_shape"] = sample_shape
+        for name, value in sizes.items():
             if name not in kwargs and accepts(spec, name):
                 kwargs[name] = value
         return spec, kwargs

@@ -13,8 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from . import _build, _net
-from ._compat import check_sample_weight, validate_data
+from . import _build, _inputs, _net
 from .class_weight import SCHEME_NAMES, WeightingScheme
 from .losses._base import n_outputs
 
@@ -141,9 +140,20 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         The class weights used by the last ``fit``, aligned with
         ``classes_``.
     n_features_in_ : int
-        Number of features seen during ``fit``.
+        Number of features seen during ``fit`` (2-D tables only).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` was a DataFrame with string column names.
+    input_form_ : str
+        The form of ``X`` seen in ``fit``: ``'table'``, ``'array'`` (N-D),
+        ``'dict'`` or ``'dataset'`` (see :ref:`inputs`).
+    sample_shape_ : tuple, dict or None
+        The shape of one sample seen in ``fit``: ``(n_features,)`` for a
+        table, e.g. ``(C, H, W)`` for images, ``{key: shape}`` for a dict;
+        ``None`` for a Dataset whose items are not arrays. Another shape at
+        predict time is a ``ValueError``.
+    class_counts_ : ndarray of shape (n_classes,)
+        Training samples per class: of the last ``fit``, or of every chunk
+        so far for ``partial_fit``.
     net_ : skorch.NeuralNet
         The trained skorch net (``net_.module_``, ``net_.criterion_``,
         ``net_.history``).
@@ -268,16 +278,23 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fit -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the network on ``X``, ``y``.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Training data, converted once to float32; never modified.
-        y : array-like of shape (n_samples,)
+        X : array-like, DataFrame, dict of arrays or torch Dataset
+            Training data in any form of :ref:`inputs`: a 2-D table, an N-D
+            array (images ``(N, C, H, W)``, sequences), an integer array
+            (token ids, ``uint8`` images), a dict of arrays (skorch
+            ``SliceDict``) for a module whose ``forward`` takes those names,
+            or a ``torch.utils.data.Dataset`` (skorch ``SliceDataset``).
+            Floating arrays are converted once to float32; integer and
+            boolean arrays keep their dtype; never modified.
+        y : array-like of shape (n_samples,), default=None
             Labels of any type (strings too). The class weights are resolved
-            from these labels.
+            from these labels. ``None`` only for a Dataset whose items are
+            ``(X, y)`` pairs: the labels are then read from it once.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, multiplied by the class weight of each sample.
 
@@ -290,16 +307,118 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "net_")
         if not warm:  # a fit that fails leaves no stale network behind
             vars(self).pop("net_", None)
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
-        classes, y_enc, counts = self._encode(y, self.classes_ if warm else None)
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X)
+        data = self._validate_fit(X, y, warm)
+        classes, y_enc, counts = self._encode(data.y, self.classes_ if warm else None)
+        return self._train(data, classes, y_enc, counts, sample_weight, warm)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+        """Train one epoch on a chunk of data, going on from the previous chunks.
+
+        scikit-learn's incremental-learning protocol, for data that arrives
+        in chunks or does not fit in memory: the first call builds the
+        network, every call trains it for one epoch over its chunk (whatever
+        ``max_epochs`` says) and keeps its optimizer state. ``X`` takes every
+        form :meth:`fit` takes.
+
+        ``class_weight`` and ``sampler`` are resolved at each call from the
+        **running class counts**, the counts of every chunk so far, this one
+        included (``class_counts_``): ``'balanced'`` after chunks
+        :math:`y_1, \\dots, y_t` gives the weights that ``fit`` on their
+        concatenation would give, :math:`n / (K n_c)` over all the samples
+        seen (a class not seen yet weighs 1 until it is). So a class that is
+        rare overall stays up-weighted in a chunk where it happens to be
+        common, and the weights settle as the counts grow. (scikit-learn's
+        ``SGDClassifier`` refuses ``'balanced'`` in ``partial_fit``; a dict
+        is used as it is, and a callable is called with the chunk's labels.)
+
+        Parameters
+        ----------
+        X : array-like, DataFrame, dict of arrays or torch Dataset
+            One chunk, in the form of the first chunk.
+        y : array-like of shape (n_samples,), default=None
+            Its labels, each in ``classes``; ``None`` for a Dataset of
+            ``(X, y)`` pairs.
+        classes : array-like of shape (n_classes,), default=None
+            Every label of the problem. Required on the first call (unless
+            the ``classes`` parameter is set); later calls may omit it or
+            repeat the same set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the chunk.
+
+        Returns
+        -------
+        self : WeightedNeuralNetClassifier
+            The estimator, trained on one more chunk.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skweighted import WeightedNeuralNetClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> clf = WeightedNeuralNetClassifier(class_weight="balanced", random_state=0)
+        >>> for chunk in range(3):
+        ...     X = rng.normal(size=(100, 4))
+        ...     y = (X[:, 0] > 1).astype(int)
+        ...     clf = clf.partial_fit(X, y, classes=[0, 1])
+        >>> int(clf.class_counts_.sum()), len(clf.net_.history)
+        (300, 3)
+        """
+        self._check_extra_params()
+        first = not hasattr(self, "net_")
+        classes = self._partial_classes(classes, first)
+        data = self._validate_fit(X, y, not first)
+        classes, y_enc, counts = self._encode(data.y, classes, min_classes=1)
+        if not first:
+            counts = counts + self.class_counts_
+        return self._train(
+            data, classes, y_enc, counts, sample_weight, warm=not first, epochs=1
+        )
+
+    def _partial_classes(self, classes, first):
+        if classes is None and first:
+            classes = self.classes
+        if classes is None:
+            if first:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit "
+                    "(every label of the problem, e.g. classes=np.unique(y_all)), "
+                    "or set the classes parameter."
+                )
+            return self.classes_
+        classes = np.unique(np.asarray(classes))
+        if len(classes) < 2:
+            raise ValueError(
+                f"classes={classes.tolist()!r}: a classifier needs at least 2 classes."
+            )
+        if not first and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"classes={classes.tolist()!r} is not the label set of the first "
+                f"call to partial_fit ({self.classes_.tolist()!r})."
+            )
+        return classes
+
+    def _validate_fit(self, X, y, warm):
+        """Validate ``X``, ``y`` (:mod:`skweighted._inputs`); a warm fit must
+        see the form and sample shape of the first."""
+        data = _inputs.validate_fit(self, X, y, reset=not warm, module=self.module)
+        if warm and data.form != "table" and data.sample_shape != self.sample_shape_:
+            raise ValueError(
+                f"X has samples of shape {data.sample_shape}, but the network was "
+                f"fitted on samples of shape {self.sample_shape_}; a warm_start "
+                "fit or partial_fit needs the same input shape."
+            )
+        return data
+
+    def _train(self, data, classes, y_enc, counts, sample_weight, warm, epochs=None):
+        """Plan, build or reuse the net, train; set the fitted attributes."""
+        sample_weight = _inputs.validate_sample_weight(sample_weight, len(y_enc))
         plan = _build.make_plan(
             self.class_weight,
             self.sampler,
             classes=classes,
             counts=counts,
-            y=y,
+            y=data.y,
             seed=_seed(self.random_state),
         )
         device = _net.resolve_device(self.device)
@@ -307,22 +426,27 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             net = self.net_
             net.set_params(**self._changed_settings(net))
         else:
-            net = self._new_net(len(classes), device)
+            net = self._new_net(len(classes), device, data.sample_shape)
         try:
-            _net.train(net, plan, X, y_enc, sample_weight)
+            _net.train(net, plan, data.X, y_enc, sample_weight, epochs=epochs)
         except FloatingPointError:  # diverged: its weights must not predict
             vars(self).pop("net_", None)
             raise
         self.net_ = net
         self.classes_ = classes
         self.class_weight_ = np.array(plan.class_weight)
+        self.class_counts_ = np.array(counts)
+        self.input_form_ = data.form
+        self.sample_shape_ = data.sample_shape
         return self
 
-    def _encode(self, y, classes=None):
+    def _encode(self, y, classes=None, min_classes=2):
         """Labels -> (classes, codes 0..K-1, counts per class), in one pass.
 
-        ``classes`` is the label set of a warm fit; otherwise the
-        ``classes`` parameter, or the labels of ``y``.
+        ``classes`` is the label set of a warm fit (or of ``partial_fit``);
+        otherwise the ``classes`` parameter, or the labels of ``y``. ``y``
+        must hold at least ``min_classes`` of them (a chunk of
+        ``partial_fit`` may hold one).
         """
         check_classification_targets(y)
         if classes is None and self.classes is None:
@@ -341,7 +465,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     f"{classes.tolist()!r}."
                 )
         counts = np.bincount(y_enc, minlength=len(classes))
-        if np.count_nonzero(counts) < 2:
+        if np.count_nonzero(counts) < min_classes:
             raise ValueError(
                 "The training data must contain at least 2 classes, but y contains "
                 f"only one class: {np.unique(y).tolist()!r}."
@@ -369,11 +493,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             if not _same(getattr(net, key, _MISSING), value)
         }
 
-    def _new_net(self, n_classes, device):
+    def _new_net(self, n_classes, device, sample_shape):
         module, module_kwargs = _build.module(
             self.module,
             self._params_for("module"),
-            self.n_features_in_,
+            sample_shape,
             n_outputs(self.criterion, n_classes),
         )
         routed = {
@@ -399,14 +523,16 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, dict of arrays or torch Dataset
+            Samples of the shape seen in ``fit`` (``sample_shape_``); a
+            Dataset's labels, if any, are ignored.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = _inputs.validate_predict(self, X)
         proba = self.net_.predict_proba(X).astype(np.float64)
         # Renormalise in float64: a float32 softmax sums to 1 only within
         # ~1e-7, which scikit-learn's log_loss flags as "not probabilities".
@@ -422,7 +548,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, dict of arrays or torch Dataset
+            As in :meth:`predict_proba`.
 
         Returns
         -------
@@ -441,7 +568,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame, dict of arrays or torch Dataset
+            As in :meth:`predict_proba`.
         y : array-like of shape (n_samples,)
             True labels, each of which must be in ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -456,6 +584,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             If ``y`` contains a label that is not in ``classes_``.
         """
         check_is_fitted(self)
+        y = _inputs.labels(y)
         known = set(self.classes_.tolist())
         unseen = sorted(set(np.asarray(y).ravel().tolist()) - known, key=str)
         if unseen:

@@ -36,7 +36,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
-from . import _build
+from . import _build, _inputs
 from ._compat import fast_optimizer_kwargs
 from .class_weight import scheme_weights
 from .losses._base import n_outputs, proba_function
@@ -48,7 +48,8 @@ _EVAL_BATCH_SIZE = 1024
 
 
 class ArrayDataset(torch.utils.data.Dataset):
-    """Tensors ``X``, ``y`` (optional) and ``sample_weight`` (optional)."""
+    """Tensors ``X`` (a tensor or a dict of tensors), ``y`` and ``sample_weight``
+    (both optional)."""
 
     def __init__(self, X, y=None, sample_weight=None):
         self.X = X
@@ -56,10 +57,10 @@ class ArrayDataset(torch.utils.data.Dataset):
         self.sample_weight = sample_weight
 
     def __len__(self):
-        return len(self.X)
+        return _inputs.n_samples(self.X)
 
     def __getitem__(self, i):
-        Xi = self.X[i]
+        Xi = _rows(self.X, lambda t: t[i])
         if self.sample_weight is not None:
             Xi = {"X": Xi, SAMPLE_WEIGHT: self.sample_weight[i]}
         yi = self.y[i] if self.y is not None else torch.zeros(())
@@ -75,10 +76,24 @@ def _as_tensor(a, dtype):
     return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
 
 
+def _rows(X, fn):
+    """``fn`` applied to ``X``, a tensor, or to each tensor of a dict (None stays)."""
+    if X is None:
+        return None
+    if isinstance(X, dict):
+        return {k: fn(v) for k, v in X.items()}
+    return fn(X)
+
+
+def _tensors(X):
+    return list(X.values()) if isinstance(X, dict) else [X]
+
+
 def _take(a, idx):
-    """Rows ``idx`` of ``a`` (None stays None); ``index_select`` is several
-    times faster than advanced indexing ``a[idx]`` for gathering rows."""
-    return None if a is None else torch.index_select(a, 0, idx.to(a.device))
+    """Rows ``idx`` of ``a`` (None stays None; a dict row-wise); ``index_select``
+    is several times faster than advanced indexing ``a[idx]`` for gathering
+    rows."""
+    return _rows(a, lambda t: torch.index_select(t, 0, idx.to(t.device)))
 
 
 def _fits_on_device(device, *tensors):
@@ -86,6 +101,16 @@ def _fits_on_device(device, *tensors):
         return device.type == "cpu"
     free, _ = torch.cuda.mem_get_info(device)
     return sum(t.nbytes for t in tensors if t is not None) < 0.5 * free
+
+
+#: Samples at least this large (bytes) are gathered one batch at a time
+#: rather than for the whole epoch at once, so a fit on images never holds a
+#: second copy of the data set.
+_LARGE_SAMPLE_BYTES = 1024
+
+
+def _sample_bytes(X):
+    return sum(t[:1].nbytes for t in _tensors(X))
 
 
 #: Guards torch's process-wide generator while a fit seeds it (module
@@ -171,6 +196,12 @@ class EpochOrder(torch.utils.data.Sampler):
 class BatchIterator:
     """Mini-batches sliced from tensors prepared once per epoch.
 
+    Small samples (table rows) are gathered once per epoch in the epoch's
+    order and sliced into views; large ones (images, at least
+    ``_LARGE_SAMPLE_BYTES`` each) are gathered one batch at a time, so the
+    fit holds one batch beyond the data, in the data's own dtype. ``X`` may
+    be a tensor or a dict of tensors.
+
     Parameters
     ----------
     dataset : ArrayDataset
@@ -205,22 +236,22 @@ class BatchIterator:
         ds = self.dataset
         idx = self._epoch_indices()
         arrays = [ds.X, ds.y, ds.sample_weight]
-        if idx is not None:
+        per_batch = idx is not None and _sample_bytes(ds.X) >= _LARGE_SAMPLE_BYTES
+        if idx is not None and not per_batch:
             arrays = [_take(a, idx) for a in arrays]
-        X, y, w = arrays
-        on_device = X.device == self.device
-        for start in range(0, len(X), self.batch_size):
+        n = len(ds) if idx is None else len(idx)
+        on_device = _tensors(ds.X)[0].device == self.device
+
+        def move(t):
+            return t if on_device else t.to(self.device, non_blocking=True)
+
+        for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)
-            Xb, yb, wb = (
-                X[sl],
-                None if y is None else y[sl],
-                None if w is None else w[sl],
-            )
-            if not on_device:
-                Xb, yb, wb = (
-                    None if t is None else t.to(self.device, non_blocking=True)
-                    for t in (Xb, yb, wb)
-                )
+            if per_batch:
+                batch = [_take(a, idx[sl]) for a in arrays]
+            else:
+                batch = [_rows(a, lambda t, sl=sl: t[sl]) for a in arrays]
+            Xb, yb, wb = (_rows(a, move) for a in batch)
             yield ({"X": Xb, SAMPLE_WEIGHT: wb} if wb is not None else Xb), yb
 
 
@@ -295,21 +326,29 @@ class WeightedNet(NeuralNet):
 
     # -- data --------------------------------------------------------------
     def get_dataset(self, X, y=None):
-        if isinstance(X, ArrayDataset):
+        if isinstance(X, ArrayDataset | _inputs.LabelledDataset):
             return X
-        if isinstance(X, torch.utils.data.Dataset):
-            return super().get_dataset(X, y)
         return self.make_dataset(X, y)
 
     def make_dataset(self, X, y=None, sample_weight=None):
-        """Tensors for in-memory data, on the device when they fit there."""
-        X = _as_tensor(X, np.float32)
+        """The dataset of validated ``X`` (see :mod:`skweighted._inputs`).
+
+        In-memory data (an array or a dict of arrays) becomes tensors that
+        share its memory and keep its dtype, moved to the device when they
+        fit there; a user Dataset is served by
+        :class:`~skweighted._inputs.LabelledDataset` with ``y`` and
+        ``sample_weight``.
+        """
         y = _as_tensor(y, np.int64)
         sample_weight = _as_tensor(sample_weight, np.float32)
+        if _inputs.is_dataset(X):
+            return _inputs.LabelledDataset(X, y, sample_weight)
+        X = _inputs.to_torch(X)
         device = torch.device(self.device)
-        if _fits_on_device(device, X, y, sample_weight):
-            X, y, sample_weight = (
-                None if t is None else t.to(device) for t in (X, y, sample_weight)
+        if _fits_on_device(device, *_tensors(X), y, sample_weight):
+            X = _rows(X, lambda t: t.to(device))
+            y, sample_weight = (
+                None if t is None else t.to(device) for t in (y, sample_weight)
             )
         return ArrayDataset(X, y, sample_weight)
 
@@ -497,8 +536,7 @@ class WeightedNet(NeuralNet):
                 )
                 step = step_fn(batch, **fit_params)
                 loss = step["loss"].detach()
-                Xb = batch[0]
-                n = len(Xb["X"] if isinstance(Xb, dict) else Xb)
+                n = _batch_len(batch[0])
                 self.history.record_batch(loss_key, loss)  # a float after the epoch
                 self.history.record_batch(size_key, n)
                 losses.append(loss)
@@ -520,6 +558,13 @@ class WeightedNet(NeuralNet):
                 f"{len(self.history)}. Lower lr, scale the features, or check "
                 "the class and sample weights."
             )
+
+
+def _batch_len(Xb):
+    """Samples in a batch's ``X``: a tensor, a dict, or ``{"X": ..., weights}``."""
+    if isinstance(Xb, dict):
+        return _batch_len(Xb["X"] if SAMPLE_WEIGHT in Xb else next(iter(Xb.values())))
+    return len(Xb)
 
 
 def resolve_device(device):
@@ -568,23 +613,25 @@ def seeded(seed, device):
         yield
 
 
-def train(net, plan, X, y, sample_weight=None):
+def train(net, plan, X, y, sample_weight=None, epochs=None):
     """Train ``net`` on one fit's data with ``plan``, cold or warm.
 
     Applies the plan; a net that is not initialised yet is initialised under
-    the fit's seed and its module's output checked on two rows; then one
-    ``partial_fit`` trains ``max_epochs`` epochs. A diverged loss raises
-    ``FloatingPointError`` (see :meth:`WeightedNet.run_single_epoch`).
+    the fit's seed and its module's output checked on two samples; then one
+    ``partial_fit`` trains ``epochs`` epochs (``max_epochs`` when None). A
+    diverged loss raises ``FloatingPointError`` (see
+    :meth:`WeightedNet.run_single_epoch`).
 
     Parameters
     ----------
     net : WeightedNet
     plan : skweighted._build.Plan
-    X : ndarray
-        Validated training data.
+    X : ndarray, dict of ndarray or Dataset
+        Training data validated by :mod:`skweighted._inputs`.
     y : ndarray of shape (n_samples,)
         Labels encoded as ``0 .. n_classes - 1``.
     sample_weight : ndarray of shape (n_samples,) or None
+    epochs : int or None
     """
     net.apply_plan(plan)
     if not net.initialized_:
@@ -600,16 +647,19 @@ def train(net, plan, X, y, sample_weight=None):
             "sample_weight in forward(); use a loss from skweighted.losses "
             "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
         )
-    net.partial_fit(net.make_dataset(X, y, sample_weight), y)
+    fit_params = {} if epochs is None else {"epochs": epochs}
+    net.partial_fit(net.make_dataset(X, y, sample_weight), y, **fit_params)
     return net
 
 
 def _labels(dataset):
-    """The label tensor of an in-memory dataset (or a Subset of one), else None."""
+    """The label tensor of the dataset of a fit (or a Subset of one), else None."""
     if isinstance(dataset, torch.utils.data.Subset):
         y = _labels(dataset.dataset)
         return None if y is None else y[torch.as_tensor(dataset.indices)]
-    return dataset.y if isinstance(dataset, ArrayDataset) else None
+    if isinstance(dataset, ArrayDataset | _inputs.LabelledDataset):
+        return dataset.y
+    return None
 
 
 def _float32(values, device):
@@ -620,18 +670,50 @@ def _float32(values, device):
     )
 
 
+def _probe(net, X):
+    """The first two samples of validated ``X``, batched as training batches are."""
+    if _inputs.is_dataset(X):
+        items = _inputs.LabelledDataset(X)
+        collate = net.get_params_for("iterator_train").get("collate_fn")
+        collate = collate or torch.utils.data.default_collate
+        return collate([items[i] for i in range(min(2, len(items)))])[0]
+    # torch.tensor copies two rows: X may be read-only
+    if isinstance(X, dict):
+        return {k: torch.tensor(v[:2]) for k, v in X.items()}
+    return torch.tensor(X[:2])
+
+
+def _describe(batch):
+    if isinstance(batch, dict):
+        return ", ".join(f"{k}: {_describe(v)}" for k, v in batch.items())
+    if isinstance(batch, torch.Tensor):
+        return f"shape {tuple(batch.shape)}, dtype {batch.dtype}"
+    return type(batch).__name__
+
+
+def _integer_hint(batch):
+    tensors = batch.values() if isinstance(batch, dict) else [batch]
+    if any(isinstance(t, torch.Tensor) and not t.is_floating_point() for t in tensors):
+        return (
+            " Integer and boolean X keep their dtype (for nn.Embedding and uint8 "
+            "images); convert X to float32 if the module expects floats."
+        )
+    return ""
+
+
 def check_module_output(net, X, n_outputs, n_classes):
-    """Run the initialised module on two rows and check its output width."""
+    """Run the initialised module on two samples and check its output width."""
     module = net.module_
     was_training = module.training
     module.eval()
+    batch = _probe(net, X)
     try:
-        with torch.no_grad():  # torch.tensor copies: X may be read-only
-            out = net.infer(torch.tensor(X[:2]).to(net.device))
+        with torch.no_grad():
+            out = net.infer(to_tensor(batch, device=net.device))
     except Exception as exc:
         raise RuntimeError(
-            f"The module's forward pass failed on the input "
-            f"(shape {tuple(X[:2].shape)}): {type(exc).__name__}: {exc}"
+            f"The module's forward pass failed on the input ({_describe(batch)}): "
+            f"{type(exc).__name__}: {exc}.{_integer_hint(batch)}"
         ) from exc
     finally:
         module.train(was_training)

@@ -58,6 +58,22 @@ def _from_bundled(loader, counts):
     return build
 
 
+def _digit_images():
+    """Digits as 1x8x8 images in [0, 1], with the digits 3, 8 and 9 made rare."""
+    counts = {d: (15 if d in _RARE_DIGITS else 150) for d in range(10)}
+    flat = _from_bundled(skdatasets.load_digits, counts)
+
+    def build():
+        X, y, names = flat()
+        return X.reshape(-1, 1, 8, 8) / 16.0, y, names
+
+    return build
+
+
+#: the digits ``digits_images`` keeps 15 samples of (the others keep 150)
+_RARE_DIGITS = (3, 8, 9)
+
+
 def _digits_counts():
     # Ten classes, from 170 down to 17 samples: imbalance ratio 10.
     return {k: int(round(170 * 0.1 ** (k / 9))) for k in range(10)}
@@ -89,6 +105,11 @@ _SPECS = {
         _from_bundled(skdatasets.load_digits, _digits_counts()),
         "scikit-learn's digits cut to 170..17 samples per digit: 10 classes, ratio 10.",
     ),
+    "digits_images": _Spec(
+        _digit_images(),
+        "scikit-learn's digits as 1x8x8 images in [0, 1]; digits 3, 8 and 9 cut "
+        "to 15 samples, the others to 150: 10 classes, ratio 10.",
+    ),
 }
 
 #: Names of the built-in datasets, with a one-line description each.
@@ -104,16 +125,20 @@ def load_imbalanced(name="synthetic", *, return_X_y=False, as_frame=False):
         One of :data:`DATASETS`: ``'synthetic'`` (binary, ratio ~19),
         ``'synthetic_rare'`` (binary, ratio ~50), ``'synthetic_multiclass'``
         (4 classes, ratio ~19), ``'breast_cancer'`` (binary, ratio 10),
-        ``'wine'`` (3 classes, ratio 5), ``'digits'`` (10 classes, ratio 10).
+        ``'wine'`` (3 classes, ratio 5), ``'digits'`` (10 classes, ratio 10),
+        ``'digits_images'`` (the digits as ``(N, 1, 8, 8)`` images in
+        ``[0, 1]``, digits 3, 8 and 9 rare: 10 classes, ratio 10).
     return_X_y : bool, default=False
         Return ``(X, y)`` instead of a Bunch.
     as_frame : bool, default=False
-        Return ``X`` as a DataFrame with named columns and ``y`` as a Series.
+        Return ``X`` as a DataFrame with named columns and ``y`` as a Series
+        (not for image data sets).
 
     Returns
     -------
     data : Bunch
-        ``data``, ``target``, ``feature_names``, ``class_counts`` (a dict
+        ``data`` (2-D, or ``(N, C, H, W)`` for images), ``target``,
+        ``feature_names`` (one per value of a sample), ``class_counts`` (a dict
         label -> count), ``imbalance_ratio`` (largest over smallest class)
         and ``DESCR``. ``(X, y)`` when ``return_X_y`` is true.
 
@@ -123,6 +148,9 @@ def load_imbalanced(name="synthetic", *, return_X_y=False, as_frame=False):
     >>> data = load_imbalanced("wine")
     >>> data.data.shape, data.class_counts, data.imbalance_ratio
     ((125, 13), {0: 40, 1: 71, 2: 14}, 5.07...)
+    >>> X, y = load_imbalanced("digits_images", return_X_y=True)
+    >>> X.shape, float(X.min()), float(X.max())
+    ((1095, 1, 8, 8), 0.0, 1.0)
     """
     if name not in _SPECS:
         raise ValueError(
@@ -132,6 +160,11 @@ def load_imbalanced(name="synthetic", *, return_X_y=False, as_frame=False):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     labels, counts = np.unique(y, return_counts=True)
+    if as_frame and X.ndim > 2:
+        raise ValueError(
+            f"as_frame=True needs a table, but dataset {name!r} holds images of "
+            f"shape {X.shape[1:]}; use as_frame=False."
+        )
     if as_frame:
         X = pd.DataFrame(X, columns=names)
         y = pd.Series(y, name="target")

@@ -119,3 +119,17 @@ def test_csv_run_writes_the_report(capsys, csv, tmp_path):
 
 def test_default_out_matches_the_readme():
     assert DEFAULT_OUT == "skweighted-report"
+
+
+def test_compare_on_the_image_data_set(tmp_path, capsys):
+    """``--dataset digits_images``: 4-D images through every kind of strategy."""
+    out = tmp_path / "images"
+    argv = ["compare", "--dataset", "digits_images", "--epochs", "1"]
+    argv += ["--folds", "2", "--strategies", "none,balanced,smote,random_under"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "X is an N-D array, not a table" in printed
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["strategy"]) == {"none", "balanced", "smote", "random_under"}
+    assert results["value"].notna().all()
+    assert (out / "summary.md").exists() and (out / "comparison.png").exists()

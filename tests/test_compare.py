@@ -21,6 +21,8 @@ from skweighted.comparison import (
     default_estimator,
     default_scoring,
     geometric_mean,
+    input_kind,
+    make_strategies,
 )
 from skweighted.comparison._report import DPI, figure_size
 from skweighted.comparison._runner import _one_torch_thread
@@ -372,4 +374,36 @@ def test_default_scoring_takes_string_labels():
         ]
         assert scorer(by_name, X, names) == pytest.approx(number(by_code, X, codes)), (
             metric
+        )
+
+
+@pytest.mark.parametrize(
+    "kind, smote", [("array", True), ("integer array", False), ("dict", False)]
+)
+def test_strategies_beyond_tables(kind, smote):
+    from skweighted.resampling import RowSampler
+
+    built, notes = make_strategies(
+        ["none", "random_under", "smote", "balanced"],
+        default_estimator(),
+        classes=np.array([0, 1]),
+        input_kind=kind,
+    )
+    assert "scale" not in built["none"].named_steps  # no StandardScaler
+    assert isinstance(built["random_under"].named_steps["sampler"], RowSampler)
+    assert ("smote" in built) == smote
+    if not smote:
+        assert notes and notes[0].startswith("smote: skipped")
+
+
+def test_input_kind_of_every_form():
+    images = np.zeros((4, 1, 3, 3))
+    assert input_kind(images) == "array"
+    assert input_kind(images.astype(np.uint8)) == "array"
+    assert input_kind(images.astype(np.int64)) == "integer array"
+    assert input_kind({"a": images}) == "dict"
+    assert input_kind(images[:, 0, 0]) == "table"
+    with pytest.raises(ValueError, match="input_kind='images'"):
+        make_strategies(
+            ["none"], default_estimator(), classes=np.array([0, 1]), input_kind="images"
         )

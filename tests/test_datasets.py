@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_digits
 
 from skweighted import load_imbalanced
 from skweighted.datasets import DATASETS
@@ -12,8 +13,8 @@ from skweighted.datasets import DATASETS
 def test_dataset(name):
     data = load_imbalanced(name)
     X, y = data.data, data.target
-    assert X.dtype == np.float64 and X.ndim == 2 and len(X) == len(y)
-    assert len(data.feature_names) == X.shape[1]
+    assert X.dtype == np.float64 and X.ndim in (2, 4) and len(X) == len(y)
+    assert len(data.feature_names) == np.prod(X.shape[1:])
     labels, counts = np.unique(y, return_counts=True)
     assert dict(zip(labels.tolist(), counts.tolist())) == data.class_counts
     assert data.imbalance_ratio == counts.max() / counts.min()
@@ -36,6 +37,20 @@ def test_as_frame():
     X, y = load_imbalanced("wine", return_X_y=True, as_frame=True)
     assert isinstance(X, pd.DataFrame) and isinstance(y, pd.Series)
     assert X.columns[0] == "alcohol"
+
+
+def test_digit_images():
+    data = load_imbalanced("digits_images")
+    X, y = data.data, data.target
+    assert X.shape[1:] == (1, 8, 8) and 0 <= X.min() and X.max() == 1
+    rare = [d for d, c in data.class_counts.items() if c < 50]
+    assert rare == [3, 8, 9]
+    # every image is one of scikit-learn's digits, scaled from 0..16 to 0..1
+    digits = load_digits()
+    label_of = {tuple(row): t for row, t in zip(digits.data, digits.target)}
+    assert [label_of[tuple(img.ravel() * 16)] for img in X] == y.tolist()
+    with pytest.raises(ValueError, match="as_frame=True needs a table"):
+        load_imbalanced("digits_images", as_frame=True)
 
 
 def test_unknown_name():

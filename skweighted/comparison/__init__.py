@@ -13,6 +13,7 @@ from ._strategies import (
     BUILTIN_STRATEGIES,
     DEFAULT_STRATEGIES,
     default_estimator,
+    input_kind,
     make_strategies,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "default_estimator",
     "default_scoring",
     "geometric_mean",
+    "input_kind",
     "make_strategies",
 ]

@@ -31,7 +31,7 @@ from ._fingerprint import fingerprint
 from ._metrics import resolve_scoring
 from ._progress import Progress
 from ._store import FitRecord, RecordStore
-from ._strategies import default_estimator, make_strategies
+from ._strategies import default_estimator, input_kind, make_strategies
 
 __all__ = ["RESULT_COLUMNS", "Comparison", "compare", "run_task"]
 
@@ -198,8 +198,13 @@ def compare(
 
     Parameters
     ----------
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        Numeric features.
+    X : array-like, DataFrame, dict of arrays or Dataset
+        Numeric features (2-D), or any input form the estimator takes:
+        images ``(N, C, H, W)``, token ids, a dict of arrays (wrapped in a
+        skorch ``SliceDict``), a torch Dataset (wrapped in a ``SliceDataset``;
+        ``y`` is still required). Beyond tables, see
+        :func:`~skweighted.comparison.make_strategies` for how the strategies
+        adapt.
     y : array-like of shape (n_samples,)
         Class labels (binary or multi-class).
     strategies : None, str, list or dict, default=None
@@ -296,11 +301,24 @@ def compare(
         raise ValueError(
             "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
         )
+    X = _sliceable(X)
+    kind = input_kind(X)
     if estimator is None:
         estimator = default_estimator(random_state=random_state)
     built, notes = make_strategies(
-        strategies, estimator, classes=classes, random_state=random_state
+        strategies,
+        estimator,
+        classes=classes,
+        random_state=random_state,
+        input_kind=kind,
     )
+    if kind != "table":
+        notes.insert(
+            0,
+            f"X is {_KIND_NAMES[kind]}, not a table: the strategies run without the "
+            "StandardScaler step (scaling is the module's job) and samplers "
+            "through skweighted.resampling.RowSampler.",
+        )
     scorers = resolve_scoring(scoring, classes, estimator)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     tasks = [(name, k) for name in built for k in range(len(splits))]
@@ -405,3 +423,22 @@ def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
         notes=notes,
         strategies={name: built[name] for name in built},
     )
+
+
+_KIND_NAMES = {
+    "array": "an N-D array",
+    "integer array": "an N-D integer array",
+    "dict": "a dict of arrays",
+    "dataset": "a torch Dataset",
+}
+
+
+def _sliceable(X):
+    """``X`` in a form scikit-learn's CV can slice: dicts and Datasets wrapped."""
+    from skorch.helper import SliceDataset, SliceDict
+
+    if isinstance(X, dict) and not isinstance(X, SliceDict):
+        return SliceDict(**X)
+    if isinstance(X, torch.utils.data.Dataset):
+        return SliceDataset(X)
+    return X

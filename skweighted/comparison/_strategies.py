@@ -4,8 +4,18 @@ A built-in strategy is an :class:`imblearn.pipeline.Pipeline`
 ``StandardScaler -> [sampler] -> network``, so a sampler only ever sees the
 training rows that reach ``fit``; threshold moving wraps the uncorrected
 pipeline in :class:`sklearn.model_selection.TunedThresholdClassifierCV`.
+
+On input that is not a 2-D table (images, token ids, a dict of arrays, a
+Dataset) the pipeline has no ``StandardScaler`` (scaling images or token ids
+is the module's business) and samplers run through
+:class:`~skweighted.resampling.RowSampler`: random over- and under-sampling
+select rows of any form; SMOTE interpolates between flattened float or
+``uint8`` images and is reshaped back, and is skipped, with a note, where
+interpolation means nothing (integer token ids) or no single array exists
+(dicts, datasets).
 """
 
+import numpy as np
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -14,9 +24,20 @@ from sklearn.model_selection import TunedThresholdClassifierCV
 from sklearn.preprocessing import StandardScaler
 
 from .._classifier import WeightedNeuralNetClassifier
+from .._inputs import form_of
 from ..class_weight import EffectiveNumber
+from ..resampling import RowSampler
 
-__all__ = ["BUILTIN_STRATEGIES", "DEFAULT_STRATEGIES", "default_estimator"]
+__all__ = [
+    "BUILTIN_STRATEGIES",
+    "DEFAULT_STRATEGIES",
+    "default_estimator",
+    "input_kind",
+    "make_strategies",
+]
+
+#: The kinds of input :func:`input_kind` tells apart.
+INPUT_KINDS = ("table", "array", "integer array", "dict", "dataset")
 
 #: Every built-in strategy name, with what it does.
 BUILTIN_STRATEGIES = {
@@ -111,9 +132,41 @@ def _seeded(estimator, random_state):
     return estimator
 
 
-def _pipeline(estimator, sampler=None):
-    steps = [("scale", StandardScaler())]
+def input_kind(X):
+    """What a comparison's strategies see ``X`` as.
+
+    Parameters
+    ----------
+    X : array-like, DataFrame, dict of arrays or Dataset
+
+    Returns
+    -------
+    kind : str
+        ``'table'`` (2-D), ``'array'`` (N-D float or ``uint8``, e.g. images),
+        ``'integer array'`` (N-D of other integers or booleans, e.g. token
+        ids), ``'dict'`` or ``'dataset'``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skweighted.comparison import input_kind
+    >>> input_kind(np.zeros((5, 3))), input_kind(np.zeros((5, 1, 8, 8)))
+    ('table', 'array')
+    >>> input_kind(np.zeros((5, 2, 7), dtype=np.int64))
+    'integer array'
+    """
+    form = form_of(X).name
+    if form != "array":
+        return form
+    dtype = np.asarray(X[:1]).dtype
+    return "integer array" if dtype.kind in "biu" and dtype != np.uint8 else form
+
+
+def _pipeline(estimator, sampler=None, kind="table"):
+    steps = [("scale", StandardScaler())] if kind == "table" else []
     if sampler is not None:
+        if kind != "table":
+            sampler = RowSampler(sampler)
         steps.append(("sampler", sampler))
     return Pipeline([*steps, ("model", estimator)])
 
@@ -122,14 +175,23 @@ def _is_sampler(obj):
     return hasattr(obj, "fit_resample")
 
 
-def _build(name, estimator, random_state, n_classes):
+def _build(name, estimator, random_state, n_classes, kind="table"):
     """Built-in strategy ``name``; ``(strategy, note)``, one of them None."""
     if name == "none":
-        return _pipeline(clone(estimator)), None
+        return _pipeline(clone(estimator), kind=kind), None
+    if name == "smote" and kind in ("integer array", "dict", "dataset"):
+        why = (
+            "interpolating between integer values (token ids) makes no sample"
+            if kind == "integer array"
+            else f"it needs the samples as one numeric array, not a {kind}"
+        )
+        return None, (
+            f"smote: skipped, SMOTE synthesises samples by interpolation and {why}; "
+            "random_over and the weighting strategies apply."
+        )
     if name in _SAMPLERS:
-        return _pipeline(
-            clone(estimator), _SAMPLERS[name](random_state=random_state)
-        ), None
+        sampler = _SAMPLERS[name](random_state=random_state)
+        return _pipeline(clone(estimator), sampler, kind), None
     if name in _WEIGHTS:
         params = _WEIGHTS[name]
         valid = estimator.get_params(deep=False)
@@ -139,7 +201,7 @@ def _build(name, estimator, random_state, n_classes):
                 f"{name}: skipped, {type(estimator).__name__} has no "
                 f"parameter {missing[0]!r}."
             )
-        return _pipeline(clone(estimator).set_params(**params)), None
+        return _pipeline(clone(estimator).set_params(**params), kind=kind), None
     if name == "threshold":
         if n_classes != 2:
             return None, (
@@ -147,7 +209,7 @@ def _build(name, estimator, random_state, n_classes):
                 f"applies to binary problems only and y has {n_classes} classes."
             )
         tuned = TunedThresholdClassifierCV(
-            _pipeline(clone(estimator)),
+            _pipeline(clone(estimator), kind=kind),
             scoring="balanced_accuracy",
             cv=3,
             random_state=random_state,
@@ -168,7 +230,9 @@ def _auto_name(obj, taken):
     return name
 
 
-def make_strategies(strategies, estimator, *, classes, random_state=None):
+def make_strategies(
+    strategies, estimator, *, classes, random_state=None, input_kind="table"
+):
     """Resolve ``strategies`` into named estimators.
 
     Parameters
@@ -185,6 +249,11 @@ def make_strategies(strategies, estimator, *, classes, random_state=None):
     random_state : int or None, default=None
         Set on every ``random_state`` parameter left at ``None``, samplers and
         user strategies included.
+    input_kind : str, default='table'
+        What ``X`` is, as :func:`input_kind` names it. Anything but
+        ``'table'`` drops the ``StandardScaler`` step and runs samplers
+        through :class:`~skweighted.resampling.RowSampler`; SMOTE is skipped
+        (with a note) for ``'integer array'``, ``'dict'`` and ``'dataset'``.
 
     Returns
     -------
@@ -207,6 +276,10 @@ def make_strategies(strategies, estimator, *, classes, random_state=None):
     >>> notes  # doctest: +ELLIPSIS
     ['threshold: ...']
     """
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(
+            f"input_kind={input_kind!r}; expected one of {list(INPUT_KINDS)}."
+        )
     if strategies is None:
         strategies = list(DEFAULT_STRATEGIES)
     elif isinstance(strategies, str):
@@ -233,9 +306,11 @@ def make_strategies(strategies, estimator, *, classes, random_state=None):
     built, notes = {}, []
     for name, obj in items:
         if isinstance(obj, str):
-            strategy, note = _build(obj, estimator, random_state, len(classes))
+            strategy, note = _build(
+                obj, estimator, random_state, len(classes), input_kind
+            )
         elif _is_sampler(obj):
-            strategy, note = _pipeline(clone(estimator), clone(obj)), None
+            strategy, note = _pipeline(clone(estimator), clone(obj), input_kind), None
         elif hasattr(obj, "fit"):
             strategy, note = clone(obj), None
         else:
