@@ -19,6 +19,7 @@ import torch
 from .class_weight import Deferred, PerBatch, WeightingScheme, resolve_from_counts
 from .losses import WeightedCrossEntropyLoss
 from .modules import MLP
+from .sampling import check_sampling_spec
 
 
 def accepts(fn, name):
@@ -104,12 +105,7 @@ def make_plan(class_weight, sampler, *, classes, counts, y, seed):
         The labels in their original form (for a callable spec).
     seed : int or None
     """
-    if isinstance(sampler, PerBatch | Deferred):
-        raise ValueError(
-            f"sampler={sampler!r}: PerBatch and Deferred schedule the class "
-            "weights of the loss; a sampler needs fixed per-class weights (a "
-            "scheme name, a dict, InversePower, EffectiveNumber or a callable)."
-        )
+    check_sampling_spec(sampler, "sampler")
     weights = resolve_from_counts(class_weight, counts, classes, y)
     sampling = (
         None

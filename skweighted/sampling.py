@@ -122,12 +122,22 @@ def draw_indices(weights, num_samples, *, replacement=True, generator=None):
     return torch.topk(keys, num_samples).indices
 
 
-def epoch_seed(seed, epoch):
+#: The random streams of one epoch: the row order (what the samplers draw)
+#: and, in the estimator, torch's global generator for dropout.
+ORDER, GLOBAL = 0, 1
+
+
+def epoch_seed(seed, epoch, stream=ORDER):
     """The seed of epoch ``epoch`` of a run seeded with ``seed``.
 
-    Different ``(seed, epoch)`` pairs give unrelated streams (unlike
-    ``seed + epoch``, where seed 0's second epoch would repeat seed 1's
-    first): the pair goes through NumPy's ``SeedSequence``.
+    The samplers here and the estimator's fits derive every epoch's
+    generator from this one function: epoch ``e`` of a run with seed ``s``
+    draws its order from ``torch.Generator().manual_seed(epoch_seed(s, e))``.
+    So ``ClassBalancedSampler(y, spec, seed=s)`` draws, in epoch ``e``, the
+    rows the estimator's ``sampler=spec`` draws in epoch ``e`` of a fit whose
+    seed is ``s``. Different ``(seed, epoch)`` pairs give unrelated streams
+    (unlike ``seed + epoch``, where seed 0's second epoch would repeat seed
+    1's first): the numbers go through NumPy's ``SeedSequence``.
 
     Parameters
     ----------
@@ -135,11 +145,13 @@ def epoch_seed(seed, epoch):
         The run's seed, ``>= 0``.
     epoch : int
         The epoch, counted from 0.
+    stream : int, default=0
+        Which of the epoch's random streams: 0 for the row order.
 
     Returns
     -------
     seed : int
-        A seed in ``[0, 2**63)`` for ``torch.Generator.manual_seed``.
+        A seed in ``[0, 2**64)`` for ``torch.Generator.manual_seed``.
 
     Examples
     --------
@@ -148,18 +160,16 @@ def epoch_seed(seed, epoch):
     >>> epoch_seed(42, 0) == epoch_seed(42, 0) != epoch_seed(42, 1)
     True
     """
-    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(
-        1, dtype=np.uint64
-    )
-    return int(state[0] >> np.uint64(1))
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)
+    return int(state[0])
 
 
 def _epoch_generator(seed, epoch):
     return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
-def _class_sampling_weight(spec, y, classes, *, name):
-    """Per-class sampling weights for a spec; schedules are refused."""
+def check_sampling_spec(spec, name):
+    """Refuse the weighting specs a sampler cannot use (schedules)."""
     if isinstance(spec, PerBatch | Deferred):
         raise ValueError(
             f"{name}={spec!r}: PerBatch and Deferred schedule the class weights "
@@ -167,7 +177,6 @@ def _class_sampling_weight(spec, y, classes, *, name):
             f"name from {list(SCHEME_NAMES)}, a dict, InversePower, "
             "EffectiveNumber or a callable)."
         )
-    return resolve_class_weight(spec, y, classes, name=name)
 
 
 def _check_int(name, value, low):
@@ -202,9 +211,8 @@ class _ClassWeightedRows:
     def _init_weights(self, labels, class_weight):
         y = _labels(labels)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
-        self.class_weight_ = _class_sampling_weight(
-            class_weight, y, self.classes_, name="class_weight"
-        )
+        check_sampling_spec(class_weight, "class_weight")
+        self.class_weight_ = resolve_class_weight(class_weight, y, self.classes_)
         self.weights = torch.from_numpy(self.class_weight_[y_enc])
         self._n_positive = int(torch.count_nonzero(self.weights))
 
@@ -297,8 +305,8 @@ class ClassBalancedSampler(_ClassWeightedRows, torch.utils.data.Sampler):
     ...     sampler.set_epoch(epoch)
     ...     n_rare = sum(int(yb.sum()) for _, yb in loader)
     ...     print(f"epoch {epoch}: {n_rare} of 100 rows are class 1")
-    epoch 0: 56 of 100 rows are class 1
-    epoch 1: 49 of 100 rows are class 1
+    epoch 0: 47 of 100 rows are class 1
+    epoch 1: 51 of 100 rows are class 1
     epoch 2: 44 of 100 rows are class 1
     """
 
@@ -432,9 +440,9 @@ class DistributedClassBalancedSampler(_ClassWeightedRows, torch.utils.data.Sampl
     >>> [len(s) for s in shares]
     [5, 5]
     >>> shares[0].epoch_draw(0).tolist()  # the same in both processes
-    [0, 6, 1, 9, 8, 9, 7, 0, 9, 0]
+    [9, 3, 5, 6, 8, 9, 1, 4, 7, 8]
     >>> [list(s) for s in shares]  # positions 0, 2, 4, ... and 1, 3, 5, ...
-    [[0, 1, 8, 7, 9], [6, 9, 9, 0, 0]]
+    [[9, 5, 8, 1, 7], [3, 6, 9, 4, 8]]
 
     In a training script, after ``torch.distributed.init_process_group``::
 

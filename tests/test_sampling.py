@@ -14,8 +14,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from scipy.stats import chisquare
+from skorch.callbacks import Callback
 
-from skweighted import sampling
+from skweighted import WeightedNeuralNetClassifier, sampling
 from skweighted.class_weight import EffectiveNumber, PerBatch
 from skweighted.sampling import (
     ClassBalancedSampler,
@@ -109,7 +110,7 @@ def test_draw_indices_bad_input(weights, n, kwargs, match):
 def test_epoch_seed_separates_seeds_and_epochs():
     seeds = {epoch_seed(s, e) for s in range(5) for e in range(5)}
     assert len(seeds) == 25  # seed + epoch would give only 9
-    assert all(0 <= s < 2**63 for s in seeds)
+    assert all(0 <= s < 2**64 for s in seeds)
 
 
 # -- ClassBalancedSampler -----------------------------------------------------
@@ -432,3 +433,42 @@ def test_two_processes_with_gloo_train_and_agree_on_the_draw(tmp_path):
     assert np.isfinite(r0["losses"] + r1["losses"]).all()
     # the averaged gradients kept the two copies of the model equal
     torch.testing.assert_close(r0["weight"], r1["weight"])
+
+
+# -- the estimator's sampler= ---------------------------------------------------
+
+
+class _RowRecorder(Callback):
+    """Records which rows (feature 0 holds the row number) each epoch trains on."""
+
+    def initialize(self):
+        self.epochs = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs.append([])
+
+    def on_batch_begin(self, net, batch, training, **kwargs):
+        if training:
+            Xb = batch[0]["X"] if isinstance(batch[0], dict) else batch[0]
+            self.epochs[-1] += Xb[:, 0].long().tolist()
+
+
+@pytest.mark.parametrize("spec", ["balanced", {"a": 1.0, "c": 20.0}])
+def test_estimator_sampler_draws_what_the_public_sampler_draws(spec):
+    X = np.column_stack([np.arange(len(Y)), np.zeros(len(Y))]).astype(np.float32)
+    recorder = _RowRecorder()
+    clf = WeightedNeuralNetClassifier(
+        sampler=spec,
+        max_epochs=3,
+        batch_size=50,
+        random_state=4,
+        callbacks=[recorder],
+        module__hidden_units=(),
+    )
+    # a warm fit goes on with epochs 3 and 4, and so does the sampler
+    clf.fit(X, Y)
+    clf.set_params(warm_start=True, max_epochs=2).fit(X, Y)
+    (recorder,) = (c for _, c in clf.net_.callbacks_ if isinstance(c, _RowRecorder))
+    sampler = ClassBalancedSampler(Y, spec, seed=clf.net_.plan_.seed)
+    assert recorder.epochs == [list(sampler) for _ in range(5)]
