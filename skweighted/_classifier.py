@@ -346,12 +346,13 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.class_weight_ = np.array(plan.class_weight)
         if multilabel:
-            self._y_dtype = y.dtype
+            self._y_dtype = y.dtype.str  # a string: skops files trust those
         return self
 
     def _multilabel(self):
-        """Whether the fitted network predicts a multi-label indicator matrix."""
-        return bool(getattr(self.net_.criterion_, "multilabel", False))
+        """Whether the fitted network predicts a multi-label indicator matrix
+        (whose per-label weights ``class_weight_`` have shape (n_labels, 2))."""
+        return np.ndim(self.class_weight_) == 2
 
     def _criterion(self, multilabel):
         """The criterion parameter for this kind of ``y`` (the default is

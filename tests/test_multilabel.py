@@ -26,6 +26,7 @@ X, Y = make_multilabel_classification(
     n_samples=120, n_features=6, n_classes=4, n_labels=1, random_state=0
 )
 X = X.astype(np.float32)
+Y_BEFORE = Y.copy()
 FAST = dict(max_epochs=8, lr=0.01, module__hidden_units=(16,), random_state=0)
 
 
@@ -213,7 +214,13 @@ def test_the_weights_change_what_is_learned(fitted):
     assert fitted.predict(X).sum() > plain.predict(X).sum()
 
 
-def test_warm_start_and_pickle(fitted):
+def test_warm_start_pickle_and_skops(fitted):
+    np.testing.assert_array_equal(Y, Y_BEFORE)  # fit left the caller's y alone
+    sio = pytest.importorskip("skops.io")
+    from skweighted.persistence import SKOPS_TRUSTED_TYPES
+
+    loaded = sio.loads(sio.dumps(fitted), trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
     clf = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(clf.predict_proba(X), fitted.predict_proba(X))
     clf.set_params(warm_start=True, max_epochs=2).fit(X[:60], Y[:60])
