@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.utils.multiclass import type_of_target
 
-from .class_weight import SCHEME_NAMES, Deferred, PerBatch, resolve_class_weight
+from .class_weight import SCHEME_NAMES, Deferred, PerBatch, resolve_from_counts
 
 __all__ = [
     "ClassBalancedSampler",
@@ -186,7 +186,7 @@ def _check_int(name, value, low):
 
 
 def _labels(labels):
-    """Labels as a 1-D NumPy array (tensors, lists, Series), never a copy's owner."""
+    """Labels (array, list, Series or tensor) as a 1-D NumPy array, validated."""
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
     y = np.asarray(labels)
@@ -212,7 +212,8 @@ class _ClassWeightedRows:
         y = _labels(labels)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         check_sampling_spec(class_weight, "class_weight")
-        self.class_weight_ = resolve_class_weight(class_weight, y, self.classes_)
+        counts = np.bincount(y_enc, minlength=len(self.classes_))
+        self.class_weight_ = resolve_from_counts(class_weight, counts, self.classes_, y)
         self.weights = torch.from_numpy(self.class_weight_[y_enc])
         self._n_positive = int(torch.count_nonzero(self.weights))
 

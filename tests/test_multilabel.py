@@ -26,7 +26,7 @@ X, Y = make_multilabel_classification(
     n_samples=120, n_features=6, n_classes=4, n_labels=1, random_state=0
 )
 X = X.astype(np.float32)
-Y_BEFORE = Y.copy()
+X.flags.writeable = Y.flags.writeable = False  # fit must not modify them
 FAST = dict(max_epochs=8, lr=0.01, module__hidden_units=(16,), random_state=0)
 
 
@@ -161,12 +161,12 @@ def test_the_fitted_net_uses_its_weights_and_sample_weights():
     net = clf.net_
     rows = slice(0, 4)
     with torch.no_grad():
-        z = net.infer(torch.from_numpy(X[rows]))
+        z = net.infer(torch.tensor(X[rows]))
         got = net.get_loss(
             z,
-            torch.from_numpy(Y[rows]),
+            torch.tensor(Y[rows]),
             X={
-                "X": torch.from_numpy(X[rows]),
+                "X": torch.tensor(X[rows]),
                 "sample_weight": torch.from_numpy(sw[rows]),
             },
         )
@@ -200,7 +200,7 @@ def test_predict_returns_the_indicator_format(fitted):
     assert ((proba > 0) & (proba < 1)).all()
     np.testing.assert_array_equal(pred, (proba > 0.5).astype(int))
     assert fitted.classes_.tolist() == [0, 1, 2, 3]
-    assert fitted.net_.module_(torch.from_numpy(X[:2])).shape == (2, 4)
+    assert fitted.net_.module_(torch.tensor(X[:2])).shape == (2, 4)
     # subset accuracy, as scikit-learn's classifiers score multi-label data
     assert fitted.score(X, Y) == pytest.approx(np.mean((pred == Y).all(axis=1)))
     # boolean indicators come back as booleans
@@ -215,7 +215,6 @@ def test_the_weights_change_what_is_learned(fitted):
 
 
 def test_warm_start_pickle_and_skops(fitted):
-    np.testing.assert_array_equal(Y, Y_BEFORE)  # fit left the caller's y alone
     sio = pytest.importorskip("skops.io")
     from skweighted.persistence import SKOPS_TRUSTED_TYPES
 
