@@ -346,6 +346,8 @@ class ClassBalancedSampler(_ClassWeightedRows, torch.utils.data.Sampler):
         self.seed = None if seed is None else _check_int("seed", seed, 0)
         self.epoch = 0
 
+    set_epoch = _ClassWeightedRows.set_epoch  # documented on this class's page
+
     def __len__(self):
         return self.num_samples
 
@@ -517,6 +519,8 @@ class DistributedClassBalancedSampler(_ClassWeightedRows, torch.utils.data.Sampl
                 f"{available} rows have a class weight above 0."
             )
         self.epoch = 0
+
+    set_epoch = _ClassWeightedRows.set_epoch  # documented on this class's page
 
     def __len__(self):
         return self.num_samples
