@@ -81,19 +81,12 @@ def sequential(request, data):
     )
 
 
-def test_same_cv_results_in_threads(data, sequential):
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_same_cv_results_in_threads_and_processes(data, sequential, backend):
     params, expected = sequential
-    with joblib.parallel_config(backend="threading"):
-        threads = _comparable(_search(*data, n_jobs=2, **params).cv_results_)
-    assert threads == expected
-
-
-@pytest.mark.slow
-def test_same_cv_results_on_loky(data, sequential):
-    params, expected = sequential
-    with joblib.parallel_config(backend="loky"):
-        loky = _comparable(_search(*data, n_jobs=2, **params).cv_results_)
-    assert loky == expected
+    with joblib.parallel_config(backend=backend):
+        parallel = _comparable(_search(*data, n_jobs=2, **params).cv_results_)
+    assert parallel == expected
 
 
 @pytest.mark.slow
