@@ -22,6 +22,7 @@ from .losses import (
     WeightedCrossEntropyLoss,
 )
 from .modules import CNN, MLP
+from .sampling import ClassBalancedSampler, DistributedClassBalancedSampler
 
 __version__ = "0.1.0.dev0"
 
@@ -36,7 +37,9 @@ __all__ = [
     "MLP",
     "BinaryCrossEntropyLoss",
     "BinaryFocalLoss",
+    "ClassBalancedSampler",
     "Deferred",
+    "DistributedClassBalancedSampler",
     "EffectiveNumber",
     "FocalLoss",
     "InversePower",

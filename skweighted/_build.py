@@ -17,9 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .class_weight import Deferred, PerBatch, WeightingScheme, resolve_from_counts
+from .class_weight import (
+    Deferred,
+    PerBatch,
+    WeightingScheme,
+    resolve_from_counts,
+    resolve_label_weight,
+)
 from .losses import WeightedCrossEntropyLoss
 from .modules import default_module
+from .sampling import check_sampling_spec
 
 
 def accepts(fn, name):
@@ -50,11 +57,15 @@ class Plan:
     Attributes
     ----------
     classes : ndarray of shape (n_classes,)
-        The label set the output columns stand for.
+        The label set the output columns stand for (for a multi-label ``y``,
+        the label indices ``0 .. n_labels - 1``).
     counts : ndarray of shape (n_classes,), dtype=int64
-        Training samples per class in this fit's ``y``.
+        Training samples per class in this fit's ``y`` (multi-label: shape
+        ``(n_labels, 2)``, the negative and positive entries per label).
     class_weight : ndarray of shape (n_classes,)
-        The resolved class weights (the estimator's ``class_weight_``).
+        The resolved class weights (the estimator's ``class_weight_``;
+        multi-label: shape ``(n_labels, 2)``, see
+        :func:`~skweighted.class_weight.resolve_label_weight`).
     per_batch : WeightingScheme or None
         Set for :class:`~skweighted.class_weight.PerBatch`: every training
         batch is weighted by this scheme of its own counts, and the criterion
@@ -105,12 +116,7 @@ def make_plan(class_weight, sampler, *, classes, counts, y, seed):
         The labels in their original form (for a callable spec).
     seed : int or None
     """
-    if isinstance(sampler, PerBatch | Deferred):
-        raise ValueError(
-            f"sampler={sampler!r}: PerBatch and Deferred schedule the class "
-            "weights of the loss; a sampler needs fixed per-class weights (a "
-            "scheme name, a dict, InversePower, EffectiveNumber or a callable)."
-        )
+    check_sampling_spec(sampler, "sampler")
     weights = resolve_from_counts(class_weight, counts, classes, y)
     sampling = (
         None
@@ -127,6 +133,34 @@ def make_plan(class_weight, sampler, *, classes, counts, y, seed):
         else None,
         weighted=class_weight is not None and not isinstance(class_weight, PerBatch),
         sampling_weight=_frozen(sampling),
+        seed=seed,
+    )
+
+
+def make_multilabel_plan(class_weight, sampler, *, classes, counts, y, seed):
+    """The :class:`Plan` of a fit on a multi-label indicator matrix ``y``.
+
+    ``classes`` are the label indices, ``counts`` the ``[negative, positive]``
+    entries of each label and ``class_weight`` the per-label weights of shape
+    ``(n_labels, 2)`` from
+    :func:`~skweighted.class_weight.resolve_label_weight`. A sampler draws
+    rows by their one class, so it is refused here.
+    """
+    if sampler is not None:
+        raise ValueError(
+            f"sampler={sampler!r} draws rows by their class, which a multi-label "
+            "y does not have (a row can carry several labels or none); use "
+            "class_weight for multi-label targets, or sampler=None."
+        )
+    weights = resolve_label_weight(class_weight, y)
+    return Plan(
+        classes=classes,
+        counts=_frozen(counts, np.int64),
+        class_weight=_frozen(weights),
+        per_batch=None,
+        deferred_start=None,
+        weighted=class_weight is not None,
+        sampling_weight=None,
         seed=seed,
     )
 

@@ -7,14 +7,16 @@ here; how a network is trained lives in :mod:`skweighted._net`.
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from . import _build, _inputs, _net
-from .class_weight import SCHEME_NAMES, WeightingScheme
+from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
+from .losses import MultiLabelBCELoss
 from .losses._base import n_outputs
 
 __all__ = ["WeightedNeuralNetClassifier"]
@@ -66,7 +68,14 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
           ``Deferred(...)``);
         - a callable ``f(y) -> {label: weight}``.
 
-        Resolved at every ``fit`` into ``class_weight_``.
+        Resolved at every ``fit`` into ``class_weight_``. For a multi-label
+        ``y`` every label is a binary problem of its own: a scheme gives each
+        label the positive-class weight (PyTorch's ``pos_weight``) from its
+        own counts (``'balanced'``: ``n_negative / n_positive``), and a list
+        of ``n_labels`` dicts ``{0: w, 1: w}`` sets both weights per label,
+        as scikit-learn's multi-output ``class_weight``; see
+        :func:`~skweighted.class_weight.resolve_label_weight` and
+        :doc:`/user_guide/multilabel`.
     criterion : torch.nn.Module class or instance, default=None
         The loss. ``None`` means
         :class:`~skweighted.losses.WeightedCrossEntropyLoss`. With
@@ -135,8 +144,9 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels.
-    class_weight_ : ndarray of shape (n_classes,)
+        The class labels (for a multi-label ``y``, the label indices
+        ``0 .. n_labels - 1``).
+    class_weight_ : ndarray of shape (n_classes,) or (n_labels, 2)
         The class weights used by the last ``fit``, aligned with
         ``classes_``.
     n_features_in_ : int
@@ -181,7 +191,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "module": [None, type, torch.nn.Module],
-        "class_weight": _WEIGHT_SPEC,
+        "class_weight": [*_WEIGHT_SPEC, list],
         "criterion": [None, type, torch.nn.Module],
         "optimizer": [type, callable],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -291,10 +301,13 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             or a ``torch.utils.data.Dataset`` (skorch ``SliceDataset``).
             Floating arrays are converted once to float32; integer and
             boolean arrays keep their dtype; never modified.
-        y : array-like of shape (n_samples,), default=None
-            Labels of any type (strings too). The class weights are resolved
-            from these labels. ``None`` only for a Dataset whose items are
-            ``(X, y)`` pairs: the labels are then read from it once.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Labels of any type (strings too), or a multi-label 0/1 indicator
+            matrix (scikit-learn's multilabel format; the network then gets
+            one output and a binary cross-entropy per label,
+            :class:`~skweighted.losses.MultiLabelBCELoss`). The class weights
+            are resolved from these labels. ``None`` only for a Dataset whose
+            items are ``(X, y)`` pairs: the labels are then read from it once.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, multiplied by the class weight of each sample.
 
@@ -307,9 +320,25 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "net_")
         if not warm:  # a fit that fails leaves no stale network behind
             vars(self).pop("net_", None)
-        data = self._validate_fit(X, y, warm)
-        classes, y_enc, counts = self._encode(data.y, self.classes_ if warm else None)
-        return self._train(data, classes, y_enc, counts, sample_weight, warm)
+        multilabel = _is_multilabel(y)
+        if warm and multilabel != self._multilabel():
+            raise ValueError(
+                "warm_start=True: the network was trained on a "
+                f"{'multi-label' if self._multilabel() else 'single-label'} y, "
+                "but this y is "
+                f"{'multi-label' if multilabel else 'single-label'}; a warm fit "
+                "needs the same kind of target (set warm_start=False)."
+            )
+        data = self._validate_fit(X, y, warm, multilabel)
+        if multilabel:
+            classes, y_enc, counts = self._encode_multilabel(data.y, warm)
+        else:
+            classes, y_enc, counts = self._encode(
+                data.y, self.classes_ if warm else None
+            )
+        return self._train(
+            data, classes, y_enc, counts, sample_weight, warm, multilabel=multilabel
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):
@@ -365,6 +394,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         (300, 3)
         """
         self._check_extra_params()
+        if _is_multilabel(y):
+            raise ValueError(
+                "partial_fit takes one label per sample; a multi-label y trains "
+                "with fit."
+            )
         first = not hasattr(self, "net_")
         classes = self._partial_classes(classes, first)
         data = self._validate_fit(X, y, not first)
@@ -398,10 +432,12 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             )
         return classes
 
-    def _validate_fit(self, X, y, warm):
+    def _validate_fit(self, X, y, warm, multilabel=False):
         """Validate ``X``, ``y`` (:mod:`skweighted._inputs`); a warm fit must
         see the form and sample shape of the first."""
-        data = _inputs.validate_fit(self, X, y, reset=not warm, module=self.module)
+        data = _inputs.validate_fit(
+            self, X, y, reset=not warm, module=self.module, multi_output=multilabel
+        )
         if warm and data.form != "table" and data.sample_shape != self.sample_shape_:
             raise ValueError(
                 f"X has samples of shape {data.sample_shape}, but the network was "
@@ -410,23 +446,35 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             )
         return data
 
-    def _train(self, data, classes, y_enc, counts, sample_weight, warm, epochs=None):
+    def _train(
+        self,
+        data,
+        classes,
+        y_enc,
+        counts,
+        sample_weight,
+        warm,
+        epochs=None,
+        multilabel=False,
+    ):
         """Plan, build or reuse the net, train; set the fitted attributes."""
         sample_weight = _inputs.validate_sample_weight(sample_weight, len(y_enc))
-        plan = _build.make_plan(
+        criterion = self._criterion(multilabel)
+        make_plan = _build.make_multilabel_plan if multilabel else _build.make_plan
+        plan = make_plan(
             self.class_weight,
             self.sampler,
             classes=classes,
             counts=counts,
-            y=data.y,
+            y=y_enc if multilabel else data.y,
             seed=_seed(self.random_state),
         )
         device = _net.resolve_device(self.device)
         if warm:
             net = self.net_
-            net.set_params(**self._changed_settings(net))
+            net.set_params(**self._changed_settings(net, criterion))
         else:
-            net = self._new_net(len(classes), device, data.sample_shape)
+            net = self._new_net(len(classes), device, data.sample_shape, criterion)
         try:
             _net.train(net, plan, data.X, y_enc, sample_weight, epochs=epochs)
         except FloatingPointError:  # diverged: its weights must not predict
@@ -438,7 +486,60 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = np.array(counts)
         self.input_form_ = data.form
         self.sample_shape_ = data.sample_shape
+        if multilabel:
+            self._y_dtype = data.y.dtype.str  # a string: skops files trust those
         return self
+
+    def _multilabel(self):
+        """Whether the fitted network predicts a multi-label indicator matrix
+        (whose per-label weights ``class_weight_`` have shape (n_labels, 2))."""
+        return np.ndim(self.class_weight_) == 2
+
+    def _criterion(self, multilabel):
+        """The criterion parameter for this kind of ``y`` (the default is
+        :class:`~skweighted.losses.MultiLabelBCELoss` for a multi-label one)."""
+        criterion = self.criterion
+        if criterion is None:
+            return MultiLabelBCELoss if multilabel else None
+        if multilabel != bool(getattr(criterion, "multilabel", False)):
+            name = getattr(criterion, "__name__", type(criterion).__name__)
+            if multilabel:
+                raise ValueError(
+                    f"y is a multi-label indicator matrix, but criterion={name} "
+                    "is a single-label loss. Use criterion=None (MultiLabelBCELoss) "
+                    "or a criterion whose `multilabel` attribute is True."
+                )
+            raise ValueError(
+                f"criterion={name} is a multi-label loss, but y holds one label "
+                "per sample. Pass a 0/1 indicator matrix of shape "
+                "(n_samples, n_labels), or a single-label criterion."
+            )
+        return criterion
+
+    def _encode_multilabel(self, y, warm):
+        """Indicator matrix -> (label indices, int64 matrix, [neg, pos] counts)."""
+        if sp.issparse(y):
+            y = y.toarray()
+        kind = type_of_target(y, input_name="y")
+        if kind != "multilabel-indicator":
+            raise ValueError(
+                f"y is 2-D with {y.shape[1]} columns, so it is read as a "
+                "multi-label indicator matrix, but it is not one (scikit-learn's "
+                f"type_of_target: {kind!r}). A multi-label y holds only 0 and 1, "
+                "1 where the label applies; other multi-output targets are not "
+                "supported."
+            )
+        if self.classes is not None:
+            raise ValueError(
+                "classes= lists the labels of a single-label y; a multi-label y "
+                "names its labels by column (classes_ is 0 .. n_labels - 1)."
+            )
+        if warm and y.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"warm_start=True: the network predicts {len(self.classes_)} "
+                f"labels, but y has {y.shape[1]} columns."
+            )
+        return np.arange(y.shape[1]), y.astype(np.int64), label_counts(y)
 
     def _encode(self, y, classes=None, min_classes=2):
         """Labels -> (classes, codes 0..K-1, counts per class), in one pass.
@@ -472,33 +573,33 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             )
         return classes, y_enc.astype(np.int64), counts
 
-    def _settings(self):
+    def _settings(self, criterion):
         """The net's settings that a warm fit takes on from the estimator."""
         return {
             "lr": self.lr,
             "max_epochs": self.max_epochs,
             "batch_size": self.batch_size,
             "verbose": self.verbose,
-            "criterion": self.criterion,
+            "criterion": criterion,
             **{f"criterion__{k}": v for k, v in self._params_for("criterion").items()},
         }
 
-    def _changed_settings(self, net):
+    def _changed_settings(self, net, criterion):
         """The settings that differ from ``net``'s: a warm fit changes only
         those, so an unchanged criterion keeps the optimizer's state (skorch
         re-creates the optimizer with a changed criterion)."""
         return {
             key: value
-            for key, value in self._settings().items()
+            for key, value in self._settings(criterion).items()
             if not _same(getattr(net, key, _MISSING), value)
         }
 
-    def _new_net(self, n_classes, device, sample_shape):
+    def _new_net(self, n_classes, device, sample_shape, criterion):
         module, module_kwargs = _build.module(
             self.module,
             self._params_for("module"),
             sample_shape,
-            n_outputs(self.criterion, n_classes),
+            n_outputs(criterion, n_classes),
         )
         routed = {
             f"{prefix}__{k}": v
@@ -512,7 +613,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             train_split=self.train_split,
             callbacks=self.callbacks,
             device=str(device),
-            **self._settings(),
+            **self._settings(criterion),
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             **routed,
         )
@@ -520,6 +621,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     # -- predict -------------------------------------------------------------
     def predict_proba(self, X):
         """Class probabilities, one column per entry of ``classes_``.
+
+        For a multi-label ``y``, the probability of each label (of its
+        positive class) on its own, shape ``(n_samples, n_labels)``; the rows
+        do not sum to 1. This is the format of scikit-learn's
+        ``MLPClassifier`` for multi-label targets.
 
         Parameters
         ----------
@@ -529,11 +635,13 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
         """
         check_is_fitted(self)
         X = _inputs.validate_predict(self, X)
         proba = self.net_.predict_proba(X).astype(np.float64)
+        if self._multilabel():  # one probability per label, no sum to 1
+            return proba
         # Renormalise in float64: a float32 softmax sums to 1 only within
         # ~1e-7, which scikit-learn's log_loss flags as "not probabilities".
         return proba / proba.sum(axis=1, keepdims=True)
@@ -553,9 +661,14 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            For a multi-label ``y``, the indicator matrix (a label is predicted
+            where its probability exceeds 0.5), with the dtype of the training
+            ``y``.
         """
         proba = self.predict_proba(X)
+        if self._multilabel():
+            return self.net_.decide(proba).astype(self._y_dtype)
         return self.classes_[self.net_.decide(proba)]
 
     def score(self, X, y, sample_weight=None):
@@ -584,6 +697,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             If ``y`` contains a label that is not in ``classes_``.
         """
         check_is_fitted(self)
+        if self._multilabel():  # subset accuracy, as scikit-learn's
+            return super().score(X, y, sample_weight=sample_weight)
         y = _inputs.labels(y)
         known = set(self.classes_.tolist())
         unseen = sorted(set(np.asarray(y).ravel().tolist()) - known, key=str)
@@ -604,6 +719,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 
@@ -620,6 +736,19 @@ def _same(a, b):
         return bool(np.all(a == b))
     except (TypeError, ValueError, RuntimeError):
         return False
+
+
+def _is_multilabel(y):
+    """Whether ``y`` has the shape of a multi-label indicator matrix (2-D, more
+    than one column); ragged sequences get scikit-learn's explanation."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        try:
+            shape = np.asarray(y).shape
+        except ValueError:
+            type_of_target(y, input_name="y")  # "legacy multi-label ..." error
+            raise
+    return len(shape) == 2 and shape[1] > 1
 
 
 def _seed(random_state):

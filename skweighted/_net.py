@@ -40,6 +40,7 @@ from . import _build, _inputs
 from ._compat import fast_optimizer_kwargs
 from .class_weight import scheme_weights
 from .losses._base import n_outputs, proba_function
+from .sampling import GLOBAL, draw_indices, epoch_seed
 
 SAMPLE_WEIGHT = "sample_weight"
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
@@ -125,25 +126,6 @@ _STOCHASTIC_LAYERS = (
     torch.nn.AlphaDropout,
     torch.nn.FeatureAlphaDropout,
 )
-#: The random streams of one epoch.
-ORDER, GLOBAL = 0, 1
-
-
-def epoch_seed(seed, epoch, stream=ORDER):
-    """The seed of ``stream`` in ``epoch`` of a fit seeded with ``seed``.
-
-    Epoch ``e`` of a fit with seed ``s`` draws its batch order from
-    ``torch.Generator().manual_seed(epoch_seed(s, e))``: epochs are
-    independent of each other and of anything else in the process, and the
-    epochs of a warm fit continue those of the first fit.
-
-    Examples
-    --------
-    >>> epoch_seed(0, 3) == epoch_seed(0, 3) != epoch_seed(0, 4)
-    True
-    """
-    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)
-    return int(state[0])
 
 
 class EpochOrder(torch.utils.data.Sampler):
@@ -151,16 +133,19 @@ class EpochOrder(torch.utils.data.Sampler):
 
     A fresh permutation, or with ``row_weight`` a class-balanced draw of
     ``n`` rows with replacement, row ``i`` with probability proportional to
-    ``row_weight[i]`` (PyTorch's ``WeightedRandomSampler``). With a seed,
-    epoch ``e`` uses a generator seeded by :func:`epoch_seed`; without one,
-    torch's global generator. Both the fast batch iterator and skorch's
-    ``DataLoader`` path take their order from here.
+    ``row_weight[i]``, by :func:`skweighted.sampling.draw_indices`, the draw
+    of the public samplers. With a seed, epoch ``e`` uses a generator seeded
+    by :func:`skweighted.sampling.epoch_seed` (as
+    :class:`~skweighted.sampling.ClassBalancedSampler` does, so both draw
+    the same rows); without one, torch's global generator. Both the fast
+    batch iterator and skorch's ``DataLoader`` path take their order from
+    here.
 
     Parameters
     ----------
     n : int
         Number of rows.
-    row_weight : Tensor of shape (n,) or None
+    row_weight : Tensor of shape (n,), float64, or None
         Sampling weight of each row (its class's sampler weight).
     seed : int or None
     epoch : callable
@@ -185,9 +170,7 @@ class EpochOrder(torch.utils.data.Sampler):
             )
         if self.row_weight is None:
             return torch.randperm(self.n, generator=generator)
-        return torch.multinomial(
-            self.row_weight, self.n, replacement=True, generator=generator
-        )
+        return draw_indices(self.row_weight, self.n, generator=generator)
 
     def __iter__(self):
         return iter(self.indices().tolist())
@@ -384,8 +367,7 @@ class WeightedNet(NeuralNet):
                     "sampler= needs the training labels, which this dataset "
                     f"({type(dataset).__name__}) does not expose."
                 )
-            weight = torch.tensor(plan.sampling_weight, dtype=torch.float32)
-            row_weight = weight[y.cpu()]
+            row_weight = torch.tensor(plan.sampling_weight)[y.cpu()]
         return EpochOrder(
             len(dataset),
             row_weight,

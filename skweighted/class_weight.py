@@ -29,6 +29,7 @@ weights "to keep the loss scale" suggest. The scale only matters with
 ``torch.mean(weights * loss)``), where it acts like a learning-rate factor.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "class_counts",
     "resolve_class_weight",
     "resolve_from_counts",
+    "resolve_label_weight",
 ]
 
 
@@ -552,3 +554,185 @@ def _check_weights(weights, classes, name):
         raise ValueError(
             f"{name} is zero for every class; at least one must be positive."
         )
+
+
+# --------------------------------------------------------------------------
+# Multi-label targets: one binary problem per label.
+# --------------------------------------------------------------------------
+
+_BINARY = np.array([0, 1])
+
+
+def label_counts(Y):
+    """Negative and positive entries of each label of an indicator matrix.
+
+    Parameters
+    ----------
+    Y : array-like of shape (n_samples, n_labels)
+        A 0/1 indicator matrix.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_labels, 2), dtype=int64
+        ``counts[j] = [n_negative_j, n_positive_j]``.
+
+    Examples
+    --------
+    >>> label_counts([[1, 0], [1, 1], [0, 0]])
+    array([[1, 2],
+           [2, 1]])
+    """
+    Y = np.asarray(Y)
+    if Y.ndim != 2:
+        raise ValueError(
+            f"A multi-label y must be 2-D (n_samples, n_labels), got shape {Y.shape}."
+        )
+    values = np.unique(Y)
+    if not np.isin(values, _BINARY).all():
+        raise ValueError(
+            "A multi-label y must be a 0/1 indicator matrix, but it holds the "
+            f"values {values.tolist()[:10]!r}."
+        )
+    n_pos = np.count_nonzero(Y, axis=0).astype(np.int64)
+    return np.column_stack([len(Y) - n_pos, n_pos])
+
+
+def resolve_label_weight(class_weight, Y, *, name="class_weight"):
+    r"""Per-label weights for a multi-label indicator matrix ``Y``.
+
+    Every label is a binary problem of its own (negative 0, positive 1), as
+    in scikit-learn's multi-output ``class_weight``. The result holds, for
+    each label :math:`j`, the weight of a negative and of a positive entry;
+    :class:`~skweighted.losses.MultiLabelBCELoss` multiplies each entry's
+    binary cross-entropy by it.
+
+    - ``None``: every entry weighs 1.
+    - a scheme name from :data:`SCHEME_NAMES` or a :class:`WeightingScheme`
+      (e.g. :class:`EffectiveNumber`): the scheme applied to the label's
+      counts :math:`[n^-_j, n^+_j]`, divided by the negative's weight, so
+      the negative weighs 1 and the positive the ratio, PyTorch's
+      ``pos_weight``. ``'balanced'`` (and ``'inverse'``) give
+      :math:`n^-_j / n^+_j`, ``'inverse_sqrt'``
+      :math:`\sqrt{n^-_j / n^+_j}`, ``EffectiveNumber(beta)``
+      :math:`(1 - \beta^{n^-_j}) / (1 - \beta^{n^+_j})`.
+    - a list of ``n_labels`` dicts ``{0: w_negative, 1: w_positive}``, as
+      scikit-learn's multi-output ``class_weight``; a key a dict does not
+      mention weighs 1.
+    - a callable ``f(Y) -> list of dicts``.
+
+    A label with no positive entry in ``Y`` (a rare label missing from a
+    cross-validation fold), or no negative one, has no defined ratio: under
+    a scheme both of its entries weigh 1 and a ``UserWarning`` names it. The
+    network then only learns to predict that label's one value.
+
+    Parameters
+    ----------
+    class_weight : None, str, WeightingScheme, list of dict or callable
+        The spec.
+    Y : array-like of shape (n_samples, n_labels)
+        The training indicator matrix (0/1).
+    name : str, default="class_weight"
+        The parameter named in error messages.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_labels, 2), dtype=float64
+        ``weights[j, 0]`` for a negative entry of label ``j``,
+        ``weights[j, 1]`` for a positive one.
+
+    Raises
+    ------
+    ValueError
+        For a ``Y`` that is not a 0/1 matrix, a list of the wrong length, a
+        dict key other than 0 and 1, a :class:`PerBatch` or :class:`Deferred`
+        scheme, or a negative, non-finite or all-zero weight of a label.
+    TypeError
+        For a value of the wrong type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[1, 0], [0, 0], [0, 1], [0, 1], [0, 0]])
+    >>> resolve_label_weight("balanced", Y)  # pos_weight = n_neg / n_pos
+    array([[1. , 4. ],
+           [1. , 1.5]])
+    >>> resolve_label_weight([{1: 3.0}, {0: 0.5, 1: 2.0}], Y)
+    array([[1. , 3. ],
+           [0.5, 2. ]])
+    """
+    counts = label_counts(Y)
+    n_labels = len(counts)
+    if class_weight is None:
+        weights = np.ones((n_labels, 2))
+    elif isinstance(class_weight, str | WeightingScheme):
+        weights = _label_scheme(class_weight, counts, name)
+    elif isinstance(class_weight, dict):
+        raise ValueError(
+            f"For a multi-label y, {name} takes a list of {n_labels} dicts "
+            "{0: weight of a negative, 1: weight of a positive}, one per label, "
+            "or a scheme name such as 'balanced'; got one dict."
+        )
+    elif isinstance(class_weight, list | tuple) or callable(class_weight):
+        spec = class_weight
+        what = name
+        if callable(class_weight):
+            spec = class_weight(np.array(Y))
+            what = f"the list returned by {name}"
+        weights = _label_dicts(spec, n_labels, what)
+    else:
+        raise TypeError(
+            f"For a multi-label y, {name} must be None, one of "
+            f"{list(SCHEME_NAMES)}, a WeightingScheme, a list of dicts or a "
+            f"callable, got {type(class_weight).__name__}."
+        )
+    for j in range(n_labels):
+        _check_weights(weights[j], _BINARY, f"{name} of label {j}")
+    return weights
+
+
+def _label_scheme(spec, counts, name):
+    if isinstance(spec, PerBatch | Deferred):
+        raise ValueError(
+            f"{name}={spec!r}: PerBatch and Deferred are not supported for a "
+            "multi-label y; use a scheme name or a scheme such as "
+            "EffectiveNumber."
+        )
+    fn = _count_scheme(spec)
+    weights = np.ones((len(counts), 2))
+    defined = (counts > 0).all(axis=1)
+    for j in np.flatnonzero(defined):
+        w = np.asarray(fn(counts[j]), dtype=np.float64)
+        weights[j] = w / w[0]
+    no_pos = np.flatnonzero(counts[:, 1] == 0).tolist()
+    no_neg = np.flatnonzero(counts[:, 0] == 0).tolist()
+    if no_pos or no_neg:
+        parts = []
+        if no_pos:
+            parts.append(f"labels {no_pos} have no positive example")
+        if no_neg:
+            parts.append(f"labels {no_neg} have no negative example")
+        warnings.warn(
+            f"{name}={spec!r}: in this y, {' and '.join(parts)}, so their "
+            "weights are undefined; both entries of such a label weigh 1, and "
+            "the network can only learn the one value it sees. In "
+            "cross-validation, use splits that keep every label.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return weights
+
+
+def _label_dicts(spec, n_labels, what):
+    if not isinstance(spec, list | tuple) or not all(isinstance(d, dict) for d in spec):
+        raise TypeError(
+            f"{what} must be a list of dicts {{0: weight, 1: weight}}, one per "
+            f"label, got {spec!r}."
+        )
+    if len(spec) != n_labels:
+        raise ValueError(
+            f"{what} has {len(spec)} dicts but y has {n_labels} labels; give "
+            "one dict {0: weight, 1: weight} per label."
+        )
+    return np.array(
+        [_from_dict(d, _BINARY, what=f"{what}[{j}]") for j, d in enumerate(spec)]
+    )

@@ -159,11 +159,13 @@ CASES = [
         y=np.linspace(0, 1, N),
     ),
     Case("y-nan", ValueError, "Input y contains NaN", y=_with(Y_INT[:, None])[:, 0]),
+    # a 2-D y is a multi-label indicator matrix (a one-hot y is one, as in
+    # scikit-learn); other 2-D targets are refused
     Case(
-        "y-one-hot",
+        "y-2d-not-indicator",
         ValueError,
-        r"y should be a 1d array, got an array of shape \(60, 2\)",
-        y=np.eye(2)[Y_INT],
+        r"read as a multi-label indicator matrix, but it is not one",
+        y=np.column_stack([Y_INT, 2 * Y_INT]),
     ),
     Case(
         "y-mixed-types",

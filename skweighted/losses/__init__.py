@@ -30,18 +30,25 @@ Every criterion here is a ``torch.nn.Module`` that
 
 A single-logit binary criterion (``n_outputs(2) == 1``) makes the default
 network produce one output; ``predict_proba`` still returns two columns.
+
+For a multi-label ``y`` (a 0/1 indicator matrix),
+:class:`MultiLabelBCELoss` takes the indicator matrix as ``target``, holds
+per-label weights of shape ``(n_labels, 2)`` and reduces with PyTorch's
+``BCEWithLogitsLoss`` convention (``"mean"``) by default.
 """
 
 from ._cost import RealWorldWeightCrossEntropyLoss
 from ._cross_entropy import BinaryCrossEntropyLoss, WeightedCrossEntropyLoss
 from ._focal import BinaryFocalLoss, FocalLoss
 from ._logit_adjusted import LogitAdjustedLoss
+from ._multilabel import MultiLabelBCELoss
 
 __all__ = [
     "BinaryCrossEntropyLoss",
     "BinaryFocalLoss",
     "FocalLoss",
     "LogitAdjustedLoss",
+    "MultiLabelBCELoss",
     "RealWorldWeightCrossEntropyLoss",
     "WeightedCrossEntropyLoss",
 ]
