@@ -2,8 +2,8 @@
 
 ``skweighted compare`` runs :func:`skweighted.compare` on a CSV file or a
 built-in dataset, prints a ranked table and writes ``results.csv``,
-``summary.md`` and ``comparison.png``. Bad input ends with one line on stderr
-and exit status 2.
+``summary.md``, ``comparison.png`` and ``reliability.png``. Bad input ends
+with one line on stderr and exit status 2.
 """
 
 import argparse
@@ -43,7 +43,7 @@ def _parser():
         help="compare class weighting, resampling and threshold moving",
         description="Cross-validate class weighting, resampling and threshold "
         "moving on one problem; print a ranked table and write results.csv, "
-        "summary.md and comparison.png.",
+        "summary.md, comparison.png and reliability.png.",
         epilog="strategies: "
         + "; ".join(f"{k} ({v})" for k, v in BUILTIN_STRATEGIES.items())
         + ". datasets: "

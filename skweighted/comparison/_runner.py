@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..class_weight import class_counts
 from . import _report as report
-from ._metrics import resolve_scoring
+from ._metrics import ReliabilityRecorder, metric_goals, resolve_scoring
 from ._strategies import default_estimator, make_strategies
 
 __all__ = ["Comparison", "compare"]
@@ -41,16 +41,26 @@ class Comparison:
         ``metric``, ``value``, ``fit_time``, ``score_time``.
     summary : DataFrame
         One row per strategy x metric: ``mean``, ``std`` (over folds, ``ddof=0``
-        as in ``GridSearchCV``'s ``cv_results_``) and ``rank`` (1 is best;
-        ties share the better rank; a strategy whose fits failed comes last).
+        as in ``GridSearchCV``'s ``cv_results_``), ``rank`` (1 is best;
+        equal means share the better rank; a strategy whose fits failed comes
+        last), ``p_value`` and ``tied``: the corrected resampled t-test of
+        Nadeau & Bengio against the best strategy on the same folds, and
+        whether its p-value is at least 0.05 (the best itself is tied).
     metrics : dict
-        Metric name -> True when higher is better, in report order.
+        Metric name -> True when higher is better, False when lower is, or
+        the value it is best at (0 for ``calibration_intercept``, 1 for
+        ``calibration_slope``), in report order.
     class_counts : dict
         Label -> number of samples in ``y``.
     notes : list of str
         Strategies that were skipped or failed, and why.
     strategies : dict
         Name -> the unfitted estimator that was evaluated.
+    reliability : DataFrame or None
+        The reliability table of every strategy and fold
+        (:func:`~skweighted.comparison.reliability_table` with columns
+        ``strategy`` and ``fold`` in front); ``None`` when no strategy gave
+        probabilities.
 
     Examples
     --------
@@ -64,7 +74,7 @@ class Comparison:
     >>> sorted(result.results["strategy"].unique())
     ['balanced', 'none']
     >>> list(result.summary.columns)
-    ['strategy', 'metric', 'mean', 'std', 'rank']
+    ['strategy', 'metric', 'mean', 'std', 'rank', 'p_value', 'tied']
     """
 
     results: pd.DataFrame
@@ -73,6 +83,7 @@ class Comparison:
     class_counts: dict
     notes: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
+    reliability: pd.DataFrame | None = None
 
     def table(self, rank_by=None):
         """Strategies as rows, ``mean ± std`` per metric, best first."""
@@ -86,8 +97,13 @@ class Comparison:
         """One panel per metric: fold scores as dots over a bar at their mean."""
         return report.plot(self, **kwargs)
 
+    def plot_reliability(self, **kwargs):
+        """Reliability diagram: one curve per strategy, with the fold spread."""
+        return report.plot_reliability(self, **kwargs)
+
     def save(self, out, title="Comparison"):
-        """Write ``results.csv``, ``summary.md`` and ``comparison.png`` to ``out``."""
+        """Write ``results.csv``, ``summary.md``, ``comparison.png`` and
+        ``reliability.png`` to ``out``."""
         return report.save(self, out, title=title)
 
 
@@ -108,7 +124,14 @@ def _one_torch_thread():
 
 
 def _evaluate(strategy, X, y, train, test, scorers, error_score):
-    """Fit one strategy on one split; ``(scores, fit_time, score_time, error)``."""
+    """Fit one strategy on one split.
+
+    Returns ``(scores, fit_time, score_time, error, reliability)``; the
+    reliability table of the test rows is None when the fit failed or the
+    strategy gives no probabilities.
+    """
+    recorder = ReliabilityRecorder()
+    scoring = {name: scorer for name, (scorer, _) in scorers.items()}
     try:
         with _one_torch_thread():
             cv = cross_validate(
@@ -116,7 +139,7 @@ def _evaluate(strategy, X, y, train, test, scorers, error_score):
                 X,
                 y,
                 cv=[(train, test)],
-                scoring={name: scorer for name, (scorer, _) in scorers.items()},
+                scoring={**scoring, recorder.NAME: recorder},
                 n_jobs=1,
                 error_score="raise",
             )
@@ -124,11 +147,12 @@ def _evaluate(strategy, X, y, train, test, scorers, error_score):
         if error_score == "raise":
             raise
         scores = dict.fromkeys(scorers, float(error_score))
-        return scores, np.nan, np.nan, f"{type(exc).__name__}: {exc}"
+        return scores, np.nan, np.nan, f"{type(exc).__name__}: {exc}", None
     scores = {
         name: sign * float(cv[f"test_{name}"][0]) for name, (_, sign) in scorers.items()
     }
-    return scores, float(cv["fit_time"][0]), float(cv["score_time"][0]), None
+    fit_time, score_time = float(cv["fit_time"][0]), float(cv["score_time"][0])
+    return scores, fit_time, score_time, None, recorder.table
 
 
 def compare(
@@ -244,25 +268,34 @@ def compare(
             bar.set_postfix_str(key[0], refresh=False)
             bar.update()
 
-    rows = []
+    rows, curves = [], []
     for name, k in tasks:
-        scores, fit_time, score_time, error = outcomes[name, k]
+        scores, fit_time, score_time, error, curve = outcomes[name, k]
         if error is not None:
             notes.append(f"{name}: fit failed on fold {k} ({error}).")
         for metric, value in scores.items():
             rows.append((name, k, metric, value, fit_time, score_time))
+        if curve is not None:
+            curves.append(curve.assign(strategy=name, fold=k))
     results = pd.DataFrame(
         rows, columns=["strategy", "fold", "metric", "value", "fit_time", "score_time"]
     )
-    metrics = {name: sign > 0 for name, (_, sign) in scorers.items()}
+    reliability = None
+    if curves:
+        reliability = pd.concat(curves, ignore_index=True)
+        front = ["strategy", "fold"]
+        reliability = reliability[front + [c for c in reliability if c not in front]]
+    metrics = metric_goals(scorers)
     counts = class_counts(y, classes)
+    ratio = np.mean([len(test) / len(train) for train, test in splits])
     return Comparison(
         results=results,
-        summary=report.summarize(results, metrics),
+        summary=report.summarize(results, metrics, test_train_ratio=ratio),
         metrics=metrics,
         class_counts={c: int(n) for c, n in zip(classes.tolist(), counts)},
         notes=notes,
         strategies=built,
+        reliability=reliability,
     )
 
 
