@@ -27,6 +27,7 @@ from skweighted.comparison import (
     default_estimator,
     default_scoring,
     geometric_mean,
+    make_strategies,
 )
 from skweighted.comparison._report import (
     DPI,
@@ -36,7 +37,14 @@ from skweighted.comparison._report import (
 )
 from skweighted.comparison._runner import _one_torch_thread
 
-STRATEGIES = ["none", "balanced", "random_over", "balanced_sampler", "threshold"]
+STRATEGIES = [
+    "none",
+    "balanced",
+    "balanced+corrected",
+    "random_over",
+    "balanced_sampler",
+    "threshold",
+]
 N_FOLDS = 3
 
 # Rows seen by the recording sampler, one array of row ids per fit.
@@ -223,6 +231,37 @@ def test_resampling_never_sees_the_evaluation_folds(data, result):
     for seen, (train, test) in zip(SEEN, splits):
         assert set(seen) == set(train)
         assert not set(seen) & set(test)
+
+
+def test_corrected_strategies_keep_decisions_and_change_probabilities(data, result):
+    part = result.results.pivot_table(
+        index=["metric", "fold"], columns="strategy", values="value"
+    )
+    for metric in ("balanced_accuracy", "accuracy", "recall[1]"):
+        np.testing.assert_array_equal(
+            part.loc[metric, "balanced+corrected"], part.loc[metric, "balanced"]
+        )
+    brier = part.loc["brier"]
+    assert not np.allclose(brier["balanced+corrected"], brier["balanced"])
+    model = result.strategies["balanced+corrected"][-1]
+    assert model.correct_proba and model.class_weight == "balanced"
+
+    X, y = data
+    built, _ = make_strategies(
+        ["random_under+corrected", "balanced_sampler+corrected"],
+        default_estimator(),
+        classes=np.array([0, 1]),
+        class_prior=[0.85, 0.15],
+    )
+    under = built["random_under+corrected"]
+    assert type(under[1]).__name__ == "RandomUnderSampler"
+    assert under[-1].class_prior == [0.85, 0.15] and under[-1].correct_proba
+    sampler = built["balanced_sampler+corrected"][-1]
+    assert sampler.sampler == "balanced" and sampler.class_prior is None
+    with pytest.raises(ValueError, match="needs the class prior"):
+        make_strategies(["smote+corrected"], default_estimator(), classes=[0, 1])
+    with pytest.raises(ValueError, match="Unknown strategy 'none\\+corrected'"):
+        make_strategies(["none+corrected"], default_estimator(), classes=[0, 1])
 
 
 def test_threshold_moving_binary_only(result):

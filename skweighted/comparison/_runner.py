@@ -247,8 +247,13 @@ def compare(
         )
     if estimator is None:
         estimator = default_estimator(random_state=random_state)
+    counts = class_counts(y, classes)
     built, notes = make_strategies(
-        strategies, estimator, classes=classes, random_state=random_state
+        strategies,
+        estimator,
+        classes=classes,
+        random_state=random_state,
+        class_prior=counts / counts.sum(),
     )
     scorers = resolve_scoring(scoring, classes, estimator)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
@@ -286,7 +291,6 @@ def compare(
         front = ["strategy", "fold"]
         reliability = reliability[front + [c for c in reliability if c not in front]]
     metrics = metric_goals(scorers)
-    counts = class_counts(y, classes)
     ratio = np.mean([len(test) / len(train) for train, test in splits])
     return Comparison(
         results=results,
