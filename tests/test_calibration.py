@@ -23,8 +23,11 @@ from skweighted import (
     PerBatch,
     RealWorldWeightCrossEntropyLoss,
     WeightedNeuralNetClassifier,
+    compare,
+    load_imbalanced,
 )
 from skweighted.calibration import shift_prior, unweight_proba
+from skweighted.comparison import default_estimator
 
 Q = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3]])
 
@@ -331,3 +334,28 @@ def test_clone_pickle_and_grid_search(data):
         for c in (False, True)
     ]
     np.testing.assert_array_equal(acc[0], acc[1])
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_corrected_balanced_brier_is_near_the_unweighted_one(name):
+    # "Done means 2" on the two small built-in datasets; all six datasets:
+    # benchmarks/bench_calibration.py (its run is recorded in docs/compare.md).
+    X, y = load_imbalanced(name, return_X_y=True)
+    result = compare(
+        X,
+        y,
+        strategies=["none", "balanced", "balanced+corrected"],
+        estimator=default_estimator(max_epochs=30),
+        cv=5,
+        random_state=0,
+    )
+    values = result.results.pivot_table(
+        index=["metric", "fold"], columns="strategy", values="value"
+    )
+    brier = values.loc["brier"].mean()
+    assert brier["balanced+corrected"] <= 1.1 * brier["none"]
+    assert brier["balanced+corrected"] < brier["balanced"]
+    np.testing.assert_array_equal(
+        values.loc["balanced_accuracy", "balanced+corrected"],
+        values.loc["balanced_accuracy", "balanced"],
+    )
