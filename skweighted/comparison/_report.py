@@ -423,7 +423,7 @@ def plot_reliability(comparison, title=None):
     for ax in axes[len(classes) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
     n_folds = comparison.results["fold"].nunique()
     fig.suptitle(
         f"{title or 'Comparison'}\nreliability over {n_folds} folds "
