@@ -264,7 +264,7 @@ def calibration_intercept_slope(y_true, y_proba, *, pos_label=None):
       :math:`\operatorname{logit} P(y=1) = a + \operatorname{logit}\hat p`,
       the slope held at 1 (calibration-in-the-large, the root of its score
       equation :math:`\sum_i y_i - \sigma(a + \operatorname{logit}\hat p_i) = 0`
-      found with :func:`scipy.optimize.brentq`): 0 when the predictions are
+      found with ``scipy.optimize.brentq``): 0 when the predictions are
       right on average, negative when they overestimate the positive class.
 
     Probabilities are clipped to :math:`[10^{-12}, 1 - 10^{-12}]`.
