@@ -100,13 +100,23 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         skorch callbacks, e.g. ``[skorch.callbacks.EarlyStopping()]``.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit`` instead of
-        starting again; the class weights are recomputed from the new ``y``.
+        starting again. The next fit is configured exactly as a cold fit
+        would be (class weights recomputed from the new ``y``, the new
+        ``class_weight``, ``sampler``, ``criterion``, ``criterion__*``,
+        ``lr``, ``max_epochs`` and ``batch_size``), while the module, the
+        optimizer's state and the epoch count go on: with unchanged settings
+        two warm fits train exactly like one fit of twice the epochs
+        (:class:`~skweighted.class_weight.Deferred`'s ``start_epoch`` counts
+        those epochs too). ``module__*`` and ``optimizer__*`` changes take
+        effect at the next cold fit.
     verbose : int, default=0
         Print skorch's per-epoch log when positive.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout; two fits with the
-        same integer give identical predictions. The caller's global torch
-        RNG state is left untouched. ``None`` uses torch's global RNG.
+        Seeds weight initialisation, shuffling, the sampler and dropout; two
+        fits with the same integer give identical predictions, also when
+        they run at the same time in threads of one process. Each epoch
+        draws its batch order from its own generator. The caller's global
+        torch RNG state is left untouched. ``None`` uses torch's global RNG.
     classes : array-like, default=None
         The full label set. Use it when a training fold can miss a rare
         class: the output layer and the ``predict_proba`` columns then cover

@@ -347,7 +347,10 @@ class Deferred(WeightingScheme):
         The scheme used from epoch ``start_epoch`` on (epochs count from 0).
         ``None`` means ``EffectiveNumber(beta=0.999)``, the paper's choice.
     start_epoch : int, default=10
-        The first epoch (0-based) that uses the scheme.
+        The first epoch (0-based) that uses the scheme. Epochs are counted
+        over the network's whole training: with ``warm_start=True`` a second
+        ``fit`` goes on from the first fit's epoch count, as one longer fit
+        would.
 
     Examples
     --------

@@ -1,6 +1,37 @@
+"""Shared fixtures: the global seed, small imbalanced data sets, fast settings
+and one Dask cluster.
+
+The data sets are session-scoped and read-only, so a test that modifies its
+input fails loudly instead of changing what later tests see.
+"""
+
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_classification
+
+#: Training settings small enough for a unit test (``from conftest import FAST``).
+FAST = dict(max_epochs=3, batch_size=32, lr=0.01, random_state=0)
+
+
+def _read_only(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def make_imbalanced(weights, labels, n_samples, n_features=6, random_state=0):
+    """A small ``make_classification`` problem with string labels, float32."""
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=min(4, n_features),
+        n_redundant=0,
+        n_classes=len(labels),
+        weights=weights,
+        random_state=random_state,
+    )
+    return _read_only(X.astype(np.float32), np.array(labels, dtype=object)[y])
 
 
 @pytest.fixture(autouse=True)
@@ -8,3 +39,33 @@ def _seed():
     """Every test starts from the same global RNG state."""
     np.random.seed(0)  # noqa: NPY002 - code under test may use the legacy RNG
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """240 rows, 6 features, 85 % 'ok' / 15 % 'fraud'."""
+    return make_imbalanced([0.85], ["ok", "fraud"], n_samples=240)
+
+
+@pytest.fixture(scope="session")
+def three():
+    """300 rows, 6 features, classes 'a' / 'b' / 'c' at 70 / 20 / 10 %."""
+    return make_imbalanced([0.7, 0.2, 0.1], ["a", "b", "c"], n_samples=300)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A local Dask cluster of 2 worker processes with 2 threads each (Dask's
+    default is several threads per worker), shared by the whole session."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client

@@ -3,26 +3,25 @@
 A ``GridSearchCV`` whose training folds miss a rare class either works
 (``classes=``) or fails on the first such fold with a message saying to pass
 ``classes=``; and the same search gives identical ``cv_results_`` whether it
-runs sequentially, on loky workers or on a Dask cluster.
+runs sequentially, on loky workers, in threads of one process or on a Dask
+cluster whose workers run several threads: each fit owns its randomness.
 """
+
+import threading
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from conftest import FAST
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
 from skweighted import WeightedNeuralNetClassifier
 
-FAST = dict(max_epochs=3, batch_size=32, lr=0.01, random_state=0)
-
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=90, n_features=4, n_informative=3, n_redundant=0, random_state=0
-    )
-    return X, np.array(["cat", "dog"], dtype=object)[y]
+def data(binary):
+    X, y = binary
+    return X, np.where(y == "ok", "cat", "dog").astype(object)
 
 
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
@@ -51,10 +50,10 @@ def test_fold_missing_a_class_fails_first_fold_or_works_with_classes(data):
     assert search.best_estimator_.predict_proba(X).shape == (len(X), 3)
 
 
-def _search(X, y, n_jobs):
+def _search(X, y, n_jobs, **params):
     return GridSearchCV(
-        WeightedNeuralNetClassifier(**FAST),
-        {"class_weight": [None, "balanced"]},
+        WeightedNeuralNetClassifier(**FAST, **params),
+        {"class_weight": [None, "balanced"], "lr": [0.01, 0.003]},
         cv=StratifiedKFold(2),
         scoring="balanced_accuracy",
         return_train_score=True,
@@ -72,28 +71,55 @@ def _comparable(cv_results):
     }
 
 
+@pytest.fixture(
+    scope="module", params=[{}, {"module__dropout": 0.3}], ids=["plain", "dropout"]
+)
+def sequential(request, data):
+    """The sequential search's results, with and without dropout."""
+    return request.param, _comparable(
+        _search(*data, n_jobs=1, **request.param).cv_results_
+    )
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_same_cv_results_in_threads_and_processes(data, sequential, backend):
+    params, expected = sequential
+    with joblib.parallel_config(backend=backend):
+        parallel = _comparable(_search(*data, n_jobs=2, **params).cv_results_)
+    assert parallel == expected
+
+
 @pytest.mark.slow
-def test_same_cv_results_sequential_loky_and_dask(data):
+def test_same_cv_results_on_dask_workers_with_two_threads(
+    data, sequential, dask_client
+):
     distributed = pytest.importorskip("distributed")
-    X, y = data
-    expected = _comparable(_search(X, y, n_jobs=1).cv_results_)
-
-    with joblib.parallel_config(backend="loky"):
-        loky = _comparable(_search(X, y, n_jobs=2).cv_results_)
-    assert loky == expected
-
+    params, expected = sequential
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-        distributed.get_task_stream(client) as tasks,
+        distributed.get_task_stream(dask_client) as tasks,
         joblib.parallel_config(backend="dask"),
     ):
-        dask = _comparable(_search(X, y, n_jobs=-1).cv_results_)
+        dask = _comparable(_search(*data, n_jobs=-1, **params).cv_results_)
     assert tasks.data, "the Dask workers ran no task"
     assert dask == expected
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_concurrent_fits_with_one_seed_agree(data, dropout):
+    """Two fits racing in threads give what a fit alone gives."""
+    X, y = data
+    params = dict(FAST, max_epochs=4, module__dropout=dropout)
+    alone = WeightedNeuralNetClassifier(**params).fit(X, y).predict_proba(X)
+    results, barrier = [None] * 4, threading.Barrier(4)
+
+    def fit(i):
+        barrier.wait()
+        results[i] = WeightedNeuralNetClassifier(**params).fit(X, y).predict_proba(X)
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for proba in results:
+        np.testing.assert_array_equal(proba, alone)

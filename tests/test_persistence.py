@@ -13,8 +13,8 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from skorch.exceptions import DeviceWarning
 
 import skweighted
@@ -22,21 +22,12 @@ from skweighted import WeightedNeuralNetClassifier
 from skweighted._compat import torch_load
 from skweighted.class_weight import Deferred
 
-FAST = dict(max_epochs=3, batch_size=32, lr=0.01, random_state=0)
 CUDA = torch.cuda.is_available()
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=150,
-        n_features=5,
-        n_informative=3,
-        n_classes=3,
-        weights=[0.7, 0.2, 0.1],
-        random_state=0,
-    )
-    return X, np.array(["a", "b", "c"], dtype=object)[y]
+def data(three):
+    return three
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +46,10 @@ def _same_model(a, b, X):
     np.testing.assert_array_equal(a.class_weight_, b.class_weight_)
     assert a.n_features_in_ == b.n_features_in_
     assert len(a.net_.history) == len(b.net_.history)
-    torch.testing.assert_close(
-        a.net_.criterion_.weight.cpu(), b.net_.criterion_.weight.cpu()
-    )
+    wa, wb = a.net_.criterion_.weight, b.net_.criterion_.weight
+    assert (wa is None) == (wb is None)
+    if wa is not None:
+        torch.testing.assert_close(wa.cpu(), wb.cpu())
     np.testing.assert_array_equal(
         a.net_.plan_.sampling_weight, b.net_.plan_.sampling_weight
     )
@@ -232,3 +224,42 @@ def test_pickle_does_not_warn(fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pickle.loads(pickle.dumps(fitted))
+
+
+SKOPS_CASES = {
+    "none": {},
+    "balanced": {"class_weight": "balanced"},
+    "dict": {"class_weight": {"a": 1.0, "b": 3.0, "c": 9.0}},
+    "effective": {"class_weight": skweighted.EffectiveNumber(0.9)},
+    "per_batch": {"class_weight": skweighted.PerBatch("balanced")},
+    "deferred": {"class_weight": Deferred("balanced", start_epoch=1)},
+    "sampler": {"sampler": "balanced"},
+}
+
+
+@pytest.fixture(scope="module", params=list(SKOPS_CASES), ids=list(SKOPS_CASES))
+def fitted_each_form(request, data):
+    X, y = data
+    return WeightedNeuralNetClassifier(**SKOPS_CASES[request.param], **FAST).fit(X, y)
+
+
+def test_skops_roundtrip_with_the_documented_trusted_types(fitted_each_form, data):
+    sio = pytest.importorskip("skops.io")
+    from skweighted.persistence import SKOPS_TRUSTED_TYPES
+
+    X, _ = data
+    blob = sio.dumps(fitted_each_form)
+    assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
+    restored = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
+    _same_model(restored, fitted_each_form, X)
+
+
+def test_mlflow_default_format_roundtrip(fitted, data, tmp_path):
+    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    from skweighted.persistence import SKOPS_TRUSTED_TYPES
+
+    X, _ = data
+    path = str(tmp_path / "model")
+    mlflow_sklearn.save_model(fitted, path, skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    assert (tmp_path / "model" / "model.skops").exists()  # MLflow's default format
+    _same_model(mlflow_sklearn.load_model(path), fitted, X)

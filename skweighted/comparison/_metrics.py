@@ -200,6 +200,22 @@ class ReliabilityRecorder:
                 self.table = None
         return 0.0
 
+    def rows(self):
+        """The table as JSON-ready rows ``[class, bin, count, predicted,
+        observed]`` (``None`` when there is none)."""
+        if self.table is None:
+            return None
+        return [
+            [
+                label.item() if hasattr(label, "item") else label,
+                int(b),
+                int(n),
+                float(pred),
+                float(obs),
+            ]
+            for label, b, n, pred, obs in self.table.itertuples(index=False)
+        ]
+
 
 def expected_calibration_error(
     y_true, y_proba, *, labels=None, pos_label=None, n_bins=None
@@ -398,7 +414,8 @@ def default_scoring(classes):
         scoring[f"recall[{label}]"] = make_scorer(partial(_class_recall, label=label))
     if len(classes) == 2:
         scoring["roc_auc"] = get_scorer("roc_auc")
-        # pos_label given: the default (1) fails for labels like strings
+        # scikit-learn's 'average_precision' scorer assumes pos_label=1, which
+        # string labels lack; the positive class is the second, as for ROC AUC.
         scoring["average_precision"] = make_scorer(
             average_precision_score,
             response_method=("decision_function", "predict_proba"),

@@ -7,6 +7,29 @@ from torch import nn
 
 _NORMALIZATIONS = ("weighted_mean", "mean")
 
+#: Docstring fragments of the losses (see :func:`skweighted._docstring.fill_doc`).
+DOC = {
+    "weight": (
+        "weight : array-like of shape (n_classes,), default=None\n"
+        "    Class weights; ``None`` weighs every class 1."
+    ),
+    "binary_weight": (
+        "weight : array-like of shape (2,), default=None\n"
+        "    Class weights ``[w_negative, w_positive]``."
+    ),
+    "normalization": (
+        'normalization : {"weighted_mean", "mean"}, default="weighted_mean"\n'
+        "    How a batch's weighted losses are reduced to one number."
+    ),
+    "decision": (
+        "Parameters\n----------\n"
+        "proba : array-like of shape (n_samples, n_classes)\n\n"
+        "Returns\n-------\n"
+        "indices : ndarray of shape (n_samples,)\n"
+        "    Indices into ``classes_``."
+    ),
+}
+
 
 def _reduce(losses, weights, normalization):
     """Reduce per-sample losses with per-sample weights (or None)."""

@@ -3,9 +3,11 @@
 import numpy as np
 import torch
 
-from ._base import _check_finite_non_negative, _ClassWeightedLoss, _log1m_softmax
+from .._docstring import fill_doc
+from ._base import DOC, _check_finite_non_negative, _ClassWeightedLoss, _log1m_softmax
 
 
+@fill_doc(**DOC)
 class RealWorldWeightCrossEntropyLoss(_ClassWeightedLoss):
     r"""Real-world-weight cross-entropy: misclassification costs in the loss.
 
@@ -43,10 +45,8 @@ class RealWorldWeightCrossEntropyLoss(_ClassWeightedLoss):
     fn_cost, fp_cost : float, default=None
         Binary shortcut for ``cost_matrix=[[0, fp_cost], [fn_cost, 0]]``;
         give both, or ``cost_matrix``, not both.
-    weight : array-like of shape (n_classes,), default=None
-        Class weights; ``None`` weighs every class 1.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{weight}}
+    {{normalization}}
 
     Examples
     --------
@@ -88,17 +88,11 @@ class RealWorldWeightCrossEntropyLoss(_ClassWeightedLoss):
         costs = self.cost_matrix.to(input.dtype)[target]  # (N, K), 0 at the target
         return -(costs * _log1m_softmax(input)).sum(dim=-1)
 
+    @fill_doc(**DOC)
     def decision(self, proba):
         """The class of least expected cost, ``argmin_k sum_j p_j C[j, k]``.
 
-        Parameters
-        ----------
-        proba : array-like of shape (n_samples, n_classes)
-
-        Returns
-        -------
-        indices : ndarray of shape (n_samples,)
-            Indices into ``classes_``.
+        {{decision}}
         """
         cost = self.cost_matrix.detach().cpu().double().numpy()
         return np.argmin(np.asarray(proba, dtype=np.float64) @ cost, axis=1)

@@ -2,9 +2,11 @@
 
 import torch.nn.functional as F
 
-from ._base import _ClassWeightedLoss, _SingleLogitLoss
+from .._docstring import fill_doc
+from ._base import DOC, _ClassWeightedLoss, _SingleLogitLoss
 
 
+@fill_doc(**DOC)
 class WeightedCrossEntropyLoss(_ClassWeightedLoss):
     r"""Cross-entropy with class weights and per-sample weights.
 
@@ -18,10 +20,8 @@ class WeightedCrossEntropyLoss(_ClassWeightedLoss):
 
     Parameters
     ----------
-    weight : array-like of shape (n_classes,), default=None
-        Class weights; ``None`` weighs every class 1.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{weight}}
+    {{normalization}}
 
     Examples
     --------
@@ -58,6 +58,7 @@ class WeightedCrossEntropyLoss(_ClassWeightedLoss):
         return cached[2]
 
 
+@fill_doc(**DOC)
 class BinaryCrossEntropyLoss(_SingleLogitLoss):
     r"""Binary cross-entropy on a single logit, class weights as ``pos_weight``.
 
@@ -74,10 +75,8 @@ class BinaryCrossEntropyLoss(_SingleLogitLoss):
 
     Parameters
     ----------
-    weight : array-like of shape (2,), default=None
-        Class weights ``[w_negative, w_positive]``.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{binary_weight}}
+    {{normalization}}
 
     Examples
     --------

@@ -3,9 +3,11 @@
 import torch
 import torch.nn.functional as F
 
-from ._base import _check_finite_non_negative, _ClassWeightedLoss, _SingleLogitLoss
+from .._docstring import fill_doc
+from ._base import DOC, _check_finite_non_negative, _ClassWeightedLoss, _SingleLogitLoss
 
 
+@fill_doc(**DOC)
 class FocalLoss(_ClassWeightedLoss):
     r"""Softmax focal loss; the class weights play the role of :math:`\alpha`.
 
@@ -28,8 +30,7 @@ class FocalLoss(_ClassWeightedLoss):
         Class weights (:math:`\alpha`); ``None`` weighs every class 1.
     gamma : float, default=2.0
         Focusing parameter :math:`\gamma \ge 0`.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{normalization}}
 
     Examples
     --------
@@ -59,6 +60,7 @@ class FocalLoss(_ClassWeightedLoss):
         return f"gamma={self.gamma}, {super().extra_repr()}"
 
 
+@fill_doc(**DOC)
 class BinaryFocalLoss(_SingleLogitLoss):
     r"""Sigmoid focal loss on a single logit (binary problems).
 
@@ -76,13 +78,11 @@ class BinaryFocalLoss(_SingleLogitLoss):
 
     Parameters
     ----------
-    weight : array-like of shape (2,), default=None
-        Class weights ``[w_negative, w_positive]``.
+    {{binary_weight}}
     gamma : float, default=2.0
         Focusing parameter :math:`\gamma \ge 0`; ``0`` gives
         :class:`BinaryCrossEntropyLoss`.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{normalization}}
 
     Examples
     --------

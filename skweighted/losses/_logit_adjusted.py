@@ -4,9 +4,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._base import _check_finite_non_negative, _ClassWeightedLoss
+from .._docstring import fill_doc
+from ._base import DOC, _check_finite_non_negative, _ClassWeightedLoss
 
 
+@fill_doc(**DOC)
 class LogitAdjustedLoss(_ClassWeightedLoss):
     r"""Logit-adjusted cross-entropy, and post-hoc logit adjustment.
 
@@ -36,10 +38,8 @@ class LogitAdjustedLoss(_ClassWeightedLoss):
         Scale of the adjustment added to the logits during training.
     posthoc_tau : float, default=0.0
         Scale of the adjustment subtracted at prediction time.
-    weight : array-like of shape (n_classes,), default=None
-        Class weights; ``None`` weighs every class 1.
-    normalization : {"weighted_mean", "mean"}, default="weighted_mean"
-        How a batch's weighted losses are reduced to one number.
+    {{weight}}
+    {{normalization}}
 
     Examples
     --------
@@ -94,17 +94,11 @@ class LogitAdjustedLoss(_ClassWeightedLoss):
         adjusted = input + self.tau * self.log_prior().to(input.dtype)
         return F.cross_entropy(adjusted, target, reduction="none")
 
+    @fill_doc(**DOC)
     def decision(self, proba):
         """``argmax_k log p_k - posthoc_tau * log prior_k``.
 
-        Parameters
-        ----------
-        proba : array-like of shape (n_samples, n_classes)
-
-        Returns
-        -------
-        indices : ndarray of shape (n_samples,)
-            Indices into ``classes_``.
+        {{decision}}
         """
         log_prior = self.log_prior().detach().cpu().double().numpy()
         with np.errstate(divide="ignore"):
