@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from . import _build, _inputs, _net
+from . import _build, _inputs, _net, calibration
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
 from .losses import MultiLabelBCELoss
 from .losses._base import n_outputs
@@ -135,6 +135,31 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         proportional to the weight of its class under this spec (same forms
         as ``class_weight``; ``'balanced'`` gives every class the same
         expected share, like PyTorch's ``WeightedRandomSampler``).
+    correct_proba : bool, default=False
+        Whether ``predict_proba`` undoes this estimator's own class weights
+        and sampler: a network trained with class weights :math:`w_c`
+        estimates :math:`q(c|x) \\propto w_c\\, p(c|x)`, so
+        ``predict_proba`` returns :math:`q / w` renormalised, probabilities
+        for the class prior of the training data (or ``class_prior``). The
+        weights divided by are those of the last epoch trained
+        (``Deferred``: uniform before ``start_epoch``) times the sampler's;
+        ``PerBatch`` is corrected with ``class_weight_``, approximately (a
+        warning says so). ``sample_weight`` is not undone: it defines the
+        training distribution. Only the cross-entropy has an exact
+        correction; with another loss (focal, cost matrix, logit-adjusted
+        training) or class weights set through the criterion, ``fit``
+        raises a ``ValueError``. ``predict`` is unchanged: it keeps the
+        decision the weighting trained for (the class maximising
+        :math:`w_c\\, p(c|x)`), so it is then not the argmax of
+        ``predict_proba``. See :func:`skweighted.calibration.unweight_proba`.
+    class_prior : None, array-like of shape (n_classes,) or dict, default=None
+        With ``correct_proba=True``, the class prior the probabilities are
+        for (``None``: the class frequencies of the ``y`` that ``fit``
+        receives). Give the prior *before* resampling when an
+        imbalanced-learn sampler runs ahead of the estimator in a pipeline:
+        the estimator only sees the resampled labels. An array follows the
+        order of ``classes_``; a dict maps every label to its prior.
+        Normalised to sum 1. Requires ``correct_proba=True``.
     **kwargs
         skorch-style prefixed parameters: ``module__*``, ``criterion__*``,
         ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``,
@@ -149,6 +174,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     class_weight_ : ndarray of shape (n_classes,) or (n_labels, 2)
         The class weights used by the last ``fit``, aligned with
         ``classes_``.
+    class_prior_ : ndarray of shape (n_classes,)
+        The class prior of ``predict_proba`` with ``correct_proba=True``:
+        ``class_prior`` normalised, or the class frequencies of the last
+        ``fit``'s ``y``.
     n_features_in_ : int
         Number of features seen during ``fit`` (2-D tables only).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -205,6 +234,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "classes": [None, "array-like"],
         "sampler": _WEIGHT_SPEC,
+        "correct_proba": ["boolean"],
+        "class_prior": [None, "array-like", dict],
     }
 
     def __init__(
@@ -225,6 +256,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         classes=None,
         sampler=None,
+        correct_proba=False,
+        class_prior=None,
         **kwargs,
     ):
         self.module = module
@@ -242,6 +275,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.classes = classes
         self.sampler = sampler
+        self.correct_proba = correct_proba
+        self.class_prior = class_prior
         self._kwargs = kwargs
 
     # -- parameters ----------------------------------------------------------
@@ -469,6 +504,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             y=y_enc if multilabel else data.y,
             seed=_seed(self.random_state),
         )
+        class_prior = self._class_prior(plan, multilabel)
         device = _net.resolve_device(self.device)
         if warm:
             net = self.net_
@@ -486,6 +522,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = np.array(counts)
         self.input_form_ = data.form
         self.sample_shape_ = data.sample_shape
+        self.class_prior_ = class_prior
         if multilabel:
             self._y_dtype = data.y.dtype.str  # a string: skops files trust those
         return self
@@ -540,6 +577,35 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"labels, but y has {y.shape[1]} columns."
             )
         return np.arange(y.shape[1]), y.astype(np.int64), label_counts(y)
+
+    def _class_prior(self, plan, multilabel=False):
+        """Check ``correct_proba`` / ``class_prior`` before training; the
+        prior that corrected probabilities are for (None for a multi-label
+        ``y``, whose labels are each their own binary problem)."""
+        if multilabel:
+            if self.correct_proba or self.class_prior is not None:
+                raise ValueError(
+                    "correct_proba and class_prior apply to a single-label y; "
+                    "for a multi-label y leave them at their defaults."
+                )
+            return None
+        if self.correct_proba:
+            criterion = _build.criterion(
+                self.criterion,
+                self._params_for("criterion"),
+                weight=None,
+                counts=plan.counts,
+            )
+            calibration._check_correctable(criterion, plan)
+        elif self.class_prior is not None:
+            raise ValueError(
+                f"class_prior={self.class_prior!r} is used only with "
+                "correct_proba=True (the prior that corrected probabilities "
+                "are for); set correct_proba=True or drop class_prior."
+            )
+        return calibration._resolve_class_prior(
+            self.class_prior, plan.classes, plan.counts
+        )
 
     def _encode(self, y, classes=None, min_classes=2):
         """Labels -> (classes, codes 0..K-1, counts per class), in one pass.
@@ -622,6 +688,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, one column per entry of ``classes_``.
 
+        The network's probabilities; with ``correct_proba=True``, those with
+        this fit's class weights and sampler undone, for the class prior
+        ``class_prior_``.
+
         For a multi-label ``y``, the probability of each label (of its
         positive class) on its own, shape ``(n_samples, n_labels)``; the rows
         do not sum to 1. This is the format of scikit-learn's
@@ -637,6 +707,16 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
         """
+        proba = self._network_proba(X)
+        if not self.correct_proba:
+            return proba
+        weight = calibration._correction_weight(
+            self.net_.plan_, len(self.net_.history), self.class_prior_
+        )
+        return calibration.unweight_proba(proba, weight)
+
+    def _network_proba(self, X):
+        """The network's own probabilities (float64, rows summing to 1)."""
         check_is_fitted(self)
         X = _inputs.validate_predict(self, X)
         proba = self.net_.predict_proba(X).astype(np.float64)
@@ -649,10 +729,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Predicted labels, in their original form.
 
-        The most probable class, unless the criterion has a
-        ``decision(proba)`` method (e.g. the least expected cost of
+        The most probable class under the network's own (weighted)
+        probabilities, unless the criterion has a ``decision(proba)`` method
+        (e.g. the least expected cost of
         :class:`~skweighted.losses.RealWorldWeightCrossEntropyLoss`), which
-        then picks the class.
+        then picks the class. ``correct_proba`` does not change it.
 
         Parameters
         ----------
@@ -666,7 +747,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             where its probability exceeds 0.5), with the dtype of the training
             ``y``.
         """
-        proba = self.predict_proba(X)
+        proba = self._network_proba(X)
         if self._multilabel():
             return self.net_.decide(proba).astype(self._y_dtype)
         return self.classes_[self.net_.decide(proba)]

@@ -3,8 +3,9 @@
 ``skweighted compare`` runs
 :func:`skweighted.compare <skweighted.comparison.compare>` on a CSV file or a
 built-in dataset, prints a ranked table and writes ``results.csv``,
-``summary.md`` and ``comparison.png``; every finished fit is recorded in
-``fits.jsonl`` as it finishes, so ``--resume`` continues an interrupted run.
+``summary.md``, ``comparison.png`` and ``reliability.png``; every finished
+fit is recorded in ``fits.jsonl`` as it finishes, so ``--resume`` continues
+an interrupted run.
 Exit status: 0 on success; 1 when every fit of some strategy failed (the
 report is written), or when a fit failed under ``--error-score raise``; 2 on
 bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
@@ -56,7 +57,7 @@ def _parser():
         help="compare class weighting, resampling and threshold moving",
         description="Cross-validate class weighting, resampling and threshold "
         "moving on one problem; print a ranked table and write results.csv, "
-        "summary.md and comparison.png.",
+        "summary.md, comparison.png and reliability.png.",
         epilog="strategies: "
         + "; ".join(f"{k} ({v})" for k, v in BUILTIN_STRATEGIES.items())
         + ". datasets: "

@@ -109,12 +109,26 @@ def test_csv_run_writes_the_report(capsys, csv, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "comparison.png",
         "fits.jsonl",
+        "reliability.png",
         "results.csv",
         "summary.md",
     ]
+    for png in ("comparison.png", "reliability.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = pd.read_csv(out / "results.csv")
     assert set(results["strategy"]) == {"none", "balanced", "threshold"}
     assert set(results["fold"]) == {0, 1, 2}
+    calibration = ["brier", "ece", "calibration_intercept", "calibration_slope"]
+    assert set(calibration) <= set(results["metric"])
+    assert results["value"].notna().all()  # no fit or scorer failed
+    summary = (out / "summary.md").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| strat"))
+    assert all(f" {m} |" in header for m in calibration)
+    assert "Nadeau & Bengio" in summary and "best at 1" in summary
+    # every metric column has its best strategy marked
+    rows = [line for line in summary.splitlines() if line.startswith("| ")][2:]
+    cells = [line.strip("| ").split(" | ")[2:] for line in rows]
+    assert all(any(c.endswith("\\*") for c in column) for column in zip(*cells))
 
 
 def test_default_out_matches_the_readme():

@@ -9,7 +9,11 @@ import pytest
 from imblearn import FunctionSampler
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
+from scipy import stats
+from sklearn.base import clone
+from sklearn.calibration import calibration_curve
 from sklearn.datasets import make_classification
+from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -17,17 +21,31 @@ from sklearn.preprocessing import StandardScaler
 from skweighted import WeightedNeuralNetClassifier, compare, load_imbalanced
 from skweighted.comparison import (
     DEFAULT_STRATEGIES,
+    ECE_BINS,
     GMEAN_CORRECTION,
+    calibration_intercept_slope,
     default_estimator,
     default_scoring,
     geometric_mean,
     input_kind,
     make_strategies,
 )
-from skweighted.comparison._report import DPI, figure_size
+from skweighted.comparison._report import (
+    DPI,
+    figure_size,
+    paired_p_value,
+    summarize,
+)
 from skweighted.comparison._runner import _one_torch_thread
 
-STRATEGIES = ["none", "balanced", "random_over", "balanced_sampler", "threshold"]
+STRATEGIES = [
+    "none",
+    "balanced",
+    "balanced+corrected",
+    "random_over",
+    "balanced_sampler",
+    "threshold",
+]
 N_FOLDS = 3
 
 # Rows seen by the recording sampler, one array of row ids per fit.
@@ -88,23 +106,46 @@ def test_results_schema(result):
     assert sorted(results["fold"].unique()) == list(range(N_FOLDS))
     assert results["value"].notna().all()
     assert (results["fit_time"] > 0).all()
-    bounded = results[results["metric"] != "log_loss"]["value"]
+    unbounded = ["log_loss", "calibration_intercept", "calibration_slope"]
+    bounded = results[~results["metric"].isin(unbounded)]["value"]
     assert bounded.between(0, 1).all()
     assert (results.loc[results["metric"] == "log_loss", "value"] > 0).all()
     assert result.metrics["log_loss"] is False
+    assert result.metrics["brier"] is False and result.metrics["ece"] is False
     assert result.metrics["balanced_accuracy"] is True
+    assert result.metrics["calibration_intercept"] == 0.0
+    assert result.metrics["calibration_slope"] == 1.0
     assert result.class_counts == {0: 204, 1: 36}
     assert result.notes == []
 
-    assert summary.columns.tolist() == ["strategy", "metric", "mean", "std", "rank"]
+    assert summary.columns.tolist() == [
+        "strategy",
+        "metric",
+        "mean",
+        "std",
+        "rank",
+        "p_value",
+        "tied",
+    ]
     assert len(summary) == (len(STRATEGIES) + 1) * len(metrics)
     means = results.groupby(["strategy", "metric"])["value"].mean()
     for row in summary.itertuples():
         assert row.mean == pytest.approx(means[row.strategy, row.metric])
     for metric, part in summary.groupby("metric"):
         best = part.loc[part["rank"] == 1, "mean"]
-        pick = part["mean"].min() if metric == "log_loss" else part["mean"].max()
+        goal = result.metrics[metric]
+        if metric in ("calibration_intercept", "calibration_slope"):
+            pick = part["mean"].iloc[np.argmin(np.abs(part["mean"] - goal))]
+        elif goal:
+            pick = part["mean"].max()
+        else:
+            pick = part["mean"].min()
         assert (best == pick).all()
+        assert part.loc[part["rank"] == 1, "tied"].all()
+        # p-values are against one best strategy (the first of equal means)
+        assert part["p_value"].isna().sum() == 1
+        others = part[part["rank"] > 1]
+        assert (others["tied"] == (others["p_value"] >= 0.05)).all()
 
     table = result.table()
     assert (
@@ -131,6 +172,35 @@ def test_numbers_equal_cross_validate_by_hand(data, result):
     np.testing.assert_array_equal(got, by_hand["test_balanced_accuracy"])
     got = part.query("metric == 'log_loss'")["value"].to_numpy()
     np.testing.assert_array_equal(got, -by_hand["test_neg_log_loss"])
+
+
+def test_calibration_metrics_equal_scikit_learn_by_hand(data, result):
+    X, y = data
+    strategy = result.strategies["balanced"]
+    part = result.results.query("strategy == 'balanced'").set_index(["metric", "fold"])
+    curves = result.reliability.query("strategy == 'balanced'")
+    for k, (train, test) in enumerate(StratifiedKFold(N_FOLDS).split(X, y)):
+        with _one_torch_thread():
+            p = clone(strategy).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        assert part.loc[("brier", k), "value"] == pytest.approx(
+            brier_score_loss(y[test], p)
+        )
+        # The ECE's bins are calibration_curve's: its per-bin means, weighted by
+        # the bins' sizes.
+        observed, predicted = calibration_curve(y[test], p, n_bins=ECE_BINS)
+        edges = np.linspace(0, 1, ECE_BINS + 1)
+        sizes = np.bincount(np.searchsorted(edges[1:-1], p), minlength=ECE_BINS)
+        ece = np.sum(sizes[sizes > 0] * np.abs(observed - predicted)) / len(test)
+        assert part.loc[("ece", k), "value"] == pytest.approx(ece)
+        intercept, slope = calibration_intercept_slope(y[test], p)
+        assert part.loc[("calibration_intercept", k), "value"] == pytest.approx(
+            intercept
+        )
+        assert part.loc[("calibration_slope", k), "value"] == pytest.approx(slope)
+        fold = curves[(curves["fold"] == k) & (curves["class"] == 1)]
+        np.testing.assert_allclose(fold["observed"], observed)
+        np.testing.assert_allclose(fold["predicted"], predicted)
+        assert fold["count"].sum() == len(test)
 
 
 def test_same_seed_same_numbers(data, result):
@@ -166,6 +236,37 @@ def test_resampling_never_sees_the_evaluation_folds(data, result):
     for seen, (train, test) in zip(SEEN, splits):
         assert set(seen) == set(train)
         assert not set(seen) & set(test)
+
+
+def test_corrected_strategies_keep_decisions_and_change_probabilities(data, result):
+    part = result.results.pivot_table(
+        index=["metric", "fold"], columns="strategy", values="value"
+    )
+    for metric in ("balanced_accuracy", "accuracy", "recall[1]"):
+        np.testing.assert_array_equal(
+            part.loc[metric, "balanced+corrected"], part.loc[metric, "balanced"]
+        )
+    brier = part.loc["brier"]
+    assert not np.allclose(brier["balanced+corrected"], brier["balanced"])
+    model = result.strategies["balanced+corrected"][-1]
+    assert model.correct_proba and model.class_weight == "balanced"
+
+    X, y = data
+    built, _ = make_strategies(
+        ["random_under+corrected", "balanced_sampler+corrected"],
+        default_estimator(),
+        classes=np.array([0, 1]),
+        class_prior=[0.85, 0.15],
+    )
+    under = built["random_under+corrected"]
+    assert type(under[1]).__name__ == "RandomUnderSampler"
+    assert under[-1].class_prior == [0.85, 0.15] and under[-1].correct_proba
+    sampler = built["balanced_sampler+corrected"][-1]
+    assert sampler.sampler == "balanced" and sampler.class_prior is None
+    with pytest.raises(ValueError, match="needs the class prior"):
+        make_strategies(["smote+corrected"], default_estimator(), classes=[0, 1])
+    with pytest.raises(ValueError, match="Unknown strategy 'none\\+corrected'"):
+        make_strategies(["none+corrected"], default_estimator(), classes=[0, 1])
 
 
 def test_threshold_moving_binary_only(result):
@@ -269,6 +370,7 @@ def test_report_files(result, tmp_path):
     paths = result.save(tmp_path / "report", title="test")
     assert sorted(p.name for p in paths.values()) == [
         "comparison.png",
+        "reliability.png",
         "results.csv",
         "summary.md",
     ]
@@ -286,6 +388,68 @@ def test_report_files(result, tmp_path):
     w_in, h_in = figure_size(len(result.metrics))
     assert (width, height) == (round(w_in * DPI), round(h_in * DPI))
     assert len(png) > 30_000  # drawn panels, not an empty canvas
+    png = paths["reliability"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    # A cell is marked exactly when the summary says tied, in the table and
+    # in summary.md, and summary.md says how ties are decided.
+    assert "Nadeau & Bengio" in summary
+    table = result.table()
+    tied = result.summary.set_index(["strategy", "metric"])["tied"]
+    for name, row in table.iterrows():
+        for metric in result.metrics:
+            assert row[metric].endswith(" *") == tied[name, metric]
+    rows = {line.split(" | ")[0][2:]: line for line in summary.splitlines()}
+    for name in result.strategies:
+        marks = rows[name].count("\\*")
+        assert marks == int(tied.xs(name, level="strategy").sum())
+
+
+def _results(values):
+    """Tidy results for one metric 'm' from {strategy: fold values}."""
+    rows = [
+        (name, k, "m", v, 1.0, 1.0)
+        for name, vals in values.items()
+        for k, v in enumerate(vals)
+    ]
+    return pd.DataFrame(
+        rows, columns=["strategy", "fold", "metric", "value", "fit_time", "score_time"]
+    )
+
+
+def test_paired_test_is_the_corrected_resampled_t_test():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.8, 0.02, 10), rng.normal(0.79, 0.02, 10)
+    # Without the overlap correction it is the paired t-test.
+    p = paired_p_value(b, a, test_train_ratio=0.0)
+    assert p == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    # The correction widens the variance, so the p-value grows.
+    assert paired_p_value(b, a, test_train_ratio=1 / 9) > p
+    assert paired_p_value(a, a, 0.25) == 1.0
+    assert paired_p_value(a + 0.01, a, 0.25) == 0.0
+    assert np.isnan(paired_p_value([np.nan, *a[1:]], a, 0.25))
+
+
+def test_summary_marks_ties_with_the_best():
+    values = {
+        "best": [0.80, 0.82, 0.78, 0.81, 0.79],
+        "noisy": [0.81, 0.79, 0.79, 0.80, 0.78],  # 0.006 lower, within noise
+        "worse": [0.70, 0.71, 0.69, 0.72, 0.70],  # consistently 0.1 lower
+    }
+    summary = summarize(_results(values), {"m": True}).set_index("strategy")
+    assert summary["rank"].to_dict() == {"best": 1, "noisy": 2, "worse": 3}
+    assert summary["tied"].to_dict() == {"best": True, "noisy": True, "worse": False}
+    assert summary.loc["worse", "p_value"] < 0.05 <= summary.loc["noisy", "p_value"]
+
+    # Lower is better: the same numbers, negated, rank the same way.
+    negated = {k: [-v for v in vals] for k, vals in values.items()}
+    lower = summarize(_results(negated), {"m": False}).set_index("strategy")
+    pd.testing.assert_series_equal(lower["tied"], summary["tied"])
+
+    # A metric best at 1 (the calibration slope) ranks by the distance to 1.
+    slopes = {"steep": [1.6, 1.5, 1.7], "right": [1.02, 0.97, 1.0], "flat": [0.5] * 3}
+    at_one = summarize(_results(slopes), {"m": 1.0}).set_index("strategy")
+    assert at_one["rank"].to_dict() == {"steep": 3, "right": 1, "flat": 2}
 
 
 @pytest.mark.slow

@@ -450,8 +450,11 @@ def test_damaged_records_are_dropped_and_their_fits_rerun(data, tmp_path, how, r
     _same(resumed.results, reference.results)
     # the damaged lines are gone: a second resume reads six clean records
     CALLS.clear()
-    _same(_lr(data, checkpoint=tmp_path, resume=True).results, reference.results)
+    again = _lr(data, checkpoint=tmp_path, resume=True)
+    _same(again.results, reference.results)
     assert len(CALLS) == 0
+    # the reliability diagram comes back from the records too
+    pd.testing.assert_frame_equal(again.reliability, reference.reliability)
 
 
 def test_a_finished_run_is_replaced_and_resume_needs_no_records(data, tmp_path):
@@ -481,6 +484,10 @@ def test_record_round_trip_is_exact():
     assert back.fit_time == 1 / 3 and back.key == ("s", 2)
     with pytest.raises(ValueError):
         FitRecord.from_dict({**record.to_dict(), "error_type": "X"})
+    rows = [["rare", 0, 12, 0.1 + 0.2, 1 / 3], [1, 9, 3, 0.95, 1.0]]
+    record = FitRecord("s", 0, {"a": 1.0}, 1.0, 1.0, reliability=rows)
+    back = FitRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert back.reliability == rows
 
 
 # Progress -------------------------------------------------------------------

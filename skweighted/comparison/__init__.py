@@ -7,7 +7,16 @@ tidy table of scores; :class:`Comparison` turns it into a ranked
 table, a Markdown summary and a plot.
 """
 
-from ._metrics import GMEAN_CORRECTION, default_scoring, geometric_mean
+from ._metrics import (
+    ECE_BINS,
+    GMEAN_CORRECTION,
+    IDEAL_VALUES,
+    calibration_intercept_slope,
+    default_scoring,
+    expected_calibration_error,
+    geometric_mean,
+    reliability_table,
+)
 from ._runner import Comparison, compare
 from ._strategies import (
     BUILTIN_STRATEGIES,
@@ -20,12 +29,17 @@ from ._strategies import (
 __all__ = [
     "BUILTIN_STRATEGIES",
     "DEFAULT_STRATEGIES",
+    "ECE_BINS",
     "GMEAN_CORRECTION",
+    "IDEAL_VALUES",
     "Comparison",
+    "calibration_intercept_slope",
     "compare",
     "default_estimator",
     "default_scoring",
+    "expected_calibration_error",
     "geometric_mean",
     "input_kind",
     "make_strategies",
+    "reliability_table",
 ]

@@ -3,15 +3,23 @@
 Every metric is a scorer that ``cross_validate`` accepts. Scorers that
 scikit-learn negates so that higher is better (``'neg_log_loss'``) are
 reported under their plain name (``'log_loss'``) with their natural sign,
-and ranked lower-is-better.
+and ranked lower-is-better. The calibration intercept and slope are best at
+a value (0 and 1), not at an end: :data:`IDEAL_VALUES`.
 """
 
+import warnings
 from functools import partial
 
 import numpy as np
+import pandas as pd
 from imblearn.metrics import geometric_mean_score
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
+    brier_score_loss,
     check_scoring,
     get_scorer,
     make_scorer,
@@ -21,11 +29,30 @@ from sklearn.metrics import (
 from .._compat import scorer_sign
 
 __all__ = [
+    "ECE_BINS",
     "GMEAN_CORRECTION",
+    "IDEAL_VALUES",
+    "calibration_intercept_slope",
     "default_scoring",
+    "expected_calibration_error",
     "geometric_mean",
+    "metric_goals",
+    "reliability_table",
     "resolve_scoring",
 ]
+
+#: Number of equal-width bins on [0, 1] of the expected calibration error and
+#: the reliability diagram (the bins of scikit-learn's
+#: :func:`~sklearn.calibration.calibration_curve` with ``strategy='uniform'``).
+ECE_BINS = 10
+
+#: Metrics that are best at a value rather than as high or as low as possible:
+#: a perfectly calibrated model has calibration intercept 0 and slope 1. They
+#: are ranked by their distance to that value.
+IDEAL_VALUES = {"calibration_intercept": 0.0, "calibration_slope": 1.0}
+
+#: Probabilities are clipped to [EPS, 1 - EPS] before their logit is taken.
+_EPS = 1e-12
 
 #: A recall of exactly zero is replaced by this value inside the geometric
 #: mean, so one missed class lowers the score instead of zeroing it.
@@ -64,12 +91,300 @@ def _class_recall(y_true, y_pred, *, label):
     )
 
 
+def _bin_ids(proba, n_bins):
+    """Bin of each probability: ``calibration_curve``'s uniform bins."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.searchsorted(edges[1:-1], proba)
+
+
+def _one_vs_rest(y_true, y_proba, labels, pos_label):
+    """``(labels, indicator, proba)``, one column per class scored.
+
+    A 1-D ``y_proba`` is the probability of ``pos_label`` (scikit-learn's
+    binary convention); a 2-D one has a column per entry of ``labels``.
+    """
+    y_true = np.asarray(y_true)
+    y_proba = np.asarray(y_proba, dtype=np.float64)
+    if y_proba.ndim == 1:
+        if pos_label is None:
+            pos_label = np.unique(y_true)[-1] if labels is None else labels[-1]
+        return [pos_label], (y_true == pos_label)[:, None], y_proba[:, None]
+    labels = np.unique(y_true) if labels is None else np.asarray(labels)
+    if y_proba.shape[1] != len(labels):
+        raise ValueError(
+            f"y_proba has {y_proba.shape[1]} columns but there are {len(labels)} "
+            "labels; pass labels= in the order of the columns."
+        )
+    return list(labels), y_true[:, None] == labels[None, :], y_proba
+
+
+def reliability_table(y_true, y_proba, *, labels=None, pos_label=None, n_bins=None):
+    """Per class and probability bin: samples, mean predicted, observed rate.
+
+    One-vs-rest for every class (a column of ``y_proba``): the predicted
+    probability of the class is binned into ``n_bins`` equal-width bins on
+    [0, 1] (those of :func:`~sklearn.calibration.calibration_curve`,
+    ``strategy='uniform'``), and each bin holds how many samples fell in it,
+    their mean predicted probability and the fraction of them that belong to
+    the class. Empty bins are left out.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_proba : array-like of shape (n_samples,) or (n_samples, n_classes)
+        Probabilities; 1-D means those of ``pos_label``.
+    labels : array-like of shape (n_classes,), default=None
+        The labels of the columns (default: the sorted labels of ``y_true``).
+    pos_label : label, default=None
+        The class of a 1-D ``y_proba`` (default: the last label).
+    n_bins : int, default=None
+        ``None`` means :data:`ECE_BINS`.
+
+    Returns
+    -------
+    table : DataFrame
+        Columns ``class``, ``bin``, ``count``, ``predicted``, ``observed``.
+
+    Examples
+    --------
+    >>> from skweighted.comparison import reliability_table
+    >>> reliability_table([0, 0, 1, 1], [0.1, 0.1, 0.8, 0.6], n_bins=2)
+       class  bin  count  predicted  observed
+    0      1    0      2        0.1       0.0
+    1      1    1      2        0.7       1.0
+    """
+    n_bins = ECE_BINS if n_bins is None else int(n_bins)
+    labels, indicator, proba = _one_vs_rest(y_true, y_proba, labels, pos_label)
+    frames = []
+    for k, label in enumerate(labels):
+        ids = _bin_ids(proba[:, k], n_bins)
+        count = np.bincount(ids, minlength=n_bins)
+        predicted = np.bincount(ids, weights=proba[:, k], minlength=n_bins)
+        observed = np.bincount(ids, weights=indicator[:, k], minlength=n_bins)
+        full = count > 0
+        frames.append(
+            pd.DataFrame(
+                {
+                    "class": [label] * int(full.sum()),
+                    "bin": np.flatnonzero(full),
+                    "count": count[full],
+                    "predicted": predicted[full] / count[full],
+                    "observed": observed[full] / count[full],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+class ReliabilityRecorder:
+    """A scorer that keeps the reliability table of the rows it scores.
+
+    Given to ``cross_validate`` beside the real scorers (under
+    :attr:`NAME`, whose score is dropped), it runs where the fold is scored,
+    on exactly the test rows that ``cross_validate`` sliced, and keeps
+    :func:`reliability_table` of them in ``table`` (``None`` when the
+    estimator gives no probabilities).
+    """
+
+    NAME = "_reliability"
+
+    def __init__(self):
+        self.table = None
+
+    def __call__(self, estimator, X, y_true):
+        if hasattr(estimator, "predict_proba"):
+            try:
+                proba = estimator.predict_proba(X)
+                self.table = reliability_table(y_true, proba, labels=estimator.classes_)
+            except Exception:  # a diagram is a bonus; the real scorers report
+                self.table = None
+        return 0.0
+
+    def rows(self):
+        """The table as JSON-ready rows ``[class, bin, count, predicted,
+        observed]`` (``None`` when there is none)."""
+        if self.table is None:
+            return None
+        return [
+            [
+                label.item() if hasattr(label, "item") else label,
+                int(b),
+                int(n),
+                float(pred),
+                float(obs),
+            ]
+            for label, b, n, pred, obs in self.table.itertuples(index=False)
+        ]
+
+
+def expected_calibration_error(
+    y_true, y_proba, *, labels=None, pos_label=None, n_bins=None
+):
+    """Class-wise expected calibration error, equal-width bins.
+
+    For each class, the gap between the mean predicted probability and the
+    observed frequency of the class in each of ``n_bins`` equal-width bins on
+    [0, 1], averaged over the bins weighted by their number of samples; then
+    the mean over the classes (the class-wise ECE of Kull et al., NeurIPS
+    2019). A 1-D ``y_proba`` (scikit-learn's binary convention) scores the
+    positive class alone; for two classes the two columns give nearly the
+    same number, as their bins mirror each other.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_proba : array-like of shape (n_samples,) or (n_samples, n_classes)
+    labels : array-like of shape (n_classes,), default=None
+        The labels of the columns (default: the sorted labels of ``y_true``).
+    pos_label : label, default=None
+        The class of a 1-D ``y_proba`` (default: the last label).
+    n_bins : int, default=None
+        ``None`` means :data:`ECE_BINS` (10).
+
+    Returns
+    -------
+    ece : float
+        Between 0 (calibrated) and 1.
+
+    Examples
+    --------
+    >>> from skweighted.comparison import expected_calibration_error
+    >>> float(expected_calibration_error([0, 0, 1, 1], [0.1, 0.1, 0.8, 0.6]))
+    0.2
+    """
+    table = reliability_table(
+        y_true, y_proba, labels=labels, pos_label=pos_label, n_bins=n_bins
+    )
+    gap = (table["predicted"] - table["observed"]).abs() * table["count"]
+    per_class = (
+        gap.groupby(table["class"], sort=False).sum()
+        / table.groupby("class", sort=False)["count"].sum()
+    )
+    return float(per_class.mean())
+
+
+def calibration_intercept_slope(y_true, y_proba, *, pos_label=None):
+    r"""Calibration intercept and slope of binary probabilities.
+
+    Logistic recalibration on the logit of the predicted probability
+    :math:`\hat p` (Cox 1958; Van Calster et al. 2019, as used by van den
+    Goorbergh et al., JAMIA 2022):
+
+    - the **slope** :math:`b` of
+      :math:`\operatorname{logit} P(y=1) = a + b \operatorname{logit}\hat p`
+      (a logistic regression without penalty, scikit-learn's
+      :class:`~sklearn.linear_model.LogisticRegression` with ``C=inf``):
+      1 when the spread of the predictions is right, below 1 when they are
+      too extreme;
+    - the **intercept** :math:`a` of
+      :math:`\operatorname{logit} P(y=1) = a + \operatorname{logit}\hat p`,
+      the slope held at 1 (calibration-in-the-large, the root of its score
+      equation :math:`\sum_i y_i - \sigma(a + \operatorname{logit}\hat p_i) = 0`
+      found with ``scipy.optimize.brentq``): 0 when the predictions are
+      right on average, negative when they overestimate the positive class.
+
+    Probabilities are clipped to :math:`[10^{-12}, 1 - 10^{-12}]`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary labels.
+    y_proba : array-like of shape (n_samples,) or (n_samples, 2)
+        Probability of ``pos_label`` (or both columns, sorted labels).
+    pos_label : label, default=None
+        The positive class (default: the larger label).
+
+    Returns
+    -------
+    intercept, slope : float
+        NaN when ``y_true`` holds a single class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skweighted.comparison import calibration_intercept_slope
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.01, 0.99, 20_000)
+    >>> y = rng.uniform(size=p.size) < p  # calibrated by construction
+    >>> np.round(calibration_intercept_slope(y, p), 1).tolist()
+    [0.0, 1.0]
+    >>> too_high = np.clip(p + 0.2, 0, 0.99)  # overestimates the positive class
+    >>> bool(calibration_intercept_slope(y, too_high)[0] < 0)
+    True
+    """
+    y_true = np.asarray(y_true)
+    y_proba = np.asarray(y_proba, dtype=np.float64)
+    if pos_label is None:
+        pos_label = np.unique(y_true)[-1]
+    if y_proba.ndim == 2:
+        y_proba = y_proba[:, -1]
+    y = (y_true == pos_label).astype(np.float64)
+    if y.min() == y.max():
+        return np.nan, np.nan
+    lp = logit(np.clip(y_proba, _EPS, 1 - _EPS))
+    events = y.sum()
+
+    def score(a):
+        return events - expit(a + lp).sum()
+
+    lo, hi = -50.0, 50.0  # logit 1e-12 is -27.6: the root lies inside
+    intercept = brentq(score, lo, hi, xtol=1e-10)
+    with warnings.catch_warnings():
+        # Perfectly separated data has no finite slope; lbfgs stops at a large one.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
+    return float(intercept), float(fit.coef_[0, 0])
+
+
+def _intercept(y_true, y_proba, *, pos_label=None):
+    return calibration_intercept_slope(y_true, y_proba, pos_label=pos_label)[0]
+
+
+def _slope(y_true, y_proba, *, pos_label=None):
+    return calibration_intercept_slope(y_true, y_proba, pos_label=pos_label)[1]
+
+
+def metric_goals(scoring):
+    """What is best for each metric: True (high), False (low) or a value.
+
+    Parameters
+    ----------
+    scoring : dict
+        Reported name -> ``(scorer, sign)``, as :func:`resolve_scoring` gives.
+
+    Returns
+    -------
+    goals : dict
+        Name -> ``True`` when higher is better, ``False`` when lower is,
+        or the float it is best at (:data:`IDEAL_VALUES`).
+
+    Examples
+    --------
+    >>> from skweighted.comparison._metrics import metric_goals, resolve_scoring
+    >>> metric_goals(resolve_scoring(None, ["a", "b"]))["calibration_slope"]
+    1.0
+    """
+    return {
+        name: IDEAL_VALUES.get(name, sign > 0) for name, (_, sign) in scoring.items()
+    }
+
+
 def default_scoring(classes):
     """The default metrics for a problem with these classes.
 
     Accuracy, balanced accuracy, macro F1, the corrected geometric mean, the
     recall of every class (``recall[label]``), ROC AUC and average precision
-    for binary problems, and log-loss.
+    for binary problems; log-loss, the Brier score and the expected
+    calibration error (:func:`expected_calibration_error`); for binary
+    problems the calibration intercept and slope
+    (:func:`calibration_intercept_slope`).
+
+    The Brier score is scikit-learn's
+    :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
+    squared error of the probability of the positive class (the larger
+    label), in [0, 1]; for more, the squared error against the one-hot
+    labels summed over the classes and averaged over the samples, in [0, 2]
+    (not halved).
 
     Parameters
     ----------
@@ -85,7 +400,8 @@ def default_scoring(classes):
     --------
     >>> list(default_scoring([0, 1]))  # doctest: +NORMALIZE_WHITESPACE
     ['balanced_accuracy', 'accuracy', 'f1_macro', 'geometric_mean', 'recall[0]',
-     'recall[1]', 'roc_auc', 'average_precision', 'log_loss']
+     'recall[1]', 'roc_auc', 'average_precision', 'log_loss', 'brier', 'ece',
+     'calibration_intercept', 'calibration_slope']
     """
     classes = list(np.asarray(classes).tolist())
     scoring = {
@@ -106,6 +422,18 @@ def default_scoring(classes):
             pos_label=classes[1],
         )
     scoring["log_loss"] = get_scorer("neg_log_loss")
+    proba = {"response_method": "predict_proba"}
+    if len(classes) == 2:
+        proba["pos_label"] = classes[1]  # the scorer passes its column alone
+    else:
+        proba["labels"] = classes
+    scoring["brier"] = make_scorer(brier_score_loss, greater_is_better=False, **proba)
+    scoring["ece"] = make_scorer(
+        expected_calibration_error, greater_is_better=False, **proba
+    )
+    if len(classes) == 2:
+        scoring["calibration_intercept"] = make_scorer(_intercept, **proba)
+        scoring["calibration_slope"] = make_scorer(_slope, **proba)
     return scoring
 
 

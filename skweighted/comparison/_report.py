@@ -1,47 +1,133 @@
-"""The report of a comparison: summary, ranked table, Markdown, plot, files."""
+"""The report of a comparison: summary, ranked table, Markdown, plots, files."""
 
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-__all__ = ["plot", "ranked_table", "save", "summarize", "to_markdown"]
+__all__ = [
+    "ALPHA",
+    "plot",
+    "plot_reliability",
+    "ranked_table",
+    "save",
+    "summarize",
+    "to_markdown",
+]
 
 #: Width of ``comparison.png`` in inches; the height grows with the rows.
 FIG_WIDTH = 16.0
-#: Resolution of ``comparison.png``.
+#: Resolution of ``comparison.png`` and ``reliability.png``.
 DPI = 100
 _PANEL_COLS = 4
+#: A strategy is tied with the best when the paired test against it gives
+#: a p-value of at least ``ALPHA``.
+ALPHA = 0.05
+#: The mark of a tied (or best) cell in the ranked table.
+TIE_MARK = " *"
 
 
-def summarize(results, metrics):
-    """Mean, std (``ddof=0``) and rank of every strategy on every metric.
+def _is_direction(goal):
+    return isinstance(goal, bool | np.bool_)
+
+
+def direction(goal):
+    """``'higher is better'``, ``'lower is better'`` or ``'best at v'``."""
+    if _is_direction(goal):
+        return "higher is better" if goal else "lower is better"
+    return f"best at {goal:g}"
+
+
+def to_loss(values, goal):
+    """``values`` on a lower-is-better scale: ``-v``, ``v`` or ``|v - goal|``."""
+    values = np.asarray(values, dtype=np.float64)
+    if _is_direction(goal):
+        return -values if goal else values
+    return np.abs(values - goal)
+
+
+def paired_p_value(loss, best_loss, test_train_ratio):
+    """Two-sided p-value of the corrected resampled t-test (Nadeau & Bengio).
+
+    The per-fold differences :math:`d_j` of two strategies on the same
+    folds, :math:`t = \bar d / \\sqrt{(1/J + n_{test}/n_{train})\\, s_d^2}`
+    with :math:`J` folds and :math:`s_d^2` their sample variance, against a
+    Student t with :math:`J - 1` degrees of freedom (Nadeau & Bengio,
+    Machine Learning 2003). The :math:`n_{test}/n_{train}` term corrects the
+    variance for the overlap of the training sets. Identical fold scores
+    give 1, a constant nonzero difference 0, a missing score NaN.
+    """
+    d = np.asarray(loss, dtype=np.float64) - np.asarray(best_loss, dtype=np.float64)
+    if len(d) < 2 or not np.all(np.isfinite(d)):
+        return np.nan
+    mean, var = d.mean(), d.var(ddof=1)
+    if var == 0:
+        return 1.0 if mean == 0 else 0.0
+    t = mean / math.sqrt((1 / len(d) + test_train_ratio) * var)
+    return float(2 * stats.t.sf(abs(t), df=len(d) - 1))
+
+
+def summarize(results, metrics, test_train_ratio=None):
+    """Mean, std, rank and tie with the best of every strategy on every metric.
+
+    Ranks follow the mean (its distance to the ideal value for metrics that
+    are best at a value). Each strategy is compared with the best one
+    (rank 1) on the same folds by :func:`paired_p_value`; it is ``tied``
+    when the p-value is at least :data:`ALPHA`.
 
     Parameters
     ----------
     results : DataFrame
         The tidy results of :func:`~skweighted.comparison.compare`.
     metrics : dict
-        Metric name -> True when higher is better.
+        Metric name -> ``True`` when higher is better, ``False`` when lower
+        is, or the value it is best at.
+    test_train_ratio : float, default=None
+        Test over training rows of a fold; ``None`` means ``1 / (J - 1)``,
+        its value in ``J``-fold cross-validation.
 
     Returns
     -------
     summary : DataFrame
-        Columns ``strategy``, ``metric``, ``mean``, ``std``, ``rank``.
+        Columns ``strategy``, ``metric``, ``mean``, ``std`` (``ddof=0``),
+        ``rank``, ``p_value`` (against the best; NaN for the best itself)
+        and ``tied`` (True for the best and those within fold-to-fold noise
+        of it).
     """
     order = list(dict.fromkeys(results["strategy"]))
+    n_folds = results["fold"].nunique()
+    if test_train_ratio is None:
+        test_train_ratio = 1 / max(n_folds - 1, 1)
     grouped = results.groupby(["strategy", "metric"], sort=False)["value"]
     summary = grouped.agg(mean="mean", std=lambda v: float(np.std(v, ddof=0)))
     summary = summary.reset_index()
-    ranks = []
+    summary["rank"] = 0
+    summary["p_value"] = np.nan
+    summary["tied"] = False
     for metric, part in summary.groupby("metric", sort=False):
-        ranks.append(
-            part["mean"]
-            .rank(ascending=not metrics[metric], method="min", na_option="bottom")
-            .astype(int)
+        goal = metrics[metric]
+        loss = pd.Series(to_loss(part["mean"], goal), index=part.index)
+        rank = loss.rank(method="min", na_option="bottom").astype(int)
+        summary.loc[part.index, "rank"] = rank
+        folds = results[results["metric"] == metric].pivot_table(
+            index="fold", columns="strategy", values="value", dropna=False
         )
-    summary["rank"] = pd.concat(ranks).reindex(summary.index)
+        best_row = rank[rank == 1].index[0]
+        best = part.loc[best_row, "strategy"]
+        if not np.isfinite(part.loc[best_row, "mean"]):
+            continue  # every fit failed: nothing to compare with
+        best_loss = to_loss(folds[best], goal)
+        for row, strategy in part["strategy"].items():
+            if row == best_row:
+                summary.loc[row, "tied"] = True
+                continue
+            p = paired_p_value(
+                to_loss(folds[strategy], goal), best_loss, test_train_ratio
+            )
+            summary.loc[row, ["p_value", "tied"]] = [p, bool(p >= ALPHA)]
+    summary["tied"] = summary["tied"].astype(bool)
     summary["strategy"] = pd.Categorical(summary["strategy"], order)
     summary["metric"] = pd.Categorical(summary["metric"], list(metrics))
     summary = summary.sort_values(["metric", "strategy"]).reset_index(drop=True)
@@ -69,6 +155,10 @@ def _ordered_strategies(comparison, rank_by=None):
 def ranked_table(comparison, rank_by=None):
     """Strategies as rows (best first), ``mean ± std`` per metric.
 
+    A cell ends with :data:`TIE_MARK` (``' *'``) when its strategy is the best
+    on that metric or within fold-to-fold noise of the best (``tied`` in the
+    summary).
+
     Parameters
     ----------
     comparison : Comparison
@@ -85,12 +175,25 @@ def ranked_table(comparison, rank_by=None):
     summary = comparison.summary.set_index(["strategy", "metric"])
     table = pd.DataFrame(index=pd.Index(order, name="strategy"))
     table["rank"] = [summary.loc[(s, metric), "rank"] for s in order]
+    tied = "tied" in summary.columns
     for m in comparison.metrics:
         table[m] = [
             f"{summary.loc[(s, m), 'mean']:.3f} ± {summary.loc[(s, m), 'std']:.3f}"
+            + (TIE_MARK if tied and summary.loc[(s, m), "tied"] else "")
             for s in order
         ]
     return table
+
+
+def _tie_note(comparison):
+    n_folds = comparison.results["fold"].nunique()
+    return (
+        f"`{TIE_MARK.strip()}`: the best strategy on that metric, or one whose "
+        "difference to the best is within fold-to-fold noise: the corrected "
+        f"resampled t-test of Nadeau & Bengio (2003) on the {n_folds} paired "
+        f"fold scores gives p ≥ {ALPHA}. Unmarked cells are worse than the best "
+        "by more than that noise."
+    )
 
 
 def to_markdown(comparison, title="Comparison"):
@@ -101,11 +204,20 @@ def to_markdown(comparison, title="Comparison"):
     n_folds = comparison.results["fold"].nunique()
     header = "| strategy | " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * (len(table.columns) + 1)
-    lower = [m for m, higher in comparison.metrics.items() if not higher]
-    direction = (
-        f" {', '.join(f'`{m}`' for m in lower)}: lower is better; the others: "
-        "higher is better."
-        if lower
+    goals = comparison.metrics
+    lower = [m for m, goal in goals.items() if _is_direction(goal) and not goal]
+    ideal = [
+        f"`{m}`: {direction(goal)}"
+        for m, goal in goals.items()
+        if not _is_direction(goal)
+    ]
+    parts = []
+    if lower:
+        parts.append(f"{', '.join(f'`{m}`' for m in lower)}: lower is better")
+    parts += ideal
+    how = (
+        f" {'; '.join(parts)}; the others: higher is better."
+        if parts
         else " Higher is better for every metric."
     )
     lines = [
@@ -113,13 +225,15 @@ def to_markdown(comparison, title="Comparison"):
         "",
         f"Class counts: {counts}. {n_folds}-fold cross-validation; each cell is "
         f"the mean ± standard deviation over the folds. Rows are ranked by "
-        f"`{metric}`.{direction}",
+        f"`{metric}`.{how}",
         "",
-        header,
-        rule,
     ]
+    if "tied" in comparison.summary.columns:
+        lines += [_tie_note(comparison), ""]
+    lines += [header, rule]
     for name, row in table.iterrows():
-        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+        cells = (str(v).replace(TIE_MARK, " \\*") for v in row)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if comparison.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in comparison.notes]
     return "\n".join(lines) + "\n"
@@ -149,6 +263,7 @@ def plot(comparison, rank_by=None, title=None):
     -------
     fig : matplotlib.figure.Figure
     """
+    from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
 
     order, _ = _ordered_strategies(comparison, rank_by)
@@ -160,11 +275,25 @@ def plot(comparison, rank_by=None, title=None):
     summary = comparison.summary.set_index(["metric", "strategy"])
     ypos = np.arange(len(order))[::-1]
     for ax, metric in zip(axes, metrics):
-        higher = comparison.metrics[metric]
+        goal = comparison.metrics[metric]
         means = np.array([summary.loc[(metric, s), "mean"] for s in order])
         best = summary.loc[metric]["rank"].reindex(order).to_numpy() == 1
-        colors = np.where(best, "tab:orange", "tab:blue")
-        ax.barh(ypos, means, color=colors, alpha=0.35, height=0.7)
+        tied = (
+            summary.loc[metric]["tied"].reindex(order).to_numpy(dtype=bool)
+            if "tied" in summary.columns
+            else best
+        )
+        colors = [
+            to_rgba("tab:orange", 0.45)
+            if b
+            else to_rgba("tab:orange", 0.2)
+            if t
+            else to_rgba("tab:blue", 0.35)
+            for b, t in zip(best, tied)
+        ]
+        ax.barh(ypos, means, color=colors, height=0.7)
+        if not _is_direction(goal):
+            ax.axvline(goal, color="gray", lw=1, ls="--")
         for y0, s, mean in zip(ypos, order, means):
             vals = results.loc[
                 (results["metric"] == metric) & (results["strategy"] == s), "value"
@@ -182,11 +311,11 @@ def plot(comparison, rank_by=None, title=None):
                     transform=ax.get_yaxis_transform(),
                 )
         ax.set_yticks(ypos, order, fontsize=8)
-        direction = "higher is better" if higher else "lower is better"
-        ax.set_title(f"{metric}\n({direction})", fontsize=10)
+        ax.set_title(f"{metric}\n({direction(goal)})", fontsize=10)
         finite = results.loc[results["metric"] == metric, "value"]
         finite = finite[np.isfinite(finite)]
-        if higher and len(finite) and finite.min() >= 0 and finite.max() <= 1:
+        bounded = len(finite) and finite.min() >= 0 and finite.max() <= 1
+        if _is_direction(goal) and goal and bounded:
             ax.set_xlim(0, 1.1)
         ax.grid(axis="x", alpha=0.3)
     for ax in axes[len(metrics) :]:
@@ -195,14 +324,120 @@ def plot(comparison, rank_by=None, title=None):
     n_folds = results["fold"].nunique()
     fig.suptitle(
         f"{title or 'Comparison'} — class counts {counts}; {n_folds} folds "
-        "(dots: folds, bars: mean, orange: best)",
+        "(dots: folds, bars: mean, orange: best, light orange: within fold noise "
+        "of the best)",
         fontsize=11,
     )
     return fig
 
 
+def reliability_classes(comparison):
+    """The classes the reliability diagram shows.
+
+    The rarest class for a binary problem (its probability is the one that
+    weighting and resampling distort), every class otherwise.
+    """
+    counts = comparison.class_counts
+    if len(counts) == 2:
+        return [min(counts, key=counts.get)]
+    return list(counts)
+
+
+def plot_reliability(comparison, title=None):
+    """Reliability diagram: observed frequency against predicted probability.
+
+    One panel per class of :func:`reliability_classes`, one curve per
+    strategy: the test rows of all folds pooled in each of the equal-width
+    probability bins of :func:`~skweighted.comparison.reliability_table`
+    (mean predicted probability against the fraction of rows of that
+    class), and a band from the lowest to the highest fold's fraction in
+    that bin (the fold spread). A calibrated model lies on the diagonal;
+    curves below it overestimate the class.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        With a ``reliability`` table.
+    title : str, default=None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    table = comparison.reliability
+    if table is None or table.empty:
+        raise ValueError(
+            "This comparison holds no reliability table (no strategy gave "
+            "probabilities), so there is no reliability diagram to draw."
+        )
+    classes = reliability_classes(comparison)
+    cols = min(len(classes), _PANEL_COLS)
+    rows = math.ceil(len(classes) / cols)
+    fig = Figure(
+        figsize=(4.2 * cols + 3.0, 4.0 * rows + 0.9), dpi=DPI, layout="constrained"
+    )
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    order = list(comparison.strategies) or list(dict.fromkeys(table["strategy"]))
+    order = [s for s in order if s in set(table["strategy"])]
+    colors = {s: f"C{i % 10}" for i, s in enumerate(order)}
+    # Line styles cycle too, so that identical curves (threshold moving keeps
+    # the probabilities of 'none') stay visible one over the other.
+    styles = {s: ("-", "--", "-.", ":")[i % 4] for i, s in enumerate(order)}
+    for ax, label in zip(axes, classes):
+        part = table[table["class"] == label]
+        ax.plot([0, 1], [0, 1], color="gray", lw=1, ls=":")
+        for strategy in order:
+            cur = part[part["strategy"] == strategy]
+            if cur.empty:
+                continue
+            weight = cur["count"]
+            pooled = (
+                cur.assign(p=cur["predicted"] * weight, o=cur["observed"] * weight)
+                .groupby("bin")[["p", "o", "count"]]
+                .sum()
+            )
+            spread = cur.groupby("bin")["observed"].agg(["min", "max"])
+            x = pooled["p"] / pooled["count"]
+            ax.plot(
+                x,
+                pooled["o"] / pooled["count"],
+                styles[strategy],
+                marker="o",
+                ms=3,
+                lw=1.5,
+                color=colors[strategy],
+                label=strategy,
+            )
+            ax.fill_between(
+                x, spread["min"], spread["max"], color=colors[strategy], alpha=0.12
+            )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"predicted P({label})")
+        ax.set_ylabel(f"observed fraction of {label}")
+        ax.set_title(f"class {label} ({comparison.class_counts.get(label)} rows)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(classes) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    n_folds = comparison.results["fold"].nunique()
+    fig.suptitle(
+        f"{title or 'Comparison'}\nreliability over {n_folds} folds "
+        "(lines: pooled test rows, bands: fold spread)",
+        fontsize=10,
+    )
+    return fig
+
+
 def save(comparison, out, title="Comparison"):
-    """Write ``results.csv``, ``summary.md`` and ``comparison.png`` to ``out``.
+    """Write the report files to ``out``.
+
+    ``results.csv``, ``summary.md``, ``comparison.png`` and, when the
+    comparison holds a reliability table, ``reliability.png``.
 
     Parameters
     ----------
@@ -214,7 +449,8 @@ def save(comparison, out, title="Comparison"):
     Returns
     -------
     paths : dict
-        ``'results'``, ``'summary'``, ``'plot'`` -> the written paths.
+        ``'results'``, ``'summary'``, ``'plot'`` (and ``'reliability'``) ->
+        the written paths.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,4 +462,8 @@ def save(comparison, out, title="Comparison"):
     comparison.results.to_csv(paths["results"], index=False)
     paths["summary"].write_text(to_markdown(comparison, title=title))
     plot(comparison, title=title).savefig(paths["plot"], dpi=DPI)
+    reliability = getattr(comparison, "reliability", None)
+    if reliability is not None and not reliability.empty:
+        paths["reliability"] = out / "reliability.png"
+        plot_reliability(comparison, title=title).savefig(paths["reliability"], dpi=DPI)
     return paths

@@ -28,7 +28,7 @@ from sklearn.utils.validation import column_or_1d
 from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
-from ._metrics import resolve_scoring
+from ._metrics import ReliabilityRecorder, metric_goals, resolve_scoring
 from ._progress import Progress
 from ._store import FitRecord, RecordStore
 from ._strategies import default_estimator, input_kind, make_strategies
@@ -62,10 +62,15 @@ class Comparison:
         the time until the failure.
     summary : DataFrame
         One row per strategy x metric: ``mean``, ``std`` (over folds, ``ddof=0``
-        as in ``GridSearchCV``'s ``cv_results_``) and ``rank`` (1 is best;
-        ties share the better rank; a strategy whose fits failed comes last).
+        as in ``GridSearchCV``'s ``cv_results_``), ``rank`` (1 is best;
+        equal means share the better rank; a strategy whose fits failed comes
+        last), ``p_value`` and ``tied``: the corrected resampled t-test of
+        Nadeau & Bengio against the best strategy on the same folds, and
+        whether its p-value is at least 0.05 (the best itself is tied).
     metrics : dict
-        Metric name -> True when higher is better, in report order.
+        Metric name -> True when higher is better, False when lower is, or
+        the value it is best at (0 for ``calibration_intercept``, 1 for
+        ``calibration_slope``), in report order.
     class_counts : dict
         Label -> number of samples in ``y``.
     notes : list of str
@@ -73,6 +78,11 @@ class Comparison:
         for a partial report, which fits did not run.
     strategies : dict
         Name -> the unfitted estimator that was evaluated.
+    reliability : DataFrame or None
+        The reliability table of every strategy and fold
+        (:func:`~skweighted.comparison.reliability_table` with columns
+        ``strategy`` and ``fold`` in front); ``None`` when no strategy gave
+        probabilities.
 
     Examples
     --------
@@ -86,7 +96,7 @@ class Comparison:
     >>> sorted(result.results["strategy"].unique())
     ['balanced', 'none']
     >>> list(result.summary.columns)
-    ['strategy', 'metric', 'mean', 'std', 'rank']
+    ['strategy', 'metric', 'mean', 'std', 'rank', 'p_value', 'tied']
     """
 
     results: pd.DataFrame
@@ -95,6 +105,7 @@ class Comparison:
     class_counts: dict
     notes: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
+    reliability: pd.DataFrame | None = None
 
     @property
     def failed(self):
@@ -114,8 +125,13 @@ class Comparison:
         """One panel per metric: fold scores as dots over a bar at their mean."""
         return report.plot(self, **kwargs)
 
+    def plot_reliability(self, **kwargs):
+        """Reliability diagram: one curve per strategy, with the fold spread."""
+        return report.plot_reliability(self, **kwargs)
+
     def save(self, out, title="Comparison"):
-        """Write ``results.csv``, ``summary.md`` and ``comparison.png`` to ``out``."""
+        """Write ``results.csv``, ``summary.md``, ``comparison.png`` and
+        ``reliability.png`` to ``out``."""
         return report.save(self, out, title=title)
 
 
@@ -139,9 +155,13 @@ def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
     """Fit ``strategy`` on one split and score it; a :class:`FitRecord`.
 
     A fit that raises becomes a record of the error (no scores), unless
-    ``error_score='raise'``. ``KeyboardInterrupt`` always propagates.
+    ``error_score='raise'``. ``KeyboardInterrupt`` always propagates. The
+    record keeps the reliability table of the test rows (when the strategy
+    gives probabilities).
     """
     start = time.perf_counter()
+    recorder = ReliabilityRecorder()
+    scoring = {m: scorer for m, (scorer, _) in scorers.items()}
     try:
         with _one_torch_thread():
             cv = cross_validate(
@@ -149,7 +169,7 @@ def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
                 X,
                 y,
                 cv=[(train, test)],
-                scoring={m: scorer for m, (scorer, _) in scorers.items()},
+                scoring={**scoring, recorder.NAME: recorder},
                 n_jobs=1,
                 error_score="raise",
             )
@@ -172,6 +192,7 @@ def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
         scores=scores,
         fit_time=float(cv["fit_time"][0]),
         score_time=float(cv["score_time"][0]),
+        reliability=recorder.rows(),
     )
 
 
@@ -305,11 +326,13 @@ def compare(
     kind = input_kind(X)
     if estimator is None:
         estimator = default_estimator(random_state=random_state)
+    counts = class_counts(y, classes)
     built, notes = make_strategies(
         strategies,
         estimator,
         classes=classes,
         random_state=random_state,
+        class_prior=counts / counts.sum(),
         input_kind=kind,
     )
     if kind != "table":
@@ -322,6 +345,7 @@ def compare(
     scorers = resolve_scoring(scoring, classes, estimator)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     tasks = [(name, k) for name in built for k in range(len(splits))]
+    ratio = float(np.mean([len(test) / len(train) for train, test in splits]))
 
     store, records = None, {}
     if checkpoint is not None:
@@ -340,12 +364,16 @@ def compare(
         # Ctrl-C, or a failure under error_score='raise': what finished is
         # recorded already; hand the caller a report of it too.
         exc.comparison = (
-            _assemble(records, tasks, built, scorers, error_score, notes, y, True)
+            _assemble(
+                records, tasks, built, scorers, error_score, notes, y, True, ratio
+            )
             if records
             else None
         )
         raise
-    return _assemble(records, tasks, built, scorers, error_score, notes, y, False)
+    return _assemble(
+        records, tasks, built, scorers, error_score, notes, y, False, ratio
+    )
 
 
 def _run(jobs, n_jobs, records, store, total, progress):
@@ -372,10 +400,16 @@ def _run(jobs, n_jobs, records, store, total, progress):
         bar.close()
 
 
-def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
-    """The :class:`Comparison` of the finished ``records``, in task order."""
+def _assemble(
+    records, tasks, built, scorers, error_score, notes, y, partial, ratio=None
+):
+    """The :class:`Comparison` of the finished ``records``, in task order.
+
+    ``ratio`` is the mean test/train size of the folds, for the paired test
+    of the summary.
+    """
     notes = list(notes)
-    rows = []
+    rows, curves = [], []
     fill = np.nan if error_score == "raise" else float(error_score)
     for key in tasks:
         record = records.get(key)
@@ -385,6 +419,13 @@ def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
             notes.append(
                 f"{record.strategy}: fit failed on fold {record.fold} "
                 f"({record.error_type}: {record.error_message})."
+            )
+        if record.reliability:
+            curves.append(
+                pd.DataFrame(
+                    record.reliability,
+                    columns=["class", "bin", "count", "predicted", "observed"],
+                ).assign(strategy=record.strategy, fold=record.fold)
             )
         for metric in scorers:
             value = fill if record.failed else record.scores[metric]
@@ -412,16 +453,22 @@ def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
             f"finished; not run: {', '.join(missing[:10])}"
             + (f" and {len(missing) - 10} more." if len(missing) > 10 else ".")
         )
-    metrics = {name: sign > 0 for name, (_, sign) in scorers.items()}
+    reliability = None
+    if curves:
+        reliability = pd.concat(curves, ignore_index=True)
+        front = ["strategy", "fold"]
+        reliability = reliability[front + [c for c in reliability if c not in front]]
+    metrics = metric_goals(scorers)
     classes = np.unique(y)
     counts = class_counts(y, classes)
     return Comparison(
         results=results,
-        summary=report.summarize(results, metrics),
+        summary=report.summarize(results, metrics, test_train_ratio=ratio),
         metrics=metrics,
         class_counts={c: int(n) for c, n in zip(classes.tolist(), counts)},
         notes=notes,
         strategies={name: built[name] for name in built},
+        reliability=reliability,
     )
 
 

@@ -36,7 +36,10 @@ class FitRecord:
     """The outcome of one (strategy, fold) fit.
 
     ``scores`` maps each reported metric to its value (``None`` when the fit
-    failed); ``error_type`` and ``error_message`` say why it failed.
+    failed); ``error_type`` and ``error_message`` say why it failed;
+    ``reliability`` holds the rows ``[class, bin, count, predicted,
+    observed]`` of the test rows' reliability table (``None`` when the
+    strategy gave no probabilities, or for a record written without it).
     """
 
     strategy: str
@@ -46,6 +49,7 @@ class FitRecord:
     score_time: float
     error_type: str | None = None
     error_message: str | None = None
+    reliability: list | None = None
 
     @property
     def key(self):
@@ -65,6 +69,7 @@ class FitRecord:
             "score_time": self.score_time,
             "error_type": self.error_type,
             "error_message": self.error_message,
+            "reliability": self.reliability,
         }
 
     @classmethod
@@ -82,7 +87,18 @@ class FitRecord:
             score_time=_number(d["score_time"]),
             error_type=d["error_type"],
             error_message=d["error_message"],
+            reliability=_reliability(d.get("reliability")),
         )
+
+
+def _reliability(rows):
+    """Reliability rows read back: ``[label, int, int, float, float]`` each."""
+    if rows is None:
+        return None
+    return [
+        [label, int(b), int(n), _number(pred), _number(obs)]
+        for label, b, n, pred, obs in rows
+    ]
 
 
 def _number(v):

@@ -39,6 +39,8 @@ __all__ = [
 #: The kinds of input :func:`input_kind` tells apart.
 INPUT_KINDS = ("table", "array", "integer array", "dict", "dataset")
 
+_SAMPLERS_NAMES = ("random_over", "random_under", "smote")
+
 #: Every built-in strategy name, with what it does.
 BUILTIN_STRATEGIES = {
     "none": "no correction",
@@ -55,11 +57,35 @@ BUILTIN_STRATEGIES = {
     "threshold": "TunedThresholdClassifierCV over 'none', tuned for balanced "
     "accuracy (binary only)",
 }
+#: The suffix of a strategy whose probabilities are corrected back to the
+#: class prior of the data (``correct_proba=True``, and for a resampling
+#: strategy ``class_prior=`` the prior before resampling).
+CORRECTED = "+corrected"
+_CORRECTABLE = (
+    "balanced",
+    "inverse_sqrt",
+    "median_frequency",
+    "effective_number",
+    "random_over",
+    "random_under",
+    "smote",
+    "balanced_sampler",
+    "sampler+weights",
+)
+BUILTIN_STRATEGIES.update(
+    {
+        f"{name}{CORRECTED}": f"{name}, predict_proba corrected to the class "
+        "prior of the data (correct_proba=True"
+        + (", class_prior=before resampling)" if name in _SAMPLERS_NAMES else ")")
+        for name in _CORRECTABLE
+    }
+)
 
 #: The strategies a comparison runs when none are named.
 DEFAULT_STRATEGIES = (
     "none",
     "balanced",
+    "balanced+corrected",
     "effective_number",
     "random_over",
     "random_under",
@@ -175,8 +201,37 @@ def _is_sampler(obj):
     return hasattr(obj, "fit_resample")
 
 
-def _build(name, estimator, random_state, n_classes, kind="table"):
+def _corrected(name, estimator, random_state, n_classes, class_prior, kind):
+    """``name`` with ``correct_proba=True`` (and the prior before resampling)."""
+    base = name[: -len(CORRECTED)]
+    if base not in _CORRECTABLE:
+        return None, None  # not a corrected built-in: unknown
+    params = {"correct_proba": True}
+    if base in _SAMPLERS:
+        if class_prior is None:
+            raise ValueError(
+                f"Strategy {name!r} corrects for resampling and needs the class "
+                "prior before it: pass class_prior= to make_strategies."
+            )
+        params["class_prior"] = list(class_prior)
+    if "correct_proba" not in estimator.get_params(deep=False):
+        return None, (
+            f"{name}: skipped, {type(estimator).__name__} has no parameter "
+            "'correct_proba'."
+        )
+    return _build(
+        base, estimator.set_params(**params), random_state, n_classes, kind=kind
+    )
+
+
+def _build(name, estimator, random_state, n_classes, class_prior=None, kind="table"):
     """Built-in strategy ``name``; ``(strategy, note)``, one of them None."""
+    if name.endswith(CORRECTED):
+        strategy, note = _corrected(
+            name, clone(estimator), random_state, n_classes, class_prior, kind
+        )
+        if strategy is not None or note is not None:
+            return strategy, note
     if name == "none":
         return _pipeline(clone(estimator), kind=kind), None
     if name == "smote" and kind in ("integer array", "dict", "dataset"):
@@ -231,7 +286,13 @@ def _auto_name(obj, taken):
 
 
 def make_strategies(
-    strategies, estimator, *, classes, random_state=None, input_kind="table"
+    strategies,
+    estimator,
+    *,
+    classes,
+    random_state=None,
+    class_prior=None,
+    input_kind="table",
 ):
     """Resolve ``strategies`` into named estimators.
 
@@ -249,6 +310,10 @@ def make_strategies(
     random_state : int or None, default=None
         Set on every ``random_state`` parameter left at ``None``, samplers and
         user strategies included.
+    class_prior : array-like of shape (n_classes,), default=None
+        The class frequencies of the whole problem, which a
+        ``'<sampler>+corrected'`` strategy corrects its probabilities back to
+        (the estimator only sees the resampled labels); required for those.
     input_kind : str, default='table'
         What ``X`` is, as :func:`input_kind` names it. Anything but
         ``'table'`` drops the ``StandardScaler`` step and runs samplers
@@ -307,7 +372,12 @@ def make_strategies(
     for name, obj in items:
         if isinstance(obj, str):
             strategy, note = _build(
-                obj, estimator, random_state, len(classes), input_kind
+                obj,
+                estimator,
+                random_state,
+                len(classes),
+                class_prior,
+                kind=input_kind,
             )
         elif _is_sampler(obj):
             strategy, note = _pipeline(clone(estimator), clone(obj), input_kind), None
