@@ -710,9 +710,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         proba = self._network_proba(X)
         if not self.correct_proba:
             return proba
-        weight = calibration._correction_weight(
-            self.net_.plan_, len(self.net_.history), self.class_prior_
-        )
+        weight = self.net_.proba_correction(self.class_prior_)
         return calibration.unweight_proba(proba, weight)
 
     def _network_proba(self, X):

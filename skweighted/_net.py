@@ -36,7 +36,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
-from . import _build, _inputs
+from . import _build, _inputs, calibration
 from ._compat import fast_optimizer_kwargs
 from .class_weight import scheme_weights
 from .losses._base import n_outputs, proba_function
@@ -292,6 +292,17 @@ class WeightedNet(NeuralNet):
             device=self.device,
         )
         return self
+
+    def proba_correction(self, class_prior):
+        """The class weights that ``correct_proba=True`` divides out.
+
+        Those this net trained with in its last epoch, times the sampler's,
+        times the training prior over ``class_prior``; see
+        :func:`skweighted.calibration.unweight_proba`.
+        """
+        return calibration._correction_weight(
+            self.plan_, len(self.history), class_prior
+        )
 
     def decide(self, proba):
         """Class indices for probabilities: the criterion's ``decision`` rule
