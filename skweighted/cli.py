@@ -3,12 +3,16 @@
 ``skweighted compare`` runs
 :func:`skweighted.compare <skweighted.comparison.compare>` on a CSV file or a
 built-in dataset, prints a ranked table and writes ``results.csv``,
-``summary.md`` and ``comparison.png``. Bad input ends with one line on stderr
-and exit status 2.
+``summary.md`` and ``comparison.png``; every finished fit is recorded in
+``fits.jsonl`` as it finishes, so ``--resume`` continues an interrupted run.
+Exit status: 0 on success; 1 when every fit of some strategy failed (the
+report is written), or when a fit failed under ``--error-score raise``; 2 on
+bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
 """
 
 import argparse
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,9 +24,17 @@ from .comparison import (
     compare,
     default_estimator,
 )
+from .comparison._store import FILENAME, ResumeError
 from .datasets import DATASETS, load_imbalanced
 
 DEFAULT_OUT = "skweighted-report"
+#: Exit status when every fit of a strategy failed, or a fit failed under
+#: ``--error-score raise``.
+EXIT_FAILED = 1
+#: Exit status on bad input.
+EXIT_INPUT = 2
+#: Exit status on Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 
 
 class InputError(Exception):
@@ -80,8 +92,39 @@ def _parser():
     p.add_argument(
         "--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue the run recorded in OUT/{FILENAME}: run only the fits "
+        "missing there (refused if the data or settings differ)",
+    )
+    p.add_argument(
+        "--error-score",
+        default="nan",
+        metavar="VALUE",
+        help="score of a fit that fails (default: nan; the run goes on and the "
+        "failure is reported), or 'raise' to stop at the first failure",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress and no messages on stderr, only the table and errors",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
+
+
+def _error_score(text):
+    if text == "raise":
+        return "raise"
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(
+            f"--error-score must be 'raise' or a number (e.g. nan, 0); got {text!r}"
+        ) from None
+    return value
 
 
 def _read_csv(path, target):
@@ -134,7 +177,7 @@ def _check_target(y, folds, target):
 
 
 @contextlib.contextmanager
-def _scheduler(address, n_jobs):
+def _scheduler(address, n_jobs, quiet=False):
     """Route joblib to a Dask cluster for the duration of the block."""
     if address is None:
         yield n_jobs
@@ -163,12 +206,13 @@ def _scheduler(address, n_jobs):
             raise InputError(
                 f"cannot reach the Dask scheduler {address}: {e}"
             ) from None
-        print(f"Dask: {client}", file=sys.stderr)
+        if not quiet:
+            print(f"Dask: {client}", file=sys.stderr)
         stack.enter_context(parallel_config(backend="dask"))
         yield -1
 
 
-def _compare(args):
+def _compare(args, argv):
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in BUILTIN_STRATEGIES]
     if unknown or not strategies:
@@ -178,6 +222,7 @@ def _compare(args):
         )
     if args.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    error_score = _error_score(args.error_score)
     if args.csv is not None:
         if args.dataset is not None:
             raise InputError("give either a CSV file or --dataset, not both")
@@ -189,24 +234,64 @@ def _compare(args):
         title, target = f"dataset {name!r}", "target"
     _check_target(y, args.folds, target)
 
-    with _scheduler(args.scheduler, args.n_jobs) as n_jobs:
-        result = compare(
-            X,
-            y,
-            strategies=strategies,
-            estimator=default_estimator(max_epochs=args.epochs, random_state=args.seed),
-            cv=args.folds,
-            n_jobs=n_jobs,
-            random_state=args.seed,
-            progress=not args.no_progress,
-        )
+    title = f"skweighted compare: {title}"
+    resume = "skweighted " + shlex.join(
+        [*argv, "--resume"] if "--resume" not in argv else argv
+    )
+    try:
+        with _scheduler(args.scheduler, args.n_jobs, args.quiet) as n_jobs:
+            result = compare(
+                X,
+                y,
+                strategies=strategies,
+                estimator=default_estimator(
+                    max_epochs=args.epochs, random_state=args.seed
+                ),
+                cv=args.folds,
+                n_jobs=n_jobs,
+                random_state=args.seed,
+                error_score=error_score,
+                progress=not (args.no_progress or args.quiet),
+                checkpoint=args.out,
+                resume=args.resume,
+            )
+    except ResumeError as e:
+        raise InputError(str(e)) from None
+    except KeyboardInterrupt as e:
+        _stopped(e, args.out, title, "interrupted", resume)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if not hasattr(e, "comparison"):
+            raise
+        _stopped(e, args.out, title, f"a fit failed: {type(e).__name__}: {e}", resume)
+        return EXIT_FAILED
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(result.table().to_string())
     for note in result.notes:
         print(f"note: {note}")
-    paths = result.save(args.out, title=f"skweighted compare: {title}")
+    paths = result.save(args.out, title=title)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if result.failed:
+        names = ", ".join(map(repr, result.failed))
+        print(
+            f"skweighted: error: every fit of {names} failed (see the notes)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
+
+
+def _stopped(exc, out, title, why, resume):
+    """Write the partial report carried by ``exc`` and say how to go on."""
+    partial = getattr(exc, "comparison", None)
+    lines = [f"skweighted: {why}"]
+    if partial is None:
+        lines.append("no fit had finished; nothing to report")
+    else:
+        partial.save(out, title=f"{title} (partial)")
+        lines.append(f"{partial.notes[-1]} Partial report written to {out}.")
+    lines.append(f"resume with: {resume}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def main(argv=None):
@@ -220,11 +305,13 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 on bad input.
+        0 on success; 1 when every fit of some strategy failed, or a fit
+        failed under ``--error-score raise``; 2 on bad input; 130 on Ctrl-C.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
-        return _compare(args)
+        return _compare(args, argv)
     except InputError as e:
         print(f"skweighted: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT

@@ -108,6 +108,7 @@ def test_csv_run_writes_the_report(capsys, csv, tmp_path):
     assert "balanced_accuracy" in printed and "recall[rare]" in printed
     assert sorted(p.name for p in out.iterdir()) == [
         "comparison.png",
+        "fits.jsonl",
         "results.csv",
         "summary.md",
     ]

@@ -76,7 +76,11 @@ def test_results_schema(result):
         "value",
         "fit_time",
         "score_time",
+        "error_type",
+        "error_message",
     ]
+    assert results[["error_type", "error_message"]].isna().all().all()
+    assert result.failed == []
     metrics = list(default_scoring([0, 1]))
     assert list(result.metrics) == metrics
     assert len(results) == (len(STRATEGIES) + 1) * N_FOLDS * len(metrics)
@@ -221,7 +225,12 @@ def test_failed_fit_becomes_a_note(data):
     failed = res.results.query("strategy == 'smote_too_wide'")["value"]
     assert failed.isna().all()
     assert res.results.query("strategy == 'none'")["value"].notna().all()
-    assert len(res.notes) == 2 and "smote_too_wide" in res.notes[0]
+    assert len(res.notes) == 3 and "smote_too_wide" in res.notes[0]
+    assert res.notes[2] == "smote_too_wide: every fit failed; it ranks last."
+    assert res.failed == ["smote_too_wide"]
+    rows = res.results.query("strategy == 'smote_too_wide'")
+    assert (rows["error_type"] == "ValueError").all()
+    assert rows["error_message"].str.contains("n_neighbors").all()
     with pytest.raises(ValueError, match="n_neighbors"):
         compare(
             X,
@@ -348,6 +357,24 @@ def test_module_and_function_names_coexist():
     from skweighted.compare import default_estimator
 
     assert default_estimator is module.default_estimator
+
+
+def test_default_scoring_takes_string_labels():
+    # scikit-learn's 'average_precision' scorer assumes pos_label=1
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    names = np.array(["common"] * 30 + ["rare"] * 10)
+    codes = (names == "rare").astype(int)
+    by_name = LogisticRegression().fit(X, names)
+    by_code = LogisticRegression().fit(X, codes)
+    for metric, scorer in default_scoring(["common", "rare"]).items():
+        number = default_scoring([0, 1])[
+            metric.replace("common", "0").replace("rare", "1")
+        ]
+        assert scorer(by_name, X, names) == pytest.approx(number(by_code, X, codes)), (
+            metric
+        )
 
 
 @pytest.mark.parametrize(

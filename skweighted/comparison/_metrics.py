@@ -10,7 +10,13 @@ from functools import partial
 
 import numpy as np
 from imblearn.metrics import geometric_mean_score
-from sklearn.metrics import check_scoring, get_scorer, make_scorer, recall_score
+from sklearn.metrics import (
+    average_precision_score,
+    check_scoring,
+    get_scorer,
+    make_scorer,
+    recall_score,
+)
 
 from .._compat import scorer_sign
 
@@ -92,7 +98,13 @@ def default_scoring(classes):
         scoring[f"recall[{label}]"] = make_scorer(partial(_class_recall, label=label))
     if len(classes) == 2:
         scoring["roc_auc"] = get_scorer("roc_auc")
-        scoring["average_precision"] = get_scorer("average_precision")
+        # scikit-learn's 'average_precision' scorer assumes pos_label=1, which
+        # string labels lack; the positive class is the second, as for ROC AUC.
+        scoring["average_precision"] = make_scorer(
+            average_precision_score,
+            response_method=("decision_function", "predict_proba"),
+            pos_label=classes[1],
+        )
     scoring["log_loss"] = get_scorer("neg_log_loss")
     return scoring
 

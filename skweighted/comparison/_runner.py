@@ -1,14 +1,18 @@
 """Run every strategy on every cross-validation fold and collect the scores.
 
-Each (strategy, fold) pair is one task: scikit-learn's
+Each (strategy, fold) pair is one task (:func:`run_task`): scikit-learn's
 :func:`~sklearn.model_selection.cross_validate` on that single train/test
 split, so a number in the report is exactly what ``cross_validate`` gives by
-hand. The tasks go through one :class:`joblib.Parallel`, so ``n_jobs`` and
-any joblib backend (``parallel_config(backend="dask")`` for a Dask cluster)
-spread them out, and the progress bar ticks once per finished fit.
+hand; a task returns a :class:`~._store.FitRecord`, a failure included. The
+pending tasks go through one :class:`joblib.Parallel`, so ``n_jobs`` and any
+joblib backend (``parallel_config(backend="dask")`` for a Dask cluster)
+spread them out; each record is appended to the run's
+:class:`~._store.RecordStore` the moment it arrives, and a resumed run skips
+the tasks already recorded.
 """
 
 import numbers
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,14 +24,28 @@ from sklearn.base import clone
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
-from tqdm.auto import tqdm
 
 from ..class_weight import class_counts
 from . import _report as report
+from ._fingerprint import fingerprint
 from ._metrics import resolve_scoring
+from ._progress import Progress
+from ._store import FitRecord, RecordStore
 from ._strategies import default_estimator, input_kind, make_strategies
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["RESULT_COLUMNS", "Comparison", "compare", "run_task"]
+
+#: The columns of :attr:`Comparison.results`, and of ``results.csv``.
+RESULT_COLUMNS = [
+    "strategy",
+    "fold",
+    "metric",
+    "value",
+    "fit_time",
+    "score_time",
+    "error_type",
+    "error_message",
+]
 
 
 @dataclass
@@ -38,7 +56,10 @@ class Comparison:
     ----------
     results : DataFrame
         One row per strategy x fold x metric: ``strategy``, ``fold``,
-        ``metric``, ``value``, ``fit_time``, ``score_time``.
+        ``metric``, ``value``, ``fit_time``, ``score_time``, ``error_type``,
+        ``error_message``. The last two are empty unless the fit failed; then
+        ``value`` is ``error_score`` (NaN by default) and ``fit_time`` is
+        the time until the failure.
     summary : DataFrame
         One row per strategy x metric: ``mean``, ``std`` (over folds, ``ddof=0``
         as in ``GridSearchCV``'s ``cv_results_``) and ``rank`` (1 is best;
@@ -48,7 +69,8 @@ class Comparison:
     class_counts : dict
         Label -> number of samples in ``y``.
     notes : list of str
-        Strategies that were skipped or failed, and why.
+        Strategies that were skipped, fits that failed (with the error), and
+        for a partial report, which fits did not run.
     strategies : dict
         Name -> the unfitted estimator that was evaluated.
 
@@ -73,6 +95,12 @@ class Comparison:
     class_counts: dict
     notes: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
+
+    @property
+    def failed(self):
+        """The strategies every fit of which failed, in order."""
+        errors = self.results.groupby("strategy", sort=False)["error_type"]
+        return [name for name, e in errors if e.notna().all()]
 
     def table(self, rank_by=None):
         """Strategies as rows, ``mean ± std`` per metric, best first."""
@@ -107,8 +135,13 @@ def _one_torch_thread():
         torch.set_num_threads(before)
 
 
-def _evaluate(strategy, X, y, train, test, scorers, error_score):
-    """Fit one strategy on one split; ``(scores, fit_time, score_time, error)``."""
+def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
+    """Fit ``strategy`` on one split and score it; a :class:`FitRecord`.
+
+    A fit that raises becomes a record of the error (no scores), unless
+    ``error_score='raise'``. ``KeyboardInterrupt`` always propagates.
+    """
+    start = time.perf_counter()
     try:
         with _one_torch_thread():
             cv = cross_validate(
@@ -116,19 +149,30 @@ def _evaluate(strategy, X, y, train, test, scorers, error_score):
                 X,
                 y,
                 cv=[(train, test)],
-                scoring={name: scorer for name, (scorer, _) in scorers.items()},
+                scoring={m: scorer for m, (scorer, _) in scorers.items()},
                 n_jobs=1,
                 error_score="raise",
             )
     except Exception as exc:
         if error_score == "raise":
             raise
-        scores = dict.fromkeys(scorers, float(error_score))
-        return scores, np.nan, np.nan, f"{type(exc).__name__}: {exc}"
-    scores = {
-        name: sign * float(cv[f"test_{name}"][0]) for name, (_, sign) in scorers.items()
-    }
-    return scores, float(cv["fit_time"][0]), float(cv["score_time"][0]), None
+        return FitRecord(
+            strategy=name,
+            fold=fold,
+            scores=None,
+            fit_time=time.perf_counter() - start,
+            score_time=np.nan,
+            error_type=type(exc).__name__,
+            error_message=str(exc),
+        )
+    scores = {m: sign * float(cv[f"test_{m}"][0]) for m, (_, sign) in scorers.items()}
+    return FitRecord(
+        strategy=name,
+        fold=fold,
+        scores=scores,
+        fit_time=float(cv["fit_time"][0]),
+        score_time=float(cv["score_time"][0]),
+    )
 
 
 def compare(
@@ -143,6 +187,8 @@ def compare(
     random_state=None,
     error_score=np.nan,
     progress=False,
+    checkpoint=None,
+    resume=False,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
@@ -188,16 +234,40 @@ def compare(
         ``random_state`` is left at ``None``. The same integer gives the same
         numbers.
     error_score : 'raise' or float, default=np.nan
-        Score recorded when a fit fails (the failure becomes a note), or
-        ``'raise'`` to raise it.
+        The value of every metric of a fit that raised an exception; the
+        comparison goes on, the row holds the error's type and message, and
+        a note says so. ``'raise'`` stops at the first failure and raises it.
+        ``KeyboardInterrupt`` always stops the run.
     progress : bool, default=False
-        Show a progress bar over the fits.
+        Show the fits done and failed and the time left: a progress bar on
+        a terminal, one line per fit otherwise (a CI log).
+    checkpoint : str or path, default=None
+        A folder in which every finished fit is recorded (``fits.jsonl``,
+        appended and flushed as each fit finishes), so that an interrupted or
+        killed run can be resumed. A folder holding an unfinished run is
+        refused unless ``resume=True``.
+    resume : bool, default=False
+        Continue the run recorded in ``checkpoint``: the finished fits are
+        read back and only the missing ones run. Refused, with what differs,
+        unless the data, the folds, the strategies' and the estimator's
+        parameters, the metrics, ``random_state`` and the library versions
+        are those of the recorded run. Damaged records are dropped with a
+        warning and their fits run again. With nothing recorded yet, the
+        run starts afresh.
 
     Returns
     -------
     comparison : Comparison
         ``results`` (tidy, one row per strategy x fold x metric), ``summary``
         (mean, std and rank per strategy and metric) and ``notes``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C. Its ``comparison`` attribute holds the report of the fits
+        that finished (``None`` if none did); with ``checkpoint``, they are
+        recorded and ``resume=True`` continues the run. An exception raised
+        under ``error_score='raise'`` carries the same attribute.
 
     Examples
     --------
@@ -206,8 +276,9 @@ def compare(
     >>> X, y = load_imbalanced("wine", return_X_y=True)
     >>> res = compare(X, y, strategies=["none", "balanced"], cv=3,
     ...               estimator=default_estimator(max_epochs=5), random_state=0)
-    >>> res.results.columns.tolist()
-    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time']
+    >>> res.results.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time',
+     'error_type', 'error_message']
     >>> res.notes
     []
     """
@@ -225,6 +296,10 @@ def compare(
     if not (error_score == "raise" or isinstance(error_score, numbers.Number)):
         raise ValueError(
             f"error_score must be 'raise' or a number; got {error_score!r}."
+        )
+    if resume and checkpoint is None:
+        raise ValueError(
+            "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
         )
     X = _sliceable(X)
     kind = input_kind(X)
@@ -246,33 +321,99 @@ def compare(
         )
     scorers = resolve_scoring(scoring, classes, estimator)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
-
     tasks = [(name, k) for name in built for k in range(len(splits))]
-    outcomes = {}
-    with tqdm(total=len(tasks), unit="fit", disable=not progress) as bar:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        jobs = parallel(
-            delayed(_tagged)(
-                (name, k), clone(built[name]), X, y, *splits[k], scorers, error_score
-            )
-            for name, k in tasks
-        )
-        for key, outcome in jobs:
-            outcomes[key] = outcome
-            bar.set_postfix_str(key[0], refresh=False)
-            bar.update()
 
-    rows = []
-    for name, k in tasks:
-        scores, fit_time, score_time, error = outcomes[name, k]
-        if error is not None:
-            notes.append(f"{name}: fit failed on fold {k} ({error}).")
-        for metric, value in scores.items():
-            rows.append((name, k, metric, value, fit_time, score_time))
-    results = pd.DataFrame(
-        rows, columns=["strategy", "fold", "metric", "value", "fit_time", "score_time"]
+    store, records = None, {}
+    if checkpoint is not None:
+        identity = fingerprint(X, y, splits, built, estimator, scorers, random_state)
+        store, records = RecordStore.open(checkpoint, identity, tasks, resume=resume)
+    pending = [t for t in tasks if t not in records]  # a resume skips the rest
+    jobs = (
+        delayed(run_task)(
+            name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
+        )
+        for name, k in pending
     )
+    try:
+        _run(jobs, n_jobs, records, store, len(tasks), progress)
+    except BaseException as exc:
+        # Ctrl-C, or a failure under error_score='raise': what finished is
+        # recorded already; hand the caller a report of it too.
+        exc.comparison = (
+            _assemble(records, tasks, built, scorers, error_score, notes, y, True)
+            if records
+            else None
+        )
+        raise
+    return _assemble(records, tasks, built, scorers, error_score, notes, y, False)
+
+
+def _run(jobs, n_jobs, records, store, total, progress):
+    """Run ``jobs`` (delayed :func:`run_task` calls), recording each result.
+
+    Each :class:`FitRecord` goes into ``records`` and, when there is a
+    ``store``, to disk, as soon as it arrives, in whatever order the
+    parallel backend finishes them.
+    """
+    bar = Progress(
+        total,
+        done=len(records),
+        failed=sum(r.failed for r in records.values()),
+        enabled=progress,
+    )
+    try:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for record in parallel(jobs):
+            if store is not None:
+                store.append(record)
+            records[record.key] = record
+            bar.update(record)
+    finally:
+        bar.close()
+
+
+def _assemble(records, tasks, built, scorers, error_score, notes, y, partial):
+    """The :class:`Comparison` of the finished ``records``, in task order."""
+    notes = list(notes)
+    rows = []
+    fill = np.nan if error_score == "raise" else float(error_score)
+    for key in tasks:
+        record = records.get(key)
+        if record is None:
+            continue
+        if record.failed:
+            notes.append(
+                f"{record.strategy}: fit failed on fold {record.fold} "
+                f"({record.error_type}: {record.error_message})."
+            )
+        for metric in scorers:
+            value = fill if record.failed else record.scores[metric]
+            rows.append(
+                (
+                    record.strategy,
+                    record.fold,
+                    metric,
+                    value,
+                    record.fit_time,
+                    record.score_time,
+                    record.error_type,
+                    record.error_message,
+                )
+            )
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    for name in built:
+        mine = [records[t] for t in tasks if t[0] == name and t in records]
+        if mine and all(r.failed for r in mine):
+            notes.append(f"{name}: every fit failed; it ranks last.")
+    if partial:
+        missing = [f"{s} fold {k}" for s, k in tasks if (s, k) not in records]
+        notes.append(
+            f"Partial report: {len(tasks) - len(missing)} of {len(tasks)} fits "
+            f"finished; not run: {', '.join(missing[:10])}"
+            + (f" and {len(missing) - 10} more." if len(missing) > 10 else ".")
+        )
     metrics = {name: sign > 0 for name, (_, sign) in scorers.items()}
+    classes = np.unique(y)
     counts = class_counts(y, classes)
     return Comparison(
         results=results,
@@ -280,7 +421,7 @@ def compare(
         metrics=metrics,
         class_counts={c: int(n) for c, n in zip(classes.tolist(), counts)},
         notes=notes,
-        strategies=built,
+        strategies={name: built[name] for name in built},
     )
 
 
@@ -301,7 +442,3 @@ def _sliceable(X):
     if isinstance(X, torch.utils.data.Dataset):
         return SliceDataset(X)
     return X
-
-
-def _tagged(key, *args):
-    return key, _evaluate(*args)
