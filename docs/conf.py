@@ -34,7 +34,7 @@ autodoc_default_options = {
     "inherited-members": False,
     # scikit-learn's generated metadata-routing setters; the user guide
     # explains them (docs/user_guide/pipelines.rst).
-    "exclude-members": "set_fit_request, set_score_request",
+    "exclude-members": "set_fit_request, set_partial_fit_request, set_score_request",
 }
 # A method without its own docstring (``forward``) stays out of the page
 # instead of showing torch's generic text.

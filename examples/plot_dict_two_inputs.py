@@ -11,6 +11,7 @@ is; a grid search picks the class weighting.
 """
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -58,8 +59,17 @@ search = GridSearchCV(
     cv=StratifiedKFold(3, shuffle=True, random_state=0),
 )
 search.fit(X, y)
-for params, score in zip(
-    search.cv_results_["params"], search.cv_results_["mean_test_score"]
-):
-    print(f"{params['class_weight']!s:>12}: balanced accuracy {score:.3f}")
+names = [str(p["class_weight"]) for p in search.cv_results_["params"]]
+means = search.cv_results_["mean_test_score"]
+stds = search.cv_results_["std_test_score"]
+for name, mean in zip(names, means):
+    print(f"{name:>12}: balanced accuracy {mean:.3f}")
 print("best:", search.best_params_)
+
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.bar(names, means, yerr=stds, capsize=4)
+ax.set_xlabel("class_weight")
+ax.set_ylabel("balanced accuracy (3-fold CV)")
+ax.set_ylim(0.5, 1)
+fig.tight_layout()
+plt.show()
