@@ -1,18 +1,22 @@
 """Turn the estimator's parameters and one fit's labels into the net's parts.
 
-The criterion (holding the class weights as its ``weight`` buffer and, for
-losses that need it, the training ``class_counts``), the module class and its
-keyword arguments, and the net's class-weight schedule. The classifier calls
-these; nothing here knows about scikit-learn.
+:class:`Plan` is the one immutable description of what a fit trains with;
+:func:`criterion` and :func:`module` build the criterion (holding the plan's
+class weights and, for losses that need it, the training ``class_counts``)
+and the module class with its keyword arguments. The net calls
+:func:`criterion` from skorch's own ``initialize_criterion`` hook, so a cold
+and a warm fit build the criterion the same way. Nothing here knows about
+scikit-learn.
 """
 
 import copy
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .class_weight import Deferred, PerBatch
+from .class_weight import Deferred, PerBatch, WeightingScheme, resolve_from_counts
 from .losses import WeightedCrossEntropyLoss
 from .modules import MLP
 
@@ -26,53 +30,124 @@ def accepts(fn, name):
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def float_tensor(values):
-    return None if values is None else torch.as_tensor(values, dtype=torch.float32)
-
-
-def loss_weight(spec, class_weight):
-    """The weight tensor the criterion holds for ``class_weight=spec``.
-
-    ``None`` when it holds none: no weighting, or :class:`PerBatch` (the net
-    weighs each batch itself). :class:`Deferred` starts from uniform weights;
-    the net switches them at ``start_epoch``.
-    """
-    if spec is None or isinstance(spec, PerBatch):
+def _frozen(array, dtype=np.float64):
+    if array is None:
         return None
-    if isinstance(spec, Deferred):
-        return float_tensor(np.ones_like(class_weight))
-    return float_tensor(class_weight)
+    array = np.array(array, dtype=dtype)  # a copy the plan owns
+    array.flags.writeable = False
+    return array
 
 
-def schedule(spec, class_weight, sampling_weight):
-    """The net's sampler and class-weight schedule for one fit."""
-    return {
-        "sampling_weight": float_tensor(sampling_weight),
-        "per_batch": spec if isinstance(spec, PerBatch) else None,
-        "deferred": (spec.start_epoch, float_tensor(class_weight))
-        if isinstance(spec, Deferred)
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What one fit trains with; built by :func:`make_plan`, never modified.
+
+    Only numpy arrays and scheme objects: the net turns them into tensors on
+    its device, so the estimator's parameters and the plan hold no tensors
+    (skops and pickles load anywhere).
+
+    Attributes
+    ----------
+    classes : ndarray of shape (n_classes,)
+        The label set the output columns stand for.
+    counts : ndarray of shape (n_classes,), dtype=int64
+        Training samples per class in this fit's ``y``.
+    class_weight : ndarray of shape (n_classes,)
+        The resolved class weights (the estimator's ``class_weight_``).
+    per_batch : WeightingScheme or None
+        Set for :class:`~skweighted.class_weight.PerBatch`: every training
+        batch is weighted by this scheme of its own counts, and the criterion
+        holds no weights.
+    deferred_start : int or None
+        Set for :class:`~skweighted.class_weight.Deferred`: epochs before this
+        one (counted over the net's whole history, across warm fits) train
+        with uniform weights, the later ones with ``class_weight``.
+    weighted : bool
+        Whether the criterion holds class weights at all (``False`` for
+        ``class_weight=None`` and for ``PerBatch``).
+    sampling_weight : ndarray of shape (n_classes,) or None
+        Per-class weights of the class-balanced mini-batch sampler.
+    seed : int or None
+        This fit's seed (``None``: torch's global generator).
+    """
+
+    classes: np.ndarray
+    counts: np.ndarray
+    class_weight: np.ndarray
+    per_batch: WeightingScheme | None
+    deferred_start: int | None
+    weighted: bool
+    sampling_weight: np.ndarray | None
+    seed: int | None
+
+    def loss_weight(self, epoch):
+        """The class weights the criterion holds in ``epoch`` (None: unweighted)."""
+        if not self.weighted:
+            return None
+        if self.deferred_start is not None and epoch < self.deferred_start:
+            return np.ones_like(self.class_weight)
+        return self.class_weight
+
+
+def make_plan(class_weight, sampler, *, classes, counts, y, seed):
+    """Resolve one fit's class weights and sampler into a :class:`Plan`.
+
+    Parameters
+    ----------
+    class_weight, sampler
+        The estimator's parameters (any form
+        :func:`~skweighted.class_weight.resolve_class_weight` accepts).
+    classes : ndarray of shape (n_classes,)
+    counts : ndarray of shape (n_classes,)
+        Samples per class, from the encoded labels.
+    y : ndarray of shape (n_samples,)
+        The labels in their original form (for a callable spec).
+    seed : int or None
+    """
+    if isinstance(sampler, PerBatch | Deferred):
+        raise ValueError(
+            f"sampler={sampler!r}: PerBatch and Deferred schedule the class "
+            "weights of the loss; a sampler needs fixed per-class weights (a "
+            "scheme name, a dict, InversePower, EffectiveNumber or a callable)."
+        )
+    weights = resolve_from_counts(class_weight, counts, classes, y)
+    sampling = (
+        None
+        if sampler is None
+        else resolve_from_counts(sampler, counts, classes, y, name="sampler")
+    )
+    return Plan(
+        classes=classes,
+        counts=_frozen(counts, np.int64),
+        class_weight=_frozen(weights),
+        per_batch=class_weight if isinstance(class_weight, PerBatch) else None,
+        deferred_start=class_weight.start_epoch
+        if isinstance(class_weight, Deferred)
         else None,
-    }
+        weighted=class_weight is not None and not isinstance(class_weight, PerBatch),
+        sampling_weight=_frozen(sampling),
+        seed=seed,
+    )
 
 
 def _name(criterion):
     return getattr(criterion, "__name__", type(criterion).__name__)
 
 
-def _fills_class_counts(criterion, kwargs):
-    """Whether a fit gives ``criterion`` the training ``class_counts``.
+def _fills_class_counts(spec, kwargs):
+    """Whether a fit gives criterion ``spec`` the training ``class_counts``.
 
     Yes when it takes ``class_counts`` (a class accepting it, or an instance
     holding ``class_counts=None``) and the user set none.
     """
-    if "class_counts" in kwargs or criterion is None:
+    if "class_counts" in kwargs:
         return False
-    if isinstance(criterion, type):
-        return accepts(criterion, "class_counts")
-    return getattr(criterion, "class_counts", False) is None
+    if isinstance(spec, type):
+        return accepts(spec, "class_counts")
+    return getattr(spec, "class_counts", False) is None
 
 
-def criterion(spec, kwargs, *, weight, counts, source="class_weight"):
+def criterion(spec, kwargs, *, weight, counts, device="cpu"):
     """A fresh criterion instance holding ``weight`` (and ``counts``).
 
     Parameters
@@ -84,60 +159,44 @@ def criterion(spec, kwargs, *, weight, counts, source="class_weight"):
         does), never modified.
     kwargs : dict
         The ``criterion__*`` parameters.
-    weight : Tensor or None
+    weight : ndarray or None
         Class weights for the ``weight`` argument or buffer.
     counts : ndarray
         Training samples per class, for criteria that take ``class_counts``.
-    source : str
-        What set the weights, for error messages (``"class_weight='balanced'"``).
+    device : str or torch.device
+        Where the weights and counts are placed.
     """
+    spec = WeightedCrossEntropyLoss if spec is None else spec
     if weight is not None and "weight" in kwargs:
         raise ValueError(
             "Pass class weights either as class_weight or as criterion__weight, "
             "not both."
         )
-    fills = _fills_class_counts(spec, kwargs)
-    spec = WeightedCrossEntropyLoss if spec is None else spec
-    if isinstance(spec, type):
-        kwargs = dict(kwargs)
-        if weight is not None:
-            if not accepts(spec, "weight"):
-                raise TypeError(
-                    f"{source} is set but the criterion {_name(spec)} does not "
-                    "accept class weights (no `weight` argument). Use a loss from "
-                    "skweighted.losses or class_weight=None."
-                )
-            kwargs["weight"] = weight
-        if fills:
-            kwargs["class_counts"] = counts
-        return spec(**kwargs)
-    instance = type(spec)(**kwargs) if kwargs else copy.deepcopy(spec)
-    _set(instance, weight, counts if fills else None, _name(spec))
-    return instance
-
-
-def update_criterion(instance, spec, kwargs, *, weight, counts):
-    """Give the fitted ``instance`` of ``spec`` a new fit's weights and counts."""
-    counts = counts if _fills_class_counts(spec, kwargs) else None
-    _set(instance, weight, counts, _name(instance))
-
-
-def _set(instance, weight, counts, name):
+    attach = {}
     if weight is not None:
-        if not hasattr(instance, "weight"):
-            raise TypeError(
-                f"class_weight is set but the criterion {name} holds no `weight` "
-                "buffer. Use a loss from skweighted.losses or class_weight=None."
-            )
-        instance.weight = weight.to(_device_of(instance.weight))
-    if counts is not None:
-        instance.class_counts = torch.as_tensor(
-            counts, dtype=torch.float32, device=_device_of(instance.class_counts)
+        attach["weight"] = torch.tensor(weight, dtype=torch.float32, device=device)
+    if _fills_class_counts(spec, kwargs):
+        attach["class_counts"] = torch.tensor(
+            counts, dtype=torch.float32, device=device
         )
-
-
-def _device_of(value):
-    return value.device if isinstance(value, torch.Tensor) else "cpu"
+    if isinstance(spec, type):
+        if "weight" in attach and not accepts(spec, "weight"):
+            raise TypeError(
+                f"class_weight is set but the criterion {_name(spec)} does not "
+                "accept class weights (no `weight` argument). Use a loss from "
+                "skweighted.losses or class_weight=None."
+            )
+        return spec(**kwargs, **attach)
+    instance = type(spec)(**kwargs) if kwargs else copy.deepcopy(spec)
+    if "weight" in attach and not hasattr(instance, "weight"):
+        raise TypeError(
+            f"class_weight is set but the criterion {_name(spec)} holds no "
+            "`weight` buffer. Use a loss from skweighted.losses or "
+            "class_weight=None."
+        )
+    for name, value in attach.items():
+        setattr(instance, name, value)
+    return instance
 
 
 def module(spec, kwargs, n_features, n_outputs):

@@ -15,14 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _build, _net
 from ._compat import check_sample_weight, validate_data
-from .class_weight import (
-    SCHEME_NAMES,
-    Deferred,
-    PerBatch,
-    WeightingScheme,
-    class_counts,
-    resolve_class_weight,
-)
+from .class_weight import SCHEME_NAMES, WeightingScheme
 from .losses._base import n_outputs
 
 __all__ = ["WeightedNeuralNetClassifier"]
@@ -288,103 +281,90 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if not warm:  # a fit that fails leaves no stale network behind
             vars(self).pop("net_", None)
         X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
+        classes, y_enc, counts = self._encode(y, self.classes_ if warm else None)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X)
+        plan = _build.make_plan(
+            self.class_weight,
+            self.sampler,
+            classes=classes,
+            counts=counts,
+            y=y,
+            seed=_seed(self.random_state),
+        )
+        device = _net.resolve_device(self.device)
+        if warm:
+            net = self.net_
+            net.set_params(**self._changed_settings(net))
+        else:
+            net = self._new_net(len(classes), device)
+        try:
+            _net.train(net, plan, X, y_enc, sample_weight)
+        except FloatingPointError:  # diverged: its weights must not predict
+            vars(self).pop("net_", None)
+            raise
+        self.net_ = net
+        self.classes_ = classes
+        self.class_weight_ = np.array(plan.class_weight)
+        return self
+
+    def _encode(self, y, classes=None):
+        """Labels -> (classes, codes 0..K-1, counts per class), in one pass.
+
+        ``classes`` is the label set of a warm fit; otherwise the
+        ``classes`` parameter, or the labels of ``y``.
+        """
         check_classification_targets(y)
-        classes = self.classes_ if warm else self._classes(y)
-        counts = class_counts(y, classes)
+        if classes is None and self.classes is None:
+            classes, y_enc = np.unique(y, return_inverse=True)
+        else:
+            if classes is None:
+                classes = np.unique(np.asarray(self.classes))
+            y_enc = np.searchsorted(classes, y)
+            known = np.zeros(len(y), dtype=bool)
+            inside = y_enc < len(classes)
+            known[inside] = classes[y_enc[inside]] == y[inside]
+            if not known.all():
+                missing = sorted(set(np.asarray(y)[~known].tolist()), key=str)
+                raise ValueError(
+                    f"y contains labels {missing!r} that are not in classes="
+                    f"{classes.tolist()!r}."
+                )
+        counts = np.bincount(y_enc, minlength=len(classes))
         if np.count_nonzero(counts) < 2:
             raise ValueError(
                 "The training data must contain at least 2 classes, but y contains "
                 f"only one class: {np.unique(y).tolist()!r}."
             )
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X)
-        y_enc = np.searchsorted(classes, y)
-        class_weight = resolve_class_weight(self.class_weight, y, classes)
-        if isinstance(self.sampler, PerBatch | Deferred):
-            raise ValueError(
-                f"sampler={self.sampler!r}: PerBatch and Deferred schedule the "
-                "class weights of the loss; a sampler needs fixed per-class "
-                "weights (a scheme name, a dict, InversePower, EffectiveNumber or "
-                "a callable)."
-            )
-        sampling_weight = (
-            None
-            if self.sampler is None
-            else resolve_class_weight(self.sampler, y, classes, name="sampler")
-        )
-        device = _net.resolve_device(self.device)
+        return classes, y_enc.astype(np.int64), counts
 
-        if warm:
-            net = self.net_
-            # The next fit trains on with this y's weights and these settings.
-            vars(net).update(
-                _build.schedule(self.class_weight, class_weight, sampling_weight)
-            )
-            net.set_params(
-                lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size
-            )
-            _build.update_criterion(
-                net.criterion_,
-                self.criterion,
-                self._params_for("criterion"),
-                weight=_build.loss_weight(self.class_weight, class_weight),
-                counts=counts,
-            )
-        else:
-            net = self._build_net(
-                classes, class_weight, sampling_weight, device, counts
-            )
-        self.classes_ = classes
-        self.class_weight_ = class_weight
+    def _settings(self):
+        """The net's settings that a warm fit takes on from the estimator."""
+        return {
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "verbose": self.verbose,
+            "criterion": self.criterion,
+            **{f"criterion__{k}": v for k, v in self._params_for("criterion").items()},
+        }
 
-        seed = _seed(self.random_state)
-        with _net.seeded(seed, device):
-            if not warm:
-                net.initialize()
-                n_out = n_outputs(net.criterion_, len(classes))
-                _net.check_module_output(net, X, n_out, len(classes))
-            if sample_weight is not None and not _build.accepts(
-                net.criterion_.forward, "sample_weight"
-            ):
-                raise TypeError(
-                    f"The criterion {type(net.criterion_).__name__} does not accept "
-                    "sample_weight in forward(); use a loss from skweighted.losses "
-                    "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
-                )
-            dataset = net.make_dataset(X, y_enc, sample_weight)
-            try:
-                net.partial_fit(dataset, y_enc)
-            except FloatingPointError:  # diverged: its weights must not predict
-                vars(self).pop("net_", None)
-                raise
-        self.net_ = net
-        return self
+    def _changed_settings(self, net):
+        """The settings that differ from ``net``'s: a warm fit changes only
+        those, so an unchanged criterion keeps the optimizer's state (skorch
+        re-creates the optimizer with a changed criterion)."""
+        return {
+            key: value
+            for key, value in self._settings().items()
+            if not _same(getattr(net, key, _MISSING), value)
+        }
 
-    def _classes(self, y):
-        if self.classes is None:
-            return np.unique(y)
-        classes = np.unique(np.asarray(self.classes))
-        missing = sorted(set(np.unique(y).tolist()) - set(classes.tolist()), key=str)
-        if missing:
-            raise ValueError(
-                f"y contains labels {missing!r} that are not in classes="
-                f"{classes.tolist()!r}."
-            )
-        return classes
-
-    def _build_net(self, classes, class_weight, sampling_weight, device, counts):
-        criterion = _build.criterion(
-            self.criterion,
-            self._params_for("criterion"),
-            weight=_build.loss_weight(self.class_weight, class_weight),
-            counts=counts,
-            source=f"class_weight={self.class_weight!r}",
-        )
+    def _new_net(self, n_classes, device):
         module, module_kwargs = _build.module(
             self.module,
             self._params_for("module"),
             self.n_features_in_,
-            n_outputs(criterion, len(classes)),
+            n_outputs(self.criterion, n_classes),
         )
         routed = {
             f"{prefix}__{k}": v
@@ -394,16 +374,11 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         routed.setdefault("iterator_train__shuffle", True)
         return _net.WeightedNet(
             module=module,
-            criterion=criterion,
             optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
             train_split=self.train_split,
             callbacks=self.callbacks,
-            verbose=self.verbose,
             device=str(device),
-            **_build.schedule(self.class_weight, class_weight, sampling_weight),
+            **self._settings(),
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             **routed,
         )
@@ -444,10 +419,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         proba = self.predict_proba(X)
-        decision = getattr(self.net_.criterion_, "decision", None)
-        if decision is None:
-            return self.classes_[np.argmax(proba, axis=1)]
-        return self.classes_[np.asarray(decision(proba))]
+        return self.classes_[self.net_.decide(proba)]
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y``.
@@ -494,6 +466,21 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
+
+
+_MISSING = object()
+
+
+def _same(a, b):
+    """Whether two parameter values are the same (arrays compared by value)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(np.all(a == b))
+    except (TypeError, ValueError, RuntimeError):
+        return False
 
 
 def _seed(random_state):

@@ -14,6 +14,12 @@ Three things differ from :class:`skorch.NeuralNet`:
 - **no host-device sync per batch**: batch losses stay on the device and are
   read once per epoch (``history`` stays complete), which is also where a
   diverged (non-finite) loss is caught;
+- **randomness that belongs to the fit**: the module is initialised under the
+  fit's seed while holding a process-wide lock, and every epoch draws its
+  batch order from its own generator seeded by ``(seed, epoch)``, so fits in
+  threads of one process do not share random numbers, and a warm fit goes on
+  exactly as one longer fit would. Modules with dropout also seed torch's
+  global generator per epoch, under the same lock;
 - **less Python per step**: the per-batch events (``on_batch_begin``,
   ``on_grad_computed``, ``on_batch_end``) go only to the callbacks that
   override them (the others are no-ops), modules switch train/eval mode only
@@ -22,6 +28,7 @@ Three things differ from :class:`skorch.NeuralNet`:
 """
 
 import contextlib
+import threading
 
 import numpy as np
 import torch
@@ -29,9 +36,10 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
+from . import _build
 from ._compat import fast_optimizer_kwargs
 from .class_weight import scheme_weights
-from .losses._base import proba_function
+from .losses._base import n_outputs, proba_function
 
 SAMPLE_WEIGHT = "sample_weight"
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
@@ -80,6 +88,86 @@ def _fits_on_device(device, *tensors):
     return sum(t.nbytes for t in tensors if t is not None) < 0.5 * free
 
 
+#: Guards torch's process-wide generator while a fit seeds it (module
+#: initialisation, and the epochs of modules with dropout).
+_GLOBAL_RNG_LOCK = threading.RLock()
+#: Layers that draw from torch's global generator in training mode.
+_STOCHASTIC_LAYERS = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
+#: The random streams of one epoch.
+ORDER, GLOBAL = 0, 1
+
+
+def epoch_seed(seed, epoch, stream=ORDER):
+    """The seed of ``stream`` in ``epoch`` of a fit seeded with ``seed``.
+
+    Epoch ``e`` of a fit with seed ``s`` draws its batch order from
+    ``torch.Generator().manual_seed(epoch_seed(s, e))``: epochs are
+    independent of each other and of anything else in the process, and the
+    epochs of a warm fit continue those of the first fit.
+
+    Examples
+    --------
+    >>> epoch_seed(0, 3) == epoch_seed(0, 3) != epoch_seed(0, 4)
+    True
+    """
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)
+    return int(state[0])
+
+
+class EpochOrder(torch.utils.data.Sampler):
+    """The row order of each training epoch.
+
+    A fresh permutation, or with ``row_weight`` a class-balanced draw of
+    ``n`` rows with replacement, row ``i`` with probability proportional to
+    ``row_weight[i]`` (PyTorch's ``WeightedRandomSampler``). With a seed,
+    epoch ``e`` uses a generator seeded by :func:`epoch_seed`; without one,
+    torch's global generator. Both the fast batch iterator and skorch's
+    ``DataLoader`` path take their order from here.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    row_weight : Tensor of shape (n,) or None
+        Sampling weight of each row (its class's sampler weight).
+    seed : int or None
+    epoch : callable
+        Returns the 0-based index of the epoch being drawn.
+    """
+
+    def __init__(self, n, row_weight, seed, epoch):
+        self.n = n
+        self.row_weight = row_weight
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def indices(self):
+        """This epoch's order, a LongTensor of length ``n``."""
+        generator = None
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(
+                epoch_seed(self.seed, self.epoch())
+            )
+        if self.row_weight is None:
+            return torch.randperm(self.n, generator=generator)
+        return torch.multinomial(
+            self.row_weight, self.n, replacement=True, generator=generator
+        )
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
+
+
 class BatchIterator:
     """Mini-batches sliced from tensors prepared once per epoch.
 
@@ -89,21 +177,17 @@ class BatchIterator:
     indices : LongTensor or None
         The rows of ``dataset`` to iterate over (a ``Subset``'s indices).
     batch_size : int
-    shuffle : bool
-        Draw a new permutation each epoch.
-    sampling_weight : Tensor of shape (n_classes,) or None
-        When given, each epoch draws ``len`` rows with replacement, row ``i``
-        with probability proportional to ``sampling_weight[y_i]`` (PyTorch's
-        ``WeightedRandomSampler``): a class-balanced mini-batch sampler.
+    order : EpochOrder or None
+        Draws each epoch's order (positions into ``indices``); ``None`` keeps
+        the rows in order.
     device : torch.device
     """
 
-    def __init__(self, dataset, indices, batch_size, shuffle, sampling_weight, device):
+    def __init__(self, dataset, indices, batch_size, order, device):
         self.dataset = dataset
         self.indices = indices
         self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.sampling_weight = sampling_weight
+        self.order = order
         self.device = device
 
     def __len__(self):
@@ -112,15 +196,9 @@ class BatchIterator:
 
     def _epoch_indices(self):
         idx = self.indices
-        n = len(self.dataset) if idx is None else len(idx)
-        if self.sampling_weight is not None:
-            y = self.dataset.y if idx is None else self.dataset.y[idx]
-            p = self.sampling_weight.to(y.device)[y].float()
-            order = torch.multinomial(p.cpu(), n, replacement=True)
-        elif self.shuffle:
-            order = torch.randperm(n)
-        else:
+        if self.order is None:
             return idx
+        order = self.order.indices()
         return order if idx is None else idx[order]
 
     def __iter__(self):
@@ -158,25 +236,56 @@ class _PrintLog(PrintLog):
 class WeightedNet(NeuralNet):
     """skorch ``NeuralNet`` with fast batching and sample-weight-aware loss.
 
-    Parameters beyond :class:`skorch.NeuralNet`'s
-    ----------------------------------------------
-    sampling_weight : Tensor of shape (n_classes,) or None
-        Per-class sampling weights for a balanced mini-batch sampler.
-    per_batch : callable or None
-        ``counts -> weights``; when set, class weights are recomputed from
-        each training batch's labels (the criterion then holds no weights).
-    deferred : tuple (start_epoch, weights) or None
-        Deferred re-weighting: uniform class weights before ``start_epoch``
-        (0-based), ``weights`` from then on.
+    What a fit trains with comes from its :class:`~skweighted._build.Plan`,
+    given through :meth:`apply_plan`, the same way for a cold and a warm fit;
+    the constructor takes only :class:`skorch.NeuralNet`'s parameters (no
+    tensors). ``criterion=None`` means
+    :class:`~skweighted.losses.WeightedCrossEntropyLoss`.
     """
 
-    def __init__(
-        self, *args, sampling_weight=None, per_batch=None, deferred=None, **kw
-    ):
-        super().__init__(*args, **kw)
-        self.sampling_weight = sampling_weight
-        self.per_batch = per_batch
-        self.deferred = deferred
+    plan_ = None
+
+    # -- the plan of a fit -------------------------------------------------
+    def apply_plan(self, plan):
+        """Train the next ``partial_fit`` with ``plan``'s weights, counts and order.
+
+        The one way a fit configures the net, cold or warm: the plan is
+        stored, and an initialised net rebuilds its criterion through
+        :meth:`initialize_criterion`, exactly as the first initialisation
+        built it. (A criterion with learnable parameters therefore starts
+        again at each fit.)
+        """
+        self.plan_ = plan
+        if self.initialized_:
+            self._initialize_criterion()
+        return self
+
+    def initialize_criterion(self):
+        """skorch's hook: the criterion with the plan's weights and counts.
+
+        Built by :func:`skweighted._build.criterion` from ``criterion`` and
+        the ``criterion__*`` parameters; a criterion instance is copied,
+        never modified. The weights and counts are float32 tensors on the
+        net's device.
+        """
+        plan = self.plan_
+        epoch = len(self.history_) if getattr(self, "history_", None) else 0
+        self.criterion_ = _build.criterion(
+            self.criterion,
+            self.get_params_for("criterion"),
+            weight=None if plan is None else plan.loss_weight(epoch),
+            counts=None if plan is None else plan.counts,
+            device=self.device,
+        )
+        return self
+
+    def decide(self, proba):
+        """Class indices for probabilities: the criterion's ``decision`` rule
+        (e.g. least expected cost) when it has one, else the most probable."""
+        decision = getattr(self.criterion_, "decision", None)
+        if decision is None:
+            return np.argmax(proba, axis=1)
+        return np.asarray(decision(proba))
 
     def get_default_callbacks(self):
         return [
@@ -204,14 +313,10 @@ class WeightedNet(NeuralNet):
             )
         return ArrayDataset(X, y, sample_weight)
 
-    def get_iterator(self, dataset, training=False):
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
+    def _fast_iterator(self, dataset, training, kwargs):
         base, indices = dataset, None
         if isinstance(dataset, torch.utils.data.Subset):
             base, indices = dataset.dataset, torch.as_tensor(dataset.indices)
-        if not isinstance(base, ArrayDataset) or set(kwargs) - _FAST_ITERATOR_OPTIONS:
-            return super().get_iterator(dataset, training=training)
         default_bs = (
             self.batch_size if training else max(self.batch_size, _EVAL_BATCH_SIZE)
         )
@@ -222,9 +327,55 @@ class WeightedNet(NeuralNet):
             base,
             indices,
             batch_size=batch_size,
-            shuffle=training and kwargs.get("shuffle", False),
-            sampling_weight=self.sampling_weight if training else None,
+            order=self._epoch_order(dataset, kwargs) if training else None,
             device=torch.device(self.device),
+        )
+
+    def _epoch_order(self, dataset, kwargs):
+        """The training order (an :class:`EpochOrder`); None keeps the rows in order."""
+        plan = self.plan_
+        sampling = plan is not None and plan.sampling_weight is not None
+        if not sampling and not kwargs.get("shuffle", False):
+            return None
+        row_weight = None
+        if sampling:
+            y = _labels(dataset)
+            if y is None:
+                raise TypeError(
+                    "sampler= needs the training labels, which this dataset "
+                    f"({type(dataset).__name__}) does not expose."
+                )
+            weight = torch.tensor(plan.sampling_weight, dtype=torch.float32)
+            row_weight = weight[y.cpu()]
+        return EpochOrder(
+            len(dataset),
+            row_weight,
+            None if plan is None else plan.seed,
+            epoch=lambda: len(self.history) - 1,
+        )
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's ``DataLoader`` path or, for in-memory arrays, the fast one.
+
+        Both take a training epoch's order from :class:`EpochOrder`.
+        """
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        base = (
+            dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
+        )
+        if isinstance(base, ArrayDataset) and not set(kwargs) - _FAST_ITERATOR_OPTIONS:
+            return self._fast_iterator(dataset, training, kwargs)
+        user_order = {"sampler", "batch_sampler"} & set(kwargs)
+        order = self._epoch_order(dataset, kwargs) if training else None
+        if order is None or user_order:
+            return super().get_iterator(dataset, training=training)
+        kwargs = {**kwargs, "shuffle": False, "sampler": order}
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        return self.iterator_train(
+            dataset,
+            batch_size=len(dataset) if batch_size == -1 else batch_size,
+            **kwargs,
         )
 
     # -- loss --------------------------------------------------------------
@@ -241,10 +392,11 @@ class WeightedNet(NeuralNet):
         else:
             y_true = to_tensor(y_true, device=self.device)
         sw = X.get(SAMPLE_WEIGHT) if isinstance(X, dict) else None
-        if training and self.per_batch is not None:
+        per_batch = None if self.plan_ is None else self.plan_.per_batch
+        if training and per_batch is not None:
             counts = torch.bincount(y_true, minlength=y_pred.shape[-1]).cpu().numpy()
             # a class absent from the batch gets 1, which no sample here uses
-            weights = scheme_weights(self.per_batch, counts)
+            weights = scheme_weights(per_batch.weights_from_counts, counts)
             cw = torch.as_tensor(weights, dtype=torch.float32, device=y_pred.device)
             sw = cw[y_true] if sw is None else cw[y_true] * sw
         if sw is None:
@@ -263,11 +415,10 @@ class WeightedNet(NeuralNet):
     # -- training loop -----------------------------------------------------
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        if self.deferred is not None:
-            start_epoch, weights = self.deferred
-            epoch = len(self.history) - 1  # 0-based index of the epoch beginning
-            w = torch.ones_like(weights) if epoch < start_epoch else weights
-            self.criterion_.weight = w.to(self.device)
+        if self.plan_ is not None and self.plan_.deferred_start is not None:
+            epoch = len(self.history) - 1  # 0-based, counted across warm fits
+            weight = self.plan_.loss_weight(epoch)
+            self.criterion_.weight = _float32(weight, self.device)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch; ``Module.train`` walks the
@@ -317,6 +468,21 @@ class WeightedNet(NeuralNet):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
+        with self._epoch_rng(training):
+            self._run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+
+    def _epoch_rng(self, training):
+        """Seed torch's global generator for a training epoch of a module with
+        dropout (under the lock), so that its draws belong to this fit."""
+        plan = self.plan_
+        if not training or plan is None or plan.seed is None:
+            return contextlib.nullcontext()
+        if not any(isinstance(m, _STOCHASTIC_LAYERS) for m in self.module_.modules()):
+            return contextlib.nullcontext()
+        epoch = len(self.history) - 1
+        return seeded(epoch_seed(plan.seed, epoch, GLOBAL), torch.device(self.device))
+
+    def _run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         begin = self._listeners("on_batch_begin")
         end = self._listeners("on_batch_end")
         net_hears_grad = type(self).on_grad_computed is not NeuralNet.on_grad_computed
@@ -388,17 +554,70 @@ def resolve_device(device):
 
 @contextlib.contextmanager
 def seeded(seed, device):
-    """Seed torch inside the block without touching the caller's RNG state."""
+    """Seed torch's global generator inside the block, holding the process-wide
+    lock, and restore the caller's generator state afterwards."""
     if seed is None:
         yield
         return
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
         if devices:
             torch.manual_seed(seed)
         else:  # torch.manual_seed also queues a (costly) lazy seed of CUDA
             torch.default_generator.manual_seed(seed)
         yield
+
+
+def train(net, plan, X, y, sample_weight=None):
+    """Train ``net`` on one fit's data with ``plan``, cold or warm.
+
+    Applies the plan; a net that is not initialised yet is initialised under
+    the fit's seed and its module's output checked on two rows; then one
+    ``partial_fit`` trains ``max_epochs`` epochs. A diverged loss raises
+    ``FloatingPointError`` (see :meth:`WeightedNet.run_single_epoch`).
+
+    Parameters
+    ----------
+    net : WeightedNet
+    plan : skweighted._build.Plan
+    X : ndarray
+        Validated training data.
+    y : ndarray of shape (n_samples,)
+        Labels encoded as ``0 .. n_classes - 1``.
+    sample_weight : ndarray of shape (n_samples,) or None
+    """
+    net.apply_plan(plan)
+    if not net.initialized_:
+        with seeded(plan.seed, torch.device(net.device)):
+            net.initialize()
+        n_classes = len(plan.classes)
+        check_module_output(net, X, n_outputs(net.criterion_, n_classes), n_classes)
+    if sample_weight is not None and not _build.accepts(
+        net.criterion_.forward, SAMPLE_WEIGHT
+    ):
+        raise TypeError(
+            f"The criterion {type(net.criterion_).__name__} does not accept "
+            "sample_weight in forward(); use a loss from skweighted.losses "
+            "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
+        )
+    net.partial_fit(net.make_dataset(X, y, sample_weight), y)
+    return net
+
+
+def _labels(dataset):
+    """The label tensor of an in-memory dataset (or a Subset of one), else None."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        y = _labels(dataset.dataset)
+        return None if y is None else y[torch.as_tensor(dataset.indices)]
+    return dataset.y if isinstance(dataset, ArrayDataset) else None
+
+
+def _float32(values, device):
+    return (
+        None
+        if values is None
+        else torch.tensor(values, dtype=torch.float32, device=device)
+    )
 
 
 def check_module_output(net, X, n_outputs, n_classes):

@@ -34,6 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 
 __all__ = [
     "SCHEME_NAMES",
@@ -44,6 +45,7 @@ __all__ = [
     "WeightingScheme",
     "class_counts",
     "resolve_class_weight",
+    "resolve_from_counts",
 ]
 
 
@@ -159,13 +161,18 @@ _NAMED = {
 SCHEME_NAMES = tuple(sorted(_NAMED))
 
 
+_NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+
+
 class WeightingScheme(BaseEstimator):
     """Base class of the parameterised weighting schemes.
 
     A scheme is a small, printable, cloneable object (a scikit-learn
     ``BaseEstimator``, so ``GridSearchCV`` shows it readably and can search
     its parameters as ``class_weight__<param>``). Subclasses implement
-    :meth:`weights_from_counts`.
+    :meth:`weights_from_counts` and declare their parameters'
+    ``_parameter_constraints`` as scikit-learn estimators do; calling a
+    scheme validates them first.
 
     Examples
     --------
@@ -188,7 +195,10 @@ class WeightingScheme(BaseEstimator):
         """Map the counts of the present classes (all > 0) to weights."""
         raise NotImplementedError
 
+    _parameter_constraints: dict = {}
+
     def __call__(self, counts):
+        self._validate_params()
         return self.weights_from_counts(np.asarray(counts))
 
     def __repr__(self, N_CHAR_MAX=700):
@@ -196,6 +206,10 @@ class WeightingScheme(BaseEstimator):
         # ``EffectiveNumber(beta=0.999)`` reads better than ``EffectiveNumber()``.
         with config_context(print_changed_only=False):
             return super().__repr__(N_CHAR_MAX)
+
+
+#: What PerBatch and Deferred may wrap (nesting them is refused when called).
+_INNER_SCHEME = [StrOptions(set(SCHEME_NAMES)), WeightingScheme]
 
 
 class InversePower(WeightingScheme):
@@ -230,14 +244,18 @@ class InversePower(WeightingScheme):
     array([1. , 0.5])
     """
 
+    _parameter_constraints = {
+        "power": [_NON_NEGATIVE],
+        "smoothing": [_NON_NEGATIVE],
+        "normalize": ["boolean"],
+    }
+
     def __init__(self, power=1.0, smoothing=0.0, normalize=False):
         self.power = power
         self.smoothing = smoothing
         self.normalize = normalize
 
     def weights_from_counts(self, counts):
-        _check_non_negative("power", self.power)
-        _check_non_negative("smoothing", self.smoothing)
         s = float(self.smoothing)
         w = ((1.0 + s) / (counts.astype(np.float64) + s)) ** float(self.power)
         return w / w.sum() if self.normalize else w
@@ -266,15 +284,13 @@ class EffectiveNumber(WeightingScheme):
     array([0.2662, 1.7338])
     """
 
+    _parameter_constraints = {"beta": [Interval(Real, 0, 1, closed="left")]}
+
     def __init__(self, beta=0.999):
         self.beta = beta
 
     def weights_from_counts(self, counts):
         beta = self.beta
-        if not isinstance(beta, Real) or not 0.0 <= beta < 1.0:
-            raise ValueError(
-                f"EffectiveNumber: beta must be a float in [0, 1), got {beta!r}."
-            )
         w = (1.0 - beta) / (1.0 - np.power(float(beta), counts.astype(np.float64)))
         return w * (len(counts) / w.sum())
 
@@ -308,6 +324,8 @@ class PerBatch(WeightingScheme):
     array([0.5 , 0.25])
     """
 
+    _parameter_constraints = {"scheme": _INNER_SCHEME}
+
     def __init__(self, scheme="balanced"):
         self.scheme = scheme
 
@@ -338,16 +356,16 @@ class Deferred(WeightingScheme):
     array([1.  , 0.25])
     """
 
+    _parameter_constraints = {
+        "scheme": [None, *_INNER_SCHEME],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, scheme=None, start_epoch=10):
         self.scheme = scheme
         self.start_epoch = start_epoch
 
     def weights_from_counts(self, counts):
-        start = self.start_epoch
-        if not isinstance(start, Integral) or isinstance(start, bool) or start < 0:
-            raise ValueError(
-                f"Deferred: start_epoch must be an int >= 0, got {start!r}."
-            )
         scheme = EffectiveNumber(0.999) if self.scheme is None else self.scheme
         return _inner_scheme(self, scheme)(counts)
 
@@ -361,11 +379,6 @@ def _inner_scheme(outer, scheme):
             "EffectiveNumber or InversePower."
         )
     return _count_scheme(scheme)
-
-
-def _check_non_negative(name, value):
-    if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
 
 
 def _count_scheme(spec):
@@ -464,7 +477,42 @@ def resolve_class_weight(class_weight, y, classes, *, name="class_weight"):
     array([1., 5.])
     """
     classes = np.asarray(classes)
-    counts = class_counts(y, classes)
+    return resolve_from_counts(
+        class_weight, class_counts(y, classes), classes, y, name=name
+    )
+
+
+def resolve_from_counts(class_weight, counts, classes, y, *, name="class_weight"):
+    """:func:`resolve_class_weight` for labels already counted.
+
+    The estimator encodes its labels once and counts them from the encoded
+    form; this resolves a spec from those counts without scanning ``y``
+    again (``y`` is only passed to a callable spec).
+
+    Parameters
+    ----------
+    class_weight : None, str, dict, WeightingScheme or callable
+        As in :func:`resolve_class_weight`.
+    counts : ndarray of shape (n_classes,)
+        Samples per class of ``classes`` in ``y``.
+    classes : ndarray of shape (n_classes,)
+    y : array-like of shape (n_samples,)
+        The labels in their original form.
+    name : str, default="class_weight"
+        The parameter named in error messages.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,), dtype=float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_from_counts("balanced", np.array([3, 1]), np.array([0, 1]), None)
+    array([0.66666667, 2.        ])
+    """
+    classes = np.asarray(classes)
+    counts = np.asarray(counts)
     if class_weight is None:
         weights = np.ones(len(classes), dtype=np.float64)
     elif isinstance(class_weight, str | WeightingScheme):

@@ -458,6 +458,4 @@ def test_warm_start_picks_up_new_settings_and_weights(imbalanced):
     np.testing.assert_allclose(
         net.criterion_.weight.numpy(), clf.class_weight_, rtol=1e-6
     )
-    np.testing.assert_allclose(
-        net.sampling_weight.numpy(), clf.class_weight_, rtol=1e-6
-    )
+    np.testing.assert_allclose(net.plan_.sampling_weight, clf.class_weight_)

@@ -58,9 +58,10 @@ def _same_model(a, b, X):
     torch.testing.assert_close(
         a.net_.criterion_.weight.cpu(), b.net_.criterion_.weight.cpu()
     )
-    torch.testing.assert_close(a.net_.sampling_weight, b.net_.sampling_weight)
-    assert a.net_.deferred[0] == b.net_.deferred[0]
-    torch.testing.assert_close(a.net_.deferred[1], b.net_.deferred[1])
+    np.testing.assert_array_equal(
+        a.net_.plan_.sampling_weight, b.net_.plan_.sampling_weight
+    )
+    assert a.net_.plan_.deferred_start == b.net_.plan_.deferred_start
 
 
 def test_pickle_roundtrip(fitted, data):
@@ -142,7 +143,7 @@ def test_real_cuda_model_loads_in_a_cpu_only_process(data, tmp_path):
     # the estimator's parameters and the net's extra state hold no CUDA tensor
     assert not [t for t in _tensors(clf.get_params()) if t.is_cuda]
     net = clf.net_
-    assert not [t for t in _tensors([net.sampling_weight, net.deferred]) if t.is_cuda]
+    assert not list(_tensors(vars(net.plan_)))  # the plan holds numpy arrays only
     path = tmp_path / "cuda_model.pkl"
     path.write_bytes(pickle.dumps(clf))
     np.save(tmp_path / "X.npy", X)

@@ -96,11 +96,12 @@ class _ClassWeightedLoss(nn.Module):
 class _SingleLogitLoss(_ClassWeightedLoss):
     """A binary loss on one logit per sample (the log-odds of class 1)."""
 
-    def n_outputs(self, n_classes):
+    @classmethod
+    def n_outputs(cls, n_classes):
         """One output per sample; only binary problems are allowed."""
         if n_classes != 2:
             raise ValueError(
-                f"{type(self).__name__} is a binary loss (one logit per sample) but "
+                f"{cls.__name__} is a binary loss (one logit per sample) but "
                 f"there are {n_classes} classes. Use WeightedCrossEntropyLoss or "
                 "FocalLoss for more than two classes."
             )
@@ -147,7 +148,19 @@ def _two_column_sigmoid(logits):
 
 
 def n_outputs(criterion, n_classes):
-    """How many outputs per sample the module must produce for ``criterion``."""
+    """How many outputs per sample the module must produce for ``criterion``.
+
+    ``criterion`` is an instance, whose ``n_outputs`` method (if any) also
+    checks its own settings against ``n_classes``, or a class (``None``: the
+    default loss), for which only the single-logit binary losses differ from
+    ``n_classes``.
+    """
+    if criterion is None:
+        return n_classes
+    if isinstance(criterion, type):
+        if issubclass(criterion, _SingleLogitLoss):
+            return criterion.n_outputs(n_classes)
+        return 1 if issubclass(criterion, nn.BCEWithLogitsLoss) else n_classes
     if hasattr(criterion, "n_outputs"):
         return criterion.n_outputs(n_classes)
     if isinstance(criterion, nn.BCEWithLogitsLoss):
