@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _build, _net
 from ._compat import check_sample_weight, validate_data
+from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme
 from .losses._base import n_outputs
 
@@ -298,8 +299,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             net.set_params(**self._changed_settings(net))
         else:
             net = self._new_net(len(classes), device)
+        session = active_session()  # a search trains many fits at once
         try:
-            _net.train(net, plan, X, y_enc, sample_weight)
+            if session is None or not session.fit(net, plan, X, y_enc, sample_weight):
+                _net.train(net, plan, X, y_enc, sample_weight)
         except FloatingPointError:  # diverged: its weights must not predict
             vars(self).pop("net_", None)
             raise

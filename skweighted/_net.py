@@ -354,6 +354,25 @@ class WeightedNet(NeuralNet):
             epoch=lambda: len(self.history) - 1,
         )
 
+    def epoch_orders(self, dataset, n_epochs):
+        """The rows of the next ``n_epochs`` training epochs, in batch order.
+
+        What the fast batch iterator reads in each epoch (the same generator
+        calls, epochs counted from ``len(history)`` on), as LongTensors of
+        row indices into ``dataset``.
+        """
+        kwargs = self.get_params_for("iterator_train")
+        start = len(self.history)
+        order = self._epoch_order(dataset, kwargs)
+        rows = torch.arange(len(dataset))
+        if order is None:
+            return [rows] * n_epochs
+        orders = []
+        for e in range(n_epochs):
+            order.epoch = lambda e=e: start + e
+            orders.append(order.indices())
+        return orders
+
     def get_iterator(self, dataset, training=False):
         """skorch's ``DataLoader`` path or, for in-memory arrays, the fast one.
 
@@ -586,6 +605,19 @@ def train(net, plan, X, y, sample_weight=None):
         Labels encoded as ``0 .. n_classes - 1``.
     sample_weight : ndarray of shape (n_samples,) or None
     """
+    dataset = prepare(net, plan, X, y, sample_weight)
+    net.partial_fit(dataset, y)
+    return net
+
+
+def prepare(net, plan, X, y, sample_weight=None):
+    """Everything :func:`train` does before training; returns the dataset.
+
+    Applies the plan, initialises a new net under the fit's seed and checks
+    its output width and the criterion's ``sample_weight`` support. The
+    stacking engine calls this too, so a stacked model starts exactly where
+    its separate fit would.
+    """
     net.apply_plan(plan)
     if not net.initialized_:
         with seeded(plan.seed, torch.device(net.device)):
@@ -600,8 +632,7 @@ def train(net, plan, X, y, sample_weight=None):
             "sample_weight in forward(); use a loss from skweighted.losses "
             "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
         )
-    net.partial_fit(net.make_dataset(X, y, sample_weight), y)
-    return net
+    return net.make_dataset(X, y, sample_weight)
 
 
 def _labels(dataset):

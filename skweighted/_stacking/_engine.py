@@ -1,10 +1,13 @@
 """Train M models of one architecture together.
 
-The inputs are plain: the shared rows ``X, y``, and per model a
-:class:`StackJob` (its initial module, its row order per epoch, its class and
-row weights, its optimizer settings and batch size). Each model's loss per
+The inputs are plain: the shared rows ``X, y`` (and their
+``sample_weight``), and per model a :class:`StackJob` (its initial module,
+its row order per epoch, its class weights, its optimizer settings and batch
+size). Folds, over- and under-sampling and class-balanced sampling are all
+just row orders; SMOTE's synthetic rows are rows of the shared data that only
+one model's orders visit. Each model's loss per
 batch is the weighted mean ``sum(w * l) / sum(w)`` of its rows (``w`` = class
-weight of the row's label x the row's weight), as
+weight of the row's label x the row's ``sample_weight``), as
 :class:`~skweighted.losses.WeightedCrossEntropyLoss` computes it, or
 ``sum(w * l) / n`` for ``normalization="mean"``.
 """
@@ -39,9 +42,8 @@ class StackJob:
     optimizer_kwargs : dict
         Keyword arguments of the optimizer, ``lr`` included.
     class_weight : Tensor of shape (K,) or (n_epochs, K), or None
-        Class weights, or one row per epoch (a deferred schedule).
-    row_weight : Tensor of shape (n_rows,) or None
-        A weight per row of the shared data (``sample_weight``).
+        Class weights, or one row per epoch (a deferred schedule); ``None``
+        weighs every class 1.
     normalization : {"weighted_mean", "mean"}
     """
 
@@ -50,7 +52,6 @@ class StackJob:
     batch_size: int
     optimizer_kwargs: dict
     class_weight: torch.Tensor | None = None
-    row_weight: torch.Tensor | None = None
     normalization: str = "weighted_mean"
 
 
@@ -67,19 +68,25 @@ class StackResult:
     batch_sizes : list of list of int
         Per epoch, the rows of each batch.
     epoch_durations : list of float
-        Per epoch, the wall time of the stacked epoch it trained in.
+        Per epoch, its share of the stacked epoch's wall time (the epoch's
+        time divided by the models that trained in it).
+    optimizer_state : list of dict
+        Per parameter (in ``parameters()`` order), the state PyTorch's
+        optimizer would hold after the same steps.
     """
 
     state_dict: dict
     batch_losses: list = field(default_factory=list)
     batch_sizes: list = field(default_factory=list)
     epoch_durations: list = field(default_factory=list)
+    optimizer_state: list = field(default_factory=list)
 
 
 def train_stack(
     jobs,
     X,
     y,
+    sample_weight=None,
     *,
     optimizer=torch.optim.Adam,
     device="cpu",
@@ -96,6 +103,8 @@ def train_stack(
         The shared rows (float32).
     y : Tensor or ndarray of shape (n_rows,)
         Their labels, encoded ``0..K-1``.
+    sample_weight : Tensor or ndarray of shape (n_rows,), default=None
+        A weight per row, multiplied by the class weight of its label.
     optimizer : type, default=torch.optim.Adam
     device : str or torch.device, default="cpu"
     memory_budget : int or None, default=None
@@ -108,35 +117,29 @@ def train_stack(
     Returns
     -------
     results : list of StackResult
-        In the order of ``jobs``.
+        In the order of ``jobs``; the results do not depend on the chunking.
     """
     device = torch.device(device)
-    X = torch.as_tensor(
-        np.asarray(X, dtype=np.float32) if not isinstance(X, torch.Tensor) else X
+    X = _tensor(X, torch.float32)
+    y = _tensor(y, torch.long)
+    sample_weight = (
+        None if sample_weight is None else _tensor(sample_weight, torch.float32)
     )
-    y = torch.as_tensor(y, dtype=torch.long)
     sizes = plan_chunks(jobs, X, device, memory_budget)
     bounds = np.cumsum([0, *sizes])
     chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    args = (X, y, sample_weight, optimizer, device)
     if len(chunks) == 1 or n_jobs in (None, 1):
-        parts = [train_chunk(c, X, y, optimizer, device) for c in chunks]
+        parts = [train_chunk(c, *args) for c in chunks]
     else:
-        parts = Parallel(n_jobs=n_jobs)(
-            delayed(train_chunk)(c, X, y, optimizer, device) for c in chunks
-        )
+        parts = Parallel(n_jobs=n_jobs)(delayed(train_chunk)(c, *args) for c in chunks)
     return [r for part in parts for r in part]
 
 
-def plan_chunks(jobs, X, device, memory_budget=None):
-    """The chunk sizes that keep each chunk under ``memory_budget`` bytes."""
-    budget = _memory.default_budget(device) if memory_budget is None else memory_budget
-    module = jobs[0].module
-    n_params = sum(p.numel() for p in module.parameters())
-    batch = max(j.batch_size for j in jobs)
-    activation = _memory.activation_bytes(module, torch.as_tensor(X[:2]), batch)
-    n_rows = len(X) + max(max(len(o) for o in j.orders) for j in jobs)
-    per_model = _memory.bytes_per_model(n_params, activation, n_rows)
-    return _memory.chunk_sizes(len(jobs), per_model, budget)
+def _tensor(a, dtype):
+    if isinstance(a, torch.Tensor):
+        return a.to(dtype)
+    return torch.as_tensor(np.asarray(a), dtype=dtype)
 
 
 def stack_bytes(jobs, X):
@@ -149,94 +152,88 @@ def stack_bytes(jobs, X):
     return len(jobs) * _memory.bytes_per_model(n_params, activation, n_rows)
 
 
-def _per_model_weights(jobs, n_epochs, n_classes, n_rows, device):
-    """``(M, E, K)`` class weights and ``(M, n_rows)`` row weights (or None)."""
-    cw = None
-    if any(j.class_weight is not None for j in jobs):
-        cw = torch.ones(len(jobs), n_epochs, n_classes)
-        for m, j in enumerate(jobs):
-            if j.class_weight is not None:
-                w = torch.as_tensor(j.class_weight, dtype=torch.float32)
-                cw[m] = (
-                    w
-                    if w.ndim == 1
-                    else w[:n_epochs]
-                    if len(w) >= n_epochs
-                    else torch.cat([w, w[-1:].expand(n_epochs - len(w), -1)])
-                )
-        cw = cw.to(device)
-    rw = None
-    if any(j.row_weight is not None for j in jobs):
-        rw = torch.ones(len(jobs), n_rows)
-        for m, j in enumerate(jobs):
-            if j.row_weight is not None:
-                rw[m] = torch.as_tensor(j.row_weight, dtype=torch.float32)
-        rw = rw.to(device)
-    return cw, rw
+def plan_chunks(jobs, X, device, memory_budget=None):
+    """The chunk sizes that keep each chunk under ``memory_budget`` bytes."""
+    budget = _memory.default_budget(device) if memory_budget is None else memory_budget
+    per_model = stack_bytes(jobs[:1], X)
+    return _memory.chunk_sizes(len(jobs), per_model, budget)
 
 
-def train_chunk(jobs, X, y, optimizer, device):
+def _class_weights(jobs, n_epochs, n_classes, device):
+    """``(M, E, K)`` class weights, or None when no job has any."""
+    if all(j.class_weight is None for j in jobs):
+        return None
+    cw = torch.ones(len(jobs), n_epochs, n_classes)
+    for m, j in enumerate(jobs):
+        if j.class_weight is not None:
+            w = torch.as_tensor(j.class_weight, dtype=torch.float32)
+            cw[m, :, : w.shape[-1]] = w if w.ndim == 1 else w[:n_epochs]
+    return cw.to(device)
+
+
+def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     """Train ``jobs`` as one stack; see :func:`train_stack`."""
     device = torch.device(device)
-    X = torch.as_tensor(X).to(device)
-    y = torch.as_tensor(y, dtype=torch.long).to(device)
+    X, y = X.to(device), y.to(device)
+    sw = None if sample_weight is None else sample_weight.to(device)
     M = len(jobs)
     model = StackedModel([j.module for j in jobs], device)
     opt = StackedOptimizer(
         model.flat, optimizer, [settings(optimizer, j.optimizer_kwargs) for j in jobs]
     )
     n_epochs = max(len(j.orders) for j in jobs)
-    n_classes = int(y.max()) + 1
-    cw, rw = _per_model_weights(jobs, n_epochs, n_classes, len(X), device)
+    n_classes = max(
+        [int(y.max()) + 1]
+        + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]
+    )
+    cw = _class_weights(jobs, n_epochs, n_classes, device)
     mean = torch.tensor([j.normalization == "mean" for j in jobs], device=device)
     any_mean = bool(mean.any())
     batch_sizes = [j.batch_size for j in jobs]
     results = [StackResult(state_dict={}) for _ in jobs]
     tiny = torch.finfo(torch.float32).tiny
-    feature_shape = X.shape[1:]
     for e in range(n_epochs):
         start = time.perf_counter()
         orders = [j.orders[e] if e < len(j.orders) else None for j in jobs]
         sched = epoch_schedule(orders, batch_sizes)
         index = sched.index.to(device)
         weight = sched.valid.to(device, torch.float32)
-        all_active = sched.active.all(0)
+        sizes = sched.sizes.to(device, torch.float32).clamp_min(1)
+        all_active = sched.active.all(0).tolist()
         losses = []
         for t in range(sched.n_steps):
             idx = index[:, t]
             B = idx.shape[1]
-            Xb = X.index_select(0, idx.reshape(-1)).view(M, B, *feature_shape)
+            Xb = X.index_select(0, idx.reshape(-1)).view(M, B, *X.shape[1:])
             yb = y[idx]
             w = weight[:, t]
             if cw is not None:
                 w = w * cw[:, e].gather(1, yb)
-            if rw is not None:
-                w = w * rw.gather(1, idx)
+            if sw is not None:
+                w = w * sw[idx]
             logits = model(Xb)
-            K = logits.shape[-1]
             per_row = F.cross_entropy(
-                logits.reshape(M * B, K), yb.reshape(-1), reduction="none"
+                logits.reshape(M * B, -1), yb.reshape(-1), reduction="none"
             ).view(M, B)
-            total = (w * per_row).sum(1)
             denom = w.sum(1).clamp_min(tiny)
             if any_mean:
-                denom = torch.where(
-                    mean, sched.sizes[:, t].to(device).clamp_min(1), denom
-                )
-            loss = total / denom
+                denom = torch.where(mean, sizes[:, t], denom)
+            loss = (w * per_row).sum(1) / denom
             (grad,) = torch.autograd.grad(loss.sum(), model.flat)
             opt.step(grad, None if all_active[t] else sched.active[:, t])
             losses.append(loss.detach())
         values = torch.stack(losses, 1).cpu() if losses else torch.zeros(M, 0)
-        duration = time.perf_counter() - start
-        counts = sched.active.sum(1).tolist()
+        steps = sched.active.sum(1).tolist()
+        share = (time.perf_counter() - start) / max(
+            1, sum(o is not None for o in orders)
+        )
         for m, r in enumerate(results):
             if orders[m] is None:
                 continue
-            n = counts[m]
-            r.batch_losses.append(values[m, :n].tolist())
-            r.batch_sizes.append(sched.sizes[m, :n].tolist())
-            r.epoch_durations.append(duration)
-    for r, state in zip(results, model.state_dicts()):
+            r.batch_losses.append(values[m, : steps[m]].tolist())
+            r.batch_sizes.append(sched.sizes[m, : steps[m]].tolist())
+            r.epoch_durations.append(share)
+    for m, (r, state) in enumerate(zip(results, model.state_dicts())):
         r.state_dict = state
+        r.optimizer_state = opt.state_for(m, model)
     return results

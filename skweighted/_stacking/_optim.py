@@ -115,6 +115,26 @@ class StackedOptimizer:
             else:
                 self._adam(grad, active)
 
+    def state_for(self, m, model):
+        """Model ``m``'s state as PyTorch's optimizer holds it, per parameter."""
+        if self.kind is torch.optim.SGD:
+            if self.buf is None or not bool(self.has_buf[m]):
+                return [{"momentum_buffer": None} for _ in model.names]
+            return [
+                {"momentum_buffer": v[m].detach().clone()}
+                for v in model.views(self.buf).values()
+            ]
+        step = torch.tensor(float(self.steps[m]), dtype=torch.float32)
+        avg, sq = model.views(self.exp_avg), model.views(self.exp_avg_sq)
+        return [
+            {
+                "step": step.clone().to(self.flat.device),
+                "exp_avg": avg[name][m].detach().clone(),
+                "exp_avg_sq": sq[name][m].detach().clone(),
+            }
+            for name in model.names
+        ]
+
     @staticmethod
     def _keep(active, new, old):
         """``new`` where the model is active, ``old`` elsewhere, into ``old``."""
