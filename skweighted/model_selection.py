@@ -24,8 +24,6 @@ criterion other than :class:`~skweighted.losses.WeightedCrossEntropyLoss`,
 input).
 """
 
-import contextlib
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -36,6 +34,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import indexable
 
 from ._stacking._memory import default_budget
+from ._stacking._passes import fit_time_shares, record_fits
 from ._stacking._session import Session
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate"]
@@ -50,50 +49,6 @@ def _dataset_reason(X):
     if isinstance(X, torch.utils.data.Dataset):
         return "a Dataset input: stacking needs in-memory arrays"
     return None
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _record(session, estimator, X, y, splits, params):
-    """Pass 1: every fit of ``estimator`` on ``splits``, recorded not trained.
-
-    Returns, per split, the index just past that fit's records (None when
-    the fits could not be told apart).
-    """
-    marks = []
-
-    def mark(est, X_test, y_test=None):
-        marks.append(len(session.records))
-        return 0.0
-
-    with _quiet(), session.recording():
-        try:
-            _sk.cross_validate(
-                estimator,
-                X,
-                y,
-                cv=splits,
-                scoring=mark,
-                params=params,
-                n_jobs=1,
-                error_score=np.nan,
-            )
-        except Exception:
-            pass
-    return marks if len(marks) == len(splits) else None
-
-
-def _shares(session, first, marks, n_splits):
-    """Training seconds of each split's fit (its share of the stacks)."""
-    if marks is None:
-        return [0.0] * n_splits
-    bounds = [first, *marks]
-    return [session.train_time_of(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class _StackedSearchMixin:
@@ -159,7 +114,7 @@ class _StackedSearchMixin:
         for candidate in candidate_params:
             first = len(session.records)
             estimator = clone(base).set_params(**clone(candidate, safe=False))
-            marks = _record(session, estimator, X_, y_, splits, fit_params)
+            marks = record_fits(session, estimator, X_, y_, splits, fit_params)
             self._fit_time_shares.append((first, marks, len(splits)))
         session.train()
 
@@ -169,7 +124,7 @@ class _StackedSearchMixin:
             shares = [
                 s
                 for first, marks, n in self._fit_time_shares
-                for s in _shares(session, first, marks, n)
+                for s in fit_time_shares(session, first, marks, n)
             ]
             if len(shares) == len(out):
                 out = [
@@ -444,12 +399,12 @@ error_score
         checked = _sk.check_cv(cv, y_, classifier=is_classifier(estimator))
         splits = list(checked.split(X_, y_, groups))
         session = Session(memory_budget, n_jobs)
-        marks = _record(session, clone(estimator), X_, y_, splits, params)
+        marks = record_fits(session, clone(estimator), X_, y_, splits, params)
         session.train()
         with session.replaying():
             result = _sk.cross_validate(estimator, X, y, cv=splits, n_jobs=1, **kwargs)
         result["fit_time"] = result["fit_time"] + np.asarray(
-            _shares(session, 0, marks, len(splits))
+            fit_time_shares(session, 0, marks, len(splits))
         )
     if return_stacking:
         result["stacking"] = _report(session, reason, X)

@@ -78,7 +78,7 @@ def _schedule(net, plan, X):
 
 def _optimizer(net, plan, X):
     try:
-        settings(net.optimizer, optimizer_kwargs(net))
+        settings(net.optimizer, optimizer_kwargs(net), net.device)
     except ValueError as exc:
         return str(exc)
     return None

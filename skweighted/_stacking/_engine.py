@@ -179,7 +179,9 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     M = len(jobs)
     model = StackedModel([j.module for j in jobs], device)
     opt = StackedOptimizer(
-        model.flat, optimizer, [settings(optimizer, j.optimizer_kwargs) for j in jobs]
+        model,
+        optimizer,
+        [settings(optimizer, j.optimizer_kwargs, device) for j in jobs],
     )
     n_epochs = max(len(j.orders) for j in jobs)
     n_classes = max(
@@ -235,5 +237,5 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
             r.epoch_durations.append(share)
     for m, (r, state) in enumerate(zip(results, model.state_dicts())):
         r.state_dict = state
-        r.optimizer_state = opt.state_for(m, model)
+        r.optimizer_state = opt.state_for(m)
     return results

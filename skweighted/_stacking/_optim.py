@@ -1,40 +1,41 @@
-"""Adam, AdamW and SGD on a stack of models, each with its own hyperparameters.
+"""Adam, AdamW and SGD on a stack of models, each with its own settings.
 
-Model ``m``'s update is PyTorch's single-model update (``torch.optim.Adam``,
-``AdamW``, ``SGD``) with model ``m``'s learning rate and settings; the state
-(moments, step count) is per model. A model that is inactive at a step (its
-epoch has fewer batches) is left exactly as it was: parameters, state and
-step count.
+The update is PyTorch's own: :func:`torch.optim.adam.adam` and
+:func:`torch.optim.sgd.sgd` (the functional forms ``torch.optim.Adam`` and
+``SGD`` call), applied to each model's parameters as views into the stacked
+``(M, P)`` tensor, with the same implementation (fused, foreach) the
+separate fit would pick. So model ``m`` takes exactly the steps of its
+separate fit, bit for bit given the same gradients. Models with the same
+settings are updated in one call; a model that is inactive at a step (its
+epoch has fewer batches) is left out of the call, so its parameters, state
+and step count stay as they were.
 """
 
 import inspect
+from collections import defaultdict
 
 import torch
+from torch.optim import adam, sgd
+
+from .._compat import fast_optimizer_kwargs
 
 #: The optimizers a stack implements, with the settings it reads from each.
 SUPPORTED = {
-    torch.optim.Adam: ("lr", "betas", "eps", "weight_decay"),
-    torch.optim.AdamW: ("lr", "betas", "eps", "weight_decay"),
+    torch.optim.Adam: ("lr", "betas", "eps", "weight_decay", "amsgrad",
+                       "decoupled_weight_decay"),
+    torch.optim.AdamW: ("lr", "betas", "eps", "weight_decay", "amsgrad"),
     torch.optim.SGD: ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
-}
-#: Settings that only select an implementation (the result is the same).
-_IMPLEMENTATION = {"fused", "foreach", "capturable", "differentiable"}
+}  # fmt: skip
+#: Settings that select an implementation (kept, to pick the same one).
+_IMPLEMENTATION = ("fused", "foreach")
+_IGNORED = {"capturable", "differentiable"}
 
 
-def settings(optimizer, kwargs):
+def settings(optimizer, kwargs, device="cpu"):
     """The full settings of ``optimizer(params, **kwargs)``, or raise ValueError.
 
-    Parameters
-    ----------
-    optimizer : type
-        ``torch.optim.Adam``, ``AdamW`` or ``SGD``.
-    kwargs : dict
-        Its keyword arguments (``lr`` included).
-
-    Returns
-    -------
-    settings : dict
-        Every setting the stacked update uses, defaults filled in.
+    Defaults are filled in, and the implementation (``fused``/``foreach``) is
+    the one the classifier's net would use on ``device``.
     """
     if optimizer not in SUPPORTED:
         raise ValueError(
@@ -46,21 +47,27 @@ def settings(optimizer, kwargs):
         for name, p in inspect.signature(optimizer.__init__).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
+    if not set(_IMPLEMENTATION) & set(kwargs):
+        kwargs = {**fast_optimizer_kwargs(optimizer, device), **kwargs}
     full = {**defaults, **kwargs}
     unsupported = {
         k: v
         for k, v in full.items()
         if k not in SUPPORTED[optimizer]
         and k not in _IMPLEMENTATION
+        and k not in _IGNORED
         and v not in (False, None)
     }
+    unsupported.update({k: full[k] for k in _IGNORED if full.get(k)})
     if unsupported:
         raise ValueError(
             f"{optimizer.__name__} settings {unsupported} cannot be stacked."
         )
-    if isinstance(full["lr"], torch.Tensor):
-        full["lr"] = float(full["lr"])
-    return {k: full[k] for k in SUPPORTED[optimizer]}
+    out = {k: full.get(k) for k in (*SUPPORTED[optimizer], *_IMPLEMENTATION)}
+    out["lr"] = float(out["lr"])
+    if optimizer is torch.optim.AdamW:
+        out["decoupled_weight_decay"] = True
+    return out
 
 
 class StackedOptimizer:
@@ -68,125 +75,121 @@ class StackedOptimizer:
 
     Parameters
     ----------
-    flat : Tensor of shape (M, P)
-        The stacked parameters, updated in place.
+    model : StackedModel
+        Its ``flat`` parameters are updated in place.
     optimizer : type
         ``torch.optim.Adam``, ``AdamW`` or ``SGD``; the same for every model.
     per_model : list of dict
         Model ``m``'s settings, as returned by :func:`settings`.
     """
 
-    def __init__(self, flat, optimizer, per_model):
-        self.flat = flat
-        self.kind = optimizer
-        dev = flat.device
-        M = flat.shape[0]
-
-        def column(key, index=None):
-            values = [s[key] if index is None else s[key][index] for s in per_model]
-            return torch.tensor(values, dtype=torch.float64).view(M, 1)
-
-        self.lr = column("lr")
-        self.weight_decay = column("weight_decay").to(dev, torch.float32)
-        if optimizer is torch.optim.SGD:
-            self.momentum = column("momentum").to(dev, torch.float32)
-            self.dampening = column("dampening").to(dev, torch.float32)
-            nesterov = {s["nesterov"] for s in per_model}
-            if len(nesterov) > 1:
-                raise ValueError("nesterov must be the same for every stacked model.")
-            self.nesterov = nesterov.pop()
-            self.buf = None
-            self.has_buf = torch.zeros(M, 1, dtype=torch.bool, device=dev)
+    def __init__(self, model, optimizer, per_model):
+        self.model = model
+        self.sgd = optimizer is torch.optim.SGD
+        flat = model.flat
+        self.params = _views(model, flat.detach())
+        n_models, n_params = len(per_model), len(model.names)
+        if self.sgd:
+            self.buffers = [[None] * n_params for _ in range(n_models)]
         else:
-            self.beta1, self.beta2 = column("betas", 0), column("betas", 1)
-            self.eps = column("eps").to(dev, torch.float32)
-            self.exp_avg = torch.zeros_like(flat)
-            self.exp_avg_sq = torch.zeros_like(flat)
-            self.steps = torch.zeros(M, 1, dtype=torch.float64)
+            self.exp_avg = torch.zeros_like(flat, requires_grad=False)
+            self.exp_avg_sq = torch.zeros_like(flat, requires_grad=False)
+            self.avg_views = _views(model, self.exp_avg)
+            self.sq_views = _views(model, self.exp_avg_sq)
+            self.max_sq = [[None] * n_params for _ in range(n_models)]
+            step_device = flat.device if per_model[0].get("fused") else "cpu"
+            self.steps = [
+                [torch.tensor(0.0, device=step_device) for _ in range(n_params)]
+                for _ in range(n_models)
+            ]
+        self.groups = defaultdict(list)  # same settings -> one call
+        for m, s in enumerate(per_model):
+            self.groups[tuple(sorted(s.items(), key=str))].append(m)
+        self.per_model = per_model
 
     def step(self, grad, active):
         """Update the active models with their gradients ``grad`` (M, P).
 
-        ``active`` is a bool tensor of shape (M,) (on the CPU) or None (all).
+        ``active`` is a bool tensor of shape (M,) or None (all active).
         """
+        grads = _views(self.model, grad)
+        act = None if active is None else active.tolist()
         with torch.no_grad():
-            if self.kind is torch.optim.SGD:
-                self._sgd(grad, active)
-            else:
-                self._adam(grad, active)
+            for key, models in self.groups.items():
+                if act is not None:
+                    models = [m for m in models if act[m]]
+                if models:
+                    self._update(dict(key), models, grads)
 
-    def state_for(self, m, model):
-        """Model ``m``'s state as PyTorch's optimizer holds it, per parameter."""
-        if self.kind is torch.optim.SGD:
-            if self.buf is None or not bool(self.has_buf[m]):
-                return [{"momentum_buffer": None} for _ in model.names]
-            return [
-                {"momentum_buffer": v[m].detach().clone()}
-                for v in model.views(self.buf).values()
-            ]
-        step = torch.tensor(float(self.steps[m]), dtype=torch.float32)
-        avg, sq = model.views(self.exp_avg), model.views(self.exp_avg_sq)
-        return [
-            {
-                "step": step.clone().to(self.flat.device),
-                "exp_avg": avg[name][m].detach().clone(),
-                "exp_avg_sq": sq[name][m].detach().clone(),
-            }
-            for name in model.names
-        ]
+    def _update(self, s, models, grads):
+        def gather(rows):
+            return [t for m in models for t in rows[m]]
 
-    @staticmethod
-    def _keep(active, new, old):
-        """``new`` where the model is active, ``old`` elsewhere, into ``old``."""
-        if active is None:
-            old.copy_(new)
-        else:
-            old.copy_(torch.where(active, new, old))
-
-    def _adam(self, grad, active):
-        p, dev = self.flat, self.flat.device
-        a = None if active is None else active.view(-1, 1).to(dev)
-        act64 = 1.0 if active is None else active.view(-1, 1).double()
-        self.steps += act64
-        steps = self.steps.clamp_min(1)
-        # bias corrections in float64, as PyTorch computes them
-        bc1 = 1 - self.beta1**steps
-        bc2_sqrt = (1 - self.beta2**steps).sqrt()
-        step_size = (self.lr / bc1).to(dev, torch.float32)
-        bc2_sqrt = bc2_sqrt.to(dev, torch.float32)
-        wd = self.weight_decay
-        if self.kind is torch.optim.AdamW:
-            decayed = p * (1 - self.lr.to(dev, torch.float32) * wd)
-        else:
-            decayed = p
-            grad = grad + wd * p
-        beta1 = self.beta1.to(dev, torch.float32)
-        beta2 = self.beta2.to(dev, torch.float32)
-        exp_avg = torch.lerp(self.exp_avg, grad, 1 - beta1)
-        exp_avg_sq = self.exp_avg_sq * beta2 + (1 - beta2) * grad * grad
-        denom = exp_avg_sq.sqrt() / bc2_sqrt + self.eps
-        new_p = decayed - step_size * exp_avg / denom
-        self._keep(a, exp_avg, self.exp_avg)
-        self._keep(a, exp_avg_sq, self.exp_avg_sq)
-        self._keep(a, new_p, p)
-
-    def _sgd(self, grad, active):
-        p, dev = self.flat, self.flat.device
-        a = None if active is None else active.view(-1, 1).to(dev)
-        grad = grad + self.weight_decay * p
-        if bool((self.momentum != 0).any()):
-            if self.buf is None:
-                self.buf = torch.zeros_like(p)
-            # the first step copies the gradient into the buffer, as PyTorch does
-            buf = torch.where(
-                self.has_buf,
-                self.buf * self.momentum + (1 - self.dampening) * grad,
+        params, grad = gather(self.params), gather(grads)
+        if self.sgd:
+            buffers = gather(self.buffers)
+            sgd.sgd(
+                params,
                 grad,
+                buffers,
+                foreach=s["foreach"],
+                fused=s["fused"],
+                weight_decay=s["weight_decay"],
+                momentum=s["momentum"],
+                lr=s["lr"],
+                dampening=s["dampening"],
+                nesterov=s["nesterov"],
+                maximize=False,
             )
-            self._keep(a, buf, self.buf)
-            self.has_buf |= True if a is None else a
-            use = self.momentum != 0
-            d = grad + self.momentum * buf if self.nesterov else buf
-            grad = torch.where(use, d, grad)
-        new_p = p - self.lr.to(dev, torch.float32) * grad
-        self._keep(a, new_p, p)
+            n = len(self.model.names)
+            for i, m in enumerate(models):  # sgd() creates the buffers
+                self.buffers[m] = buffers[i * n : (i + 1) * n]
+            return
+        max_sq = gather(self.max_sq)
+        if s["amsgrad"] and any(t is None for t in max_sq):
+            for m in models:
+                self.max_sq[m] = [torch.zeros_like(p) for p in self.params[m]]
+            max_sq = gather(self.max_sq)
+        adam.adam(
+            params,
+            grad,
+            gather(self.avg_views),
+            gather(self.sq_views),
+            max_sq if s["amsgrad"] else [],
+            gather(self.steps),
+            foreach=s["foreach"],
+            fused=s["fused"],
+            decoupled_weight_decay=bool(s["decoupled_weight_decay"]),
+            amsgrad=s["amsgrad"],
+            beta1=s["betas"][0],
+            beta2=s["betas"][1],
+            lr=s["lr"],
+            weight_decay=s["weight_decay"],
+            eps=s["eps"],
+            maximize=False,
+        )
+
+    def state_for(self, m):
+        """Model ``m``'s state as PyTorch's optimizer holds it, per parameter."""
+        if self.sgd:
+            return [
+                {"momentum_buffer": None if b is None else b.detach().clone()}
+                for b in self.buffers[m]
+            ]
+        states = []
+        for i in range(len(self.model.names)):
+            state = {
+                "step": self.steps[m][i].clone(),
+                "exp_avg": self.avg_views[m][i].clone(),
+                "exp_avg_sq": self.sq_views[m][i].clone(),
+            }
+            if self.max_sq[m][i] is not None:
+                state["max_exp_avg_sq"] = self.max_sq[m][i].clone()
+            states.append(state)
+        return states
+
+
+def _views(model, flat):
+    """Per model, its parameters as views of ``flat`` (their own shapes)."""
+    stacked = list(model.views(flat).values())
+    return [[v[m] for v in stacked] for m in range(flat.shape[0])]

@@ -9,7 +9,7 @@ spread them out, and the progress bar ticks once per finished fit.
 """
 
 import numbers
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 from tqdm.auto import tqdm
 
+from .._stacking._passes import fit_time_shares, record_fits
+from .._stacking._session import Session
 from ..class_weight import class_counts
 from . import _report as report
 from ._metrics import resolve_scoring
@@ -143,6 +145,7 @@ def compare(
     random_state=None,
     error_score=np.nan,
     progress=False,
+    stacking=True,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
@@ -187,6 +190,11 @@ def compare(
         ``'raise'`` to raise it.
     progress : bool, default=False
         Show a progress bar over the fits.
+    stacking : bool, default=True
+        Train the networks of all strategies and folds together, in stacks
+        (see :mod:`skweighted.model_selection`), with the same results; fits
+        that cannot be stacked train separately. ``n_jobs`` then runs stack
+        chunks in parallel. ``False`` trains every fit on its own.
 
     Returns
     -------
@@ -230,20 +238,31 @@ def compare(
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
 
     tasks = [(name, k) for name in built for k in range(len(splits))]
+    session, shares = (
+        _stack(built, X, y, splits, tasks, n_jobs) if stacking else (None, {})
+    )
     outcomes = {}
-    with tqdm(total=len(tasks), unit="fit", disable=not progress) as bar:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    with (
+        tqdm(total=len(tasks), unit="fit", disable=not progress) as bar,
+        session.replaying() if session else nullcontext(),
+    ):
+        parallel = Parallel(
+            n_jobs=1 if session else n_jobs, return_as="generator_unordered"
+        )
         jobs = parallel(
             delayed(_tagged)(
                 (name, k), clone(built[name]), X, y, *splits[k], scorers, error_score
             )
             for name, k in tasks
         )
-        for key, outcome in jobs:
-            outcomes[key] = outcome
+        for key, (scores, fit_time, score_time, error) in jobs:
+            fit_time += shares.get(key, 0.0)  # its share of the stacked training
+            outcomes[key] = scores, fit_time, score_time, error
             bar.set_postfix_str(key[0], refresh=False)
             bar.update()
 
+    if session is not None:
+        notes.extend(_stacking_notes(session.report()))
     rows = []
     for name, k in tasks:
         scores, fit_time, score_time, error = outcomes[name, k]
@@ -264,6 +283,32 @@ def compare(
         notes=notes,
         strategies=built,
     )
+
+
+def _stack(built, X, y, splits, tasks, n_jobs):
+    """Record every task's fits, train them in stacks; the session to replay
+    them from and each task's share of the training time."""
+    session, shares = Session(n_jobs=n_jobs), {}
+    spans = {}
+    for name, k in tasks:
+        first = len(session.records)
+        marks = record_fits(session, clone(built[name]), X, y, [splits[k]])
+        spans[name, k] = first, marks
+    session.train()
+    for key, (first, marks) in spans.items():
+        shares[key] = fit_time_shares(session, first, marks, 1)[0]
+    return session, shares
+
+
+def _stacking_notes(report):
+    """One note per reason some fits trained separately."""
+    reasons = {}
+    for why in report["separate"]:
+        reasons[why] = reasons.get(why, 0) + 1
+    return [
+        f"stacking: {n} of {report['n_fits']} network fits trained separately ({why})."
+        for why, n in reasons.items()
+    ]
 
 
 def _tagged(key, *args):
