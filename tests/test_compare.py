@@ -156,8 +156,10 @@ def test_same_seed_same_numbers(data, result):
 def test_resampling_never_sees_the_evaluation_folds(data, result):
     X, y = data
     splits = list(StratifiedKFold(N_FOLDS).split(X, y))
-    assert len(SEEN) == N_FOLDS  # once per fit, never at predict time
-    for seen, (train, test) in zip(SEEN, splits):
+    # once per fit in each of stacking's two passes (record, then replay),
+    # never at predict time
+    assert len(SEEN) == 2 * N_FOLDS
+    for seen, (train, test) in zip(SEEN, splits * 2):
         assert set(seen) == set(train)
         assert not set(seen) & set(test)
 
