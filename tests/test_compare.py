@@ -348,3 +348,28 @@ def test_module_and_function_names_coexist():
     from skweighted.compare import default_estimator
 
     assert default_estimator is module.default_estimator
+
+
+def test_stacking_off_gives_the_same_numbers_and_notes_say_what_trained_alone(
+    data, result
+):
+    from skweighted.losses import FocalLoss
+
+    X, y = data
+    focal = default_estimator(max_epochs=3).set_params(criterion=FocalLoss)
+    strategies = {"balanced": "balanced", "focal": make_pipeline(focal)}
+    kwargs = dict(estimator=default_estimator(max_epochs=3), cv=N_FOLDS, random_state=0)
+    stacked = compare(X, y, strategies=strategies, **kwargs)
+    alone = compare(X, y, strategies=strategies, stacking=False, **kwargs)
+    np.testing.assert_allclose(
+        stacked.results["value"], alone.results["value"], atol=1e-6
+    )
+    assert alone.notes == []
+    assert stacked.notes == [
+        f"stacking: {N_FOLDS} of {2 * N_FOLDS} network fits trained separately "
+        "(criterion FocalLoss: only WeightedCrossEntropyLoss is stacked)."
+    ]
+    # the balanced strategy matches the shared fixture, which was stacked too
+    before = result.results.query("strategy == 'balanced'")["value"].to_numpy()
+    got = stacked.results.query("strategy == 'balanced'")["value"].to_numpy()
+    np.testing.assert_array_equal(got, before)
