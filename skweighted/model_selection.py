@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import indexable
 
 from ._stacking._memory import default_budget
-from ._stacking._passes import fit_time_shares, record_fits
+from ._stacking._passes import fit_time_shares, has_network, record_fits
 from ._stacking._session import Session
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate"]
@@ -45,9 +45,12 @@ _STACKING_CONSTRAINTS = {
 }
 
 
-def _dataset_reason(X):
+def _reason(estimator, X):
+    """Why a search over ``estimator`` on ``X`` is not stacked (None: it is)."""
     if isinstance(X, torch.utils.data.Dataset):
         return "a Dataset input: stacking needs in-memory arrays"
+    if not has_network(estimator):
+        return "no WeightedNeuralNetClassifier to stack"
     return None
 
 
@@ -70,28 +73,26 @@ class _StackedSearchMixin:
             The fitted search.
         """
         reason = None if self.stacking else "stacking=False"
-        reason = reason or _dataset_reason(X)
-        self._session = None
-        if reason is None:
-            self._session = Session(self.memory_budget, self.n_jobs)
-            self._stack_args = (X, y, params)
-            self._fit_time_shares = []
+        reason = reason or _reason(self.estimator, X)
+        session = None if reason else Session(self.memory_budget, self.n_jobs)
         n_jobs = self.n_jobs
+        self._session, self._stack_args, self._fit_time_shares = session, None, []
         try:
-            if self._session is not None:
-                self.n_jobs = 1  # pass 2 replays the fits in order
+            if session is not None:
+                self._stack_args = (X, y, params)
+                self.n_jobs = 1  # pass 2 replays the fits in order, here
             super().fit(X, y, **params)
         finally:
             self.n_jobs = n_jobs
-            vars(self).pop("_stack_args", None)
-        self.stacking_ = _report(self._session, reason, X, self)
-        del self._session
+            for name in ("_session", "_stack_args", "_fit_time_shares"):
+                vars(self).pop(name, None)
+        self.stacking_ = _report(session, reason, X, self)
         return self
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         # scikit-learn >= 1.9 passes callback_ctx, older versions do not
         kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
-        if self._session is None:
+        if getattr(self, "_session", None) is None:
             return super()._run_search(evaluate_candidates, **kwargs)
 
         def stacked(candidate_params, cv=None, more_results=None, **kw):
@@ -390,7 +391,7 @@ error_score
         error_score=error_score,
     )
     reason = None if stacking else "stacking=False"
-    reason = reason or _dataset_reason(X)
+    reason = reason or _reason(estimator, X)
     if reason is not None:
         result = _sk.cross_validate(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
         session = None

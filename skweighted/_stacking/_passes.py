@@ -7,6 +7,15 @@ import warnings
 import numpy as np
 from sklearn import model_selection
 
+from .._classifier import WeightedNeuralNetClassifier
+
+
+def has_network(estimator):
+    """Whether ``estimator`` is or holds a WeightedNeuralNetClassifier (only
+    those fits are recorded; anything else would just run twice)."""
+    parts = [estimator, *estimator.get_params(deep=True).values()]
+    return any(isinstance(p, WeightedNeuralNetClassifier) for p in parts)
+
 
 def record_fits(session, estimator, X, y, splits, params=None):
     """Record every fit of ``estimator`` on ``splits`` in ``session``.

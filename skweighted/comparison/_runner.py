@@ -22,7 +22,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 from tqdm.auto import tqdm
 
-from .._stacking._passes import fit_time_shares, record_fits
+from .._stacking._passes import fit_time_shares, has_network, record_fits
 from .._stacking._session import Session
 from ..class_weight import class_counts
 from . import _report as report
@@ -291,6 +291,8 @@ def _stack(built, X, y, splits, tasks, n_jobs):
     session, shares = Session(n_jobs=n_jobs), {}
     spans = {}
     for name, k in tasks:
+        if not has_network(built[name]):
+            continue
         first = len(session.records)
         marks = record_fits(session, clone(built[name]), X, y, [splits[k]])
         spans[name, k] = first, marks
