@@ -4,7 +4,7 @@ Class weighting, resampling and threshold moving, compared
 ==========================================================
 
 On an imbalanced problem, plain accuracy rewards a network that ignores the
-rare class. This example runs :func:`skweighted.compare` on the built-in
+rare class. This example runs :func:`skweighted.comparison.compare` on the built-in
 ``'synthetic'`` dataset (1900 vs 100 samples) to show the classic picture:
 
 * accuracy is highest for doing nothing;
