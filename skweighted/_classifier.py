@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 
 from . import _build, _inputs, _net, calibration
+from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
 from .losses import MultiLabelBCELoss
 from .losses._base import n_outputs
@@ -511,8 +512,15 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             net.set_params(**self._changed_settings(net, criterion))
         else:
             net = self._new_net(len(classes), device, data.sample_shape, criterion)
+        session = active_session()  # a search trains many fits at once
         try:
-            _net.train(net, plan, data.X, y_enc, sample_weight, epochs=epochs)
+            stacked = (
+                session is not None
+                and epochs is None
+                and session.fit(net, plan, data.X, y_enc, sample_weight)
+            )
+            if not stacked:
+                _net.train(net, plan, data.X, y_enc, sample_weight, epochs=epochs)
         except FloatingPointError:  # diverged: its weights must not predict
             vars(self).pop("net_", None)
             raise

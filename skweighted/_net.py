@@ -386,6 +386,25 @@ class WeightedNet(NeuralNet):
             epoch=lambda: len(self.history) - 1,
         )
 
+    def epoch_orders(self, dataset, n_epochs):
+        """The rows of the next ``n_epochs`` training epochs, in batch order.
+
+        What the fast batch iterator reads in each epoch (the same generator
+        calls, epochs counted from ``len(history)`` on), as LongTensors of
+        row indices into ``dataset``.
+        """
+        kwargs = self.get_params_for("iterator_train")
+        start = len(self.history)
+        order = self._epoch_order(dataset, kwargs)
+        rows = torch.arange(len(dataset))
+        if order is None:
+            return [rows] * n_epochs
+        orders = []
+        for e in range(n_epochs):
+            order.epoch = lambda e=e: start + e
+            orders.append(order.indices())
+        return orders
+
     def get_iterator(self, dataset, training=False):
         """skorch's ``DataLoader`` path or, for in-memory arrays, the fast one.
 
@@ -626,6 +645,20 @@ def train(net, plan, X, y, sample_weight=None, epochs=None):
     sample_weight : ndarray of shape (n_samples,) or None
     epochs : int or None
     """
+    dataset = prepare(net, plan, X, y, sample_weight)
+    fit_params = {} if epochs is None else {"epochs": epochs}
+    net.partial_fit(dataset, y, **fit_params)
+    return net
+
+
+def prepare(net, plan, X, y, sample_weight=None):
+    """Everything :func:`train` does before training; returns the dataset.
+
+    Applies the plan, initialises a new net under the fit's seed and checks
+    its output width and the criterion's ``sample_weight`` support. The
+    stacking engine calls this too, so a stacked model starts exactly where
+    its separate fit would.
+    """
     net.apply_plan(plan)
     if not net.initialized_:
         with seeded(plan.seed, torch.device(net.device)):
@@ -640,9 +673,7 @@ def train(net, plan, X, y, sample_weight=None, epochs=None):
             "sample_weight in forward(); use a loss from skweighted.losses "
             "(e.g. WeightedCrossEntropyLoss) or drop sample_weight."
         )
-    fit_params = {} if epochs is None else {"epochs": epochs}
-    net.partial_fit(net.make_dataset(X, y, sample_weight), y, **fit_params)
-    return net
+    return net.make_dataset(X, y, sample_weight)
 
 
 def _labels(dataset):

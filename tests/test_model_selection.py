@@ -12,7 +12,9 @@ import threading
 import joblib
 import numpy as np
 import pytest
+import torch
 from conftest import FAST
+from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
 from skweighted import WeightedNeuralNetClassifier
@@ -123,3 +125,159 @@ def test_concurrent_fits_with_one_seed_agree(data, dropout):
         t.join()
     for proba in results:
         np.testing.assert_array_equal(proba, alone)
+
+
+# -- skweighted.model_selection: the same searches, trained in stacks ----------
+STACK = dict(max_epochs=3, batch_size=16, lr=0.01, random_state=0)
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def imbalanced():
+    X, y = make_classification(
+        n_samples=120,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=3,
+        weights=[0.6, 0.3, 0.1],
+        random_state=0,
+    )
+    return X.astype(np.float32), y, np.linspace(0.5, 2.0, len(y))
+
+
+def _assert_same_results(got, want):
+    """Same keys, params and ranks; scores within TOL (timings aside)."""
+    assert set(got) == set(want)
+    for key in want:
+        if key.endswith("_time"):
+            continue
+        if key.startswith(("split", "mean_", "std_")):
+            np.testing.assert_allclose(got[key], want[key], atol=TOL, err_msg=key)
+        elif key.startswith("param"):
+            assert list(map(repr, got[key])) == list(map(repr, want[key])), key
+        else:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_grid_search_equals_scikit_learns(imbalanced):
+    """A grid mixing stackable and non-stackable candidates, two scorers,
+    train scores and a routed sample_weight: scikit-learn's results."""
+    from skweighted.losses import FocalLoss
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, sw = imbalanced
+    grid = [
+        {"class_weight": [None, "balanced"], "lr": [0.01, 0.03]},
+        {"class_weight": ["balanced"], "criterion": [FocalLoss]},  # not stackable
+    ]
+    kwargs = dict(
+        cv=StratifiedKFold(3),
+        scoring=["balanced_accuracy", "neg_log_loss"],
+        refit="balanced_accuracy",
+        return_train_score=True,
+    )
+    net = WeightedNeuralNetClassifier(**STACK)
+    want = GridSearchCV(net, grid, **kwargs).fit(X, y, sample_weight=sw)
+    got = StackedGridSearchCV(net, grid, **kwargs).fit(X, y, sample_weight=sw)
+    _assert_same_results(got.cv_results_, want.cv_results_)
+    assert got.best_params_ == want.best_params_
+    np.testing.assert_allclose(
+        got.best_estimator_.predict_proba(X), want.best_estimator_.predict_proba(X)
+    )
+    report = got.stacking_
+    assert (report["n_fits"], report["n_stacked"]) == (15, 12)
+    assert len(report["separate"]) == 3
+    assert all("FocalLoss" in why for why in report["separate"])
+    assert np.all(got.cv_results_["mean_fit_time"] > 0)
+
+
+def test_randomized_search_and_cross_validate_equal_scikit_learns(imbalanced):
+    from sklearn.model_selection import RandomizedSearchCV, cross_validate
+
+    from skweighted import model_selection as ms
+
+    X, y, _ = imbalanced
+    net = WeightedNeuralNetClassifier(**STACK)
+    dists = {"lr": [0.003, 0.01, 0.03], "class_weight": [None, "balanced"]}
+    kwargs = dict(n_iter=3, cv=3, random_state=0, scoring="balanced_accuracy")
+    want = RandomizedSearchCV(net, dists, **kwargs).fit(X, y)
+    got = ms.RandomizedSearchCV(net, dists, **kwargs).fit(X, y)
+    _assert_same_results(got.cv_results_, want.cv_results_)
+    assert got.stacking_["n_stacked"] == 9
+
+    want = cross_validate(net, X, y, cv=4, return_train_score=True)
+    got = ms.cross_validate(
+        net, X, y, cv=4, return_train_score=True, return_stacking=True
+    )
+    assert got.pop("stacking")["n_stacked"] == 4
+    assert set(got) == set(want)
+    for key in ("test_score", "train_score"):
+        np.testing.assert_allclose(got[key], want[key], atol=TOL)
+
+
+class _BatchNormNet(torch.nn.Module):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_features_in, 8),
+            torch.nn.BatchNorm1d(8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, n_classes),
+        )
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+def _to_array(rows):
+    """A list of ``TensorDataset`` items (what scikit-learn's indexing gives)."""
+    return np.stack([row[0].numpy() for row in rows])
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "callback", "dataset"])
+def test_what_cannot_be_stacked_trains_separately_with_its_reason(imbalanced, kind):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from skorch.callbacks import EarlyStopping
+
+    from skweighted import model_selection as ms
+
+    X, y, _ = imbalanced
+    est, data, expected = WeightedNeuralNetClassifier(**STACK), X, None
+    if kind == "batchnorm":
+        est.set_params(module=_BatchNormNet)
+        expected = "BatchNorm1d in training mode"
+    elif kind == "callback":
+        est.set_params(callbacks=[EarlyStopping(monitor="train_loss")])
+        expected = "callbacks ['EarlyStopping'] need a separate net"
+    else:
+        est = make_pipeline(FunctionTransformer(_to_array), est)
+        data = torch.utils.data.TensorDataset(torch.from_numpy(X))
+        expected = "a Dataset input"
+    got = ms.cross_validate(est, data, y, cv=3, return_stacking=True)
+    report = got.pop("stacking")
+    assert report["n_stacked"] == 0
+    assert report["separate"] and all(expected in why for why in report["separate"])
+    from sklearn.model_selection import cross_validate
+
+    want = cross_validate(est, data, y, cv=3)
+    np.testing.assert_allclose(got["test_score"], want["test_score"], atol=TOL)
+
+
+def test_search_results_do_not_depend_on_the_chunking(imbalanced):
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, _ = imbalanced
+    net = WeightedNeuralNetClassifier(**STACK)
+    grid = {"class_weight": [None, "balanced"], "lr": [0.01, 0.03]}
+    whole = StackedGridSearchCV(net, grid, cv=2).fit(X, y)
+    chunked = StackedGridSearchCV(net, grid, cv=2, memory_budget=150_000).fit(X, y)
+    assert whole.stacking_["chunks"] == [8]
+    assert len(chunked.stacking_["chunks"]) > 1
+    assert (
+        chunked.stacking_["estimated_bytes"]
+        <= 150_000
+        < (whole.stacking_["estimated_bytes"])
+    )
+    _assert_same_results(chunked.cv_results_, whole.cv_results_)

@@ -1,0 +1,241 @@
+"""Train M models of one architecture together.
+
+The inputs are plain: the shared rows ``X, y`` (and their
+``sample_weight``), and per model a :class:`StackJob` (its initial module,
+its row order per epoch, its class weights, its optimizer settings and batch
+size). Folds, over- and under-sampling and class-balanced sampling are all
+just row orders; SMOTE's synthetic rows are rows of the shared data that only
+one model's orders visit. Each model's loss per
+batch is the weighted mean ``sum(w * l) / sum(w)`` of its rows (``w`` = class
+weight of the row's label x the row's ``sample_weight``), as
+:class:`~skweighted.losses.WeightedCrossEntropyLoss` computes it, or
+``sum(w * l) / n`` for ``normalization="mean"``.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from joblib import Parallel, delayed
+
+from . import _memory
+from ._model import StackedModel
+from ._optim import StackedOptimizer, settings
+from ._schedule import epoch_schedule
+
+
+@dataclass
+class StackJob:
+    """One model of a stack.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The network with its initial weights (not modified).
+    orders : list of LongTensor
+        Per epoch, the rows of the shared data in batch order; a multiset
+        (oversampling repeats rows), a subset (a fold, undersampling) or any
+        sequence. The number of epochs is ``len(orders)``.
+    batch_size : int
+    optimizer_kwargs : dict
+        Keyword arguments of the optimizer, ``lr`` included.
+    class_weight : Tensor of shape (K,) or (n_epochs, K), or None
+        Class weights, or one row per epoch (a deferred schedule); ``None``
+        weighs every class 1.
+    normalization : {"weighted_mean", "mean"}
+    """
+
+    module: torch.nn.Module
+    orders: list
+    batch_size: int
+    optimizer_kwargs: dict
+    class_weight: torch.Tensor | None = None
+    normalization: str = "weighted_mean"
+
+
+@dataclass
+class StackResult:
+    """What one model of a stack learned.
+
+    Attributes
+    ----------
+    state_dict : dict
+        Its trained parameters and buffers (CPU tensors).
+    batch_losses : list of list of float
+        Per epoch, the loss of each batch.
+    batch_sizes : list of list of int
+        Per epoch, the rows of each batch.
+    epoch_durations : list of float
+        Per epoch, its share of the stacked epoch's wall time (the epoch's
+        time divided by the models that trained in it).
+    optimizer_state : list of dict
+        Per parameter (in ``parameters()`` order), the state PyTorch's
+        optimizer would hold after the same steps.
+    """
+
+    state_dict: dict
+    batch_losses: list = field(default_factory=list)
+    batch_sizes: list = field(default_factory=list)
+    epoch_durations: list = field(default_factory=list)
+    optimizer_state: list = field(default_factory=list)
+
+
+def train_stack(
+    jobs,
+    X,
+    y,
+    sample_weight=None,
+    *,
+    optimizer=torch.optim.Adam,
+    device="cpu",
+    memory_budget=None,
+    n_jobs=None,
+):
+    """Train every job on ``X, y``, as many together as the budget allows.
+
+    Parameters
+    ----------
+    jobs : list of StackJob
+        Same architecture and optimizer class.
+    X : Tensor or ndarray of shape (n_rows, ...)
+        The shared rows (float32).
+    y : Tensor or ndarray of shape (n_rows,)
+        Their labels, encoded ``0..K-1``.
+    sample_weight : Tensor or ndarray of shape (n_rows,), default=None
+        A weight per row, multiplied by the class weight of its label.
+    optimizer : type, default=torch.optim.Adam
+    device : str or torch.device, default="cpu"
+    memory_budget : int or None, default=None
+        Bytes a chunk of the stack may use; ``None`` is
+        :func:`~skweighted._stacking._memory.default_budget`.
+    n_jobs : int or None, default=None
+        Chunks run through :class:`joblib.Parallel` (so a Dask backend spreads
+        them over a cluster).
+
+    Returns
+    -------
+    results : list of StackResult
+        In the order of ``jobs``; the results do not depend on the chunking.
+    """
+    device = torch.device(device)
+    X = _tensor(X, torch.float32)
+    y = _tensor(y, torch.long)
+    sample_weight = (
+        None if sample_weight is None else _tensor(sample_weight, torch.float32)
+    )
+    sizes = plan_chunks(jobs, X, device, memory_budget)
+    bounds = np.cumsum([0, *sizes])
+    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    args = (X, y, sample_weight, optimizer, device)
+    if len(chunks) == 1 or n_jobs in (None, 1):
+        parts = [train_chunk(c, *args) for c in chunks]
+    else:
+        parts = Parallel(n_jobs=n_jobs)(delayed(train_chunk)(c, *args) for c in chunks)
+    return [r for part in parts for r in part]
+
+
+def _tensor(a, dtype):
+    if isinstance(a, torch.Tensor):
+        return a.to(dtype)
+    return torch.as_tensor(np.asarray(a), dtype=dtype)
+
+
+def stack_bytes(jobs, X):
+    """Estimated bytes of one chunk holding all ``jobs``."""
+    module = jobs[0].module
+    n_params = sum(p.numel() for p in module.parameters())
+    batch = max(j.batch_size for j in jobs)
+    activation = _memory.activation_bytes(module, torch.as_tensor(X[:2]), batch)
+    n_rows = len(X) + max(max(len(o) for o in j.orders) for j in jobs)
+    return len(jobs) * _memory.bytes_per_model(n_params, activation, n_rows)
+
+
+def plan_chunks(jobs, X, device, memory_budget=None):
+    """The chunk sizes that keep each chunk under ``memory_budget`` bytes."""
+    budget = _memory.default_budget(device) if memory_budget is None else memory_budget
+    per_model = stack_bytes(jobs[:1], X)
+    return _memory.chunk_sizes(len(jobs), per_model, budget)
+
+
+def _class_weights(jobs, n_epochs, n_classes, device):
+    """``(M, E, K)`` class weights, or None when no job has any."""
+    if all(j.class_weight is None for j in jobs):
+        return None
+    cw = torch.ones(len(jobs), n_epochs, n_classes)
+    for m, j in enumerate(jobs):
+        if j.class_weight is not None:
+            w = torch.as_tensor(j.class_weight, dtype=torch.float32)
+            cw[m, :, : w.shape[-1]] = w if w.ndim == 1 else w[:n_epochs]
+    return cw.to(device)
+
+
+def train_chunk(jobs, X, y, sample_weight, optimizer, device):
+    """Train ``jobs`` as one stack; see :func:`train_stack`."""
+    device = torch.device(device)
+    X, y = X.to(device), y.to(device)
+    sw = None if sample_weight is None else sample_weight.to(device)
+    M = len(jobs)
+    model = StackedModel([j.module for j in jobs], device)
+    opt = StackedOptimizer(
+        model,
+        optimizer,
+        [settings(optimizer, j.optimizer_kwargs, device) for j in jobs],
+    )
+    n_epochs = max(len(j.orders) for j in jobs)
+    n_classes = max(
+        [int(y.max()) + 1]
+        + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]
+    )
+    cw = _class_weights(jobs, n_epochs, n_classes, device)
+    mean = torch.tensor([j.normalization == "mean" for j in jobs], device=device)
+    any_mean = bool(mean.any())
+    batch_sizes = [j.batch_size for j in jobs]
+    results = [StackResult(state_dict={}) for _ in jobs]
+    tiny = torch.finfo(torch.float32).tiny
+    for e in range(n_epochs):
+        start = time.perf_counter()
+        orders = [j.orders[e] if e < len(j.orders) else None for j in jobs]
+        sched = epoch_schedule(orders, batch_sizes)
+        index = sched.index.to(device)
+        weight = sched.valid.to(device, torch.float32)
+        sizes = sched.sizes.to(device, torch.float32).clamp_min(1)
+        all_active = sched.active.all(0).tolist()
+        losses = []
+        for t in range(sched.n_steps):
+            idx = index[:, t]
+            B = idx.shape[1]
+            Xb = X.index_select(0, idx.reshape(-1)).view(M, B, *X.shape[1:])
+            yb = y[idx]
+            w = weight[:, t]
+            if cw is not None:
+                w = w * cw[:, e].gather(1, yb)
+            if sw is not None:
+                w = w * sw[idx]
+            logits = model(Xb)
+            per_row = F.cross_entropy(
+                logits.reshape(M * B, -1), yb.reshape(-1), reduction="none"
+            ).view(M, B)
+            denom = w.sum(1).clamp_min(tiny)
+            if any_mean:
+                denom = torch.where(mean, sizes[:, t], denom)
+            loss = (w * per_row).sum(1) / denom
+            (grad,) = torch.autograd.grad(loss.sum(), model.flat)
+            opt.step(grad, None if all_active[t] else sched.active[:, t])
+            losses.append(loss.detach())
+        values = torch.stack(losses, 1).cpu() if losses else torch.zeros(M, 0)
+        steps = sched.active.sum(1).tolist()
+        share = (time.perf_counter() - start) / max(
+            1, sum(o is not None for o in orders)
+        )
+        for m, r in enumerate(results):
+            if orders[m] is None:
+                continue
+            r.batch_losses.append(values[m, : steps[m]].tolist())
+            r.batch_sizes.append(sched.sizes[m, : steps[m]].tolist())
+            r.epoch_durations.append(share)
+    for m, (r, state) in enumerate(zip(results, model.state_dicts())):
+        r.state_dict = state
+        r.optimizer_state = opt.state_for(m)
+    return results

@@ -1,0 +1,74 @@
+"""How many models of a stack fit in a memory budget.
+
+Per model, a stack holds its parameters four times (the weights, their
+gradient, two optimizer moments), its own row weights, and one batch of
+activations (kept for the backward pass, and their gradients). The
+activations are measured once on the real module with forward hooks.
+"""
+
+import torch
+
+#: Default budget on the CPU: the stacked state and one batch of activations.
+DEFAULT_CPU_BUDGET = 1 << 30  # 1 GiB
+#: Default budget on a GPU: this fraction of its free memory.
+GPU_FREE_FRACTION = 0.5
+_BYTES = 4  # float32
+
+
+def default_budget(device):
+    """The default memory budget in bytes for ``device``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(GPU_FREE_FRACTION * free)
+    return DEFAULT_CPU_BUDGET
+
+
+def activation_bytes(module, X, batch_size):
+    """Bytes of the activations of one batch of ``batch_size`` rows of ``X``
+    through ``module`` (every submodule's output, float32)."""
+    sizes = []
+
+    def hook(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel())
+
+    handles = [m.register_forward_hook(hook) for m in module.modules()]
+    try:
+        with torch.no_grad():
+            module(X[:2])
+    finally:
+        for h in handles:
+            h.remove()
+    per_row = (sum(sizes) / 2) + X[:1].numel()
+    return int(per_row * batch_size * _BYTES)
+
+
+def bytes_per_model(n_params, activation, n_rows):
+    """Estimated bytes one model adds to a stack.
+
+    Parameters
+    ----------
+    n_params : int
+        Parameters of one model.
+    activation : int
+        Bytes of one batch of activations (:func:`activation_bytes`).
+    n_rows : int
+        Rows of the shared data (a per-row weight each) plus the rows of one
+        epoch's schedule.
+    """
+    # weights, gradient, two moments; activations and their gradients (x3 for
+    # the temporaries of the backward pass); row weights and the index schedule
+    return 4 * n_params * _BYTES + 3 * activation + n_rows * (_BYTES + 9)
+
+
+def chunk_sizes(n_models, per_model, budget):
+    """Split ``n_models`` into consecutive chunks of at most ``budget`` bytes.
+
+    At least one model per chunk, whatever its size; chunks as equal as
+    possible.
+    """
+    per_chunk = max(1, int(budget // max(per_model, 1)))
+    n_chunks = -(-n_models // per_chunk)
+    base, extra = divmod(n_models, n_chunks)
+    return [base + (i < extra) for i in range(n_chunks)]

@@ -1,0 +1,55 @@
+"""The recording pass of a search: every fit prepared and recorded, none
+trained, through scikit-learn's own ``cross_validate`` (so splitting,
+metadata routing and pipelines behave exactly as in the real pass)."""
+
+import warnings
+
+import numpy as np
+from sklearn import model_selection
+
+from .._classifier import WeightedNeuralNetClassifier
+
+
+def has_network(estimator):
+    """Whether ``estimator`` is or holds a WeightedNeuralNetClassifier (only
+    those fits are recorded; anything else would just run twice)."""
+    parts = [estimator, *estimator.get_params(deep=True).values()]
+    return any(isinstance(p, WeightedNeuralNetClassifier) for p in parts)
+
+
+def record_fits(session, estimator, X, y, splits, params=None):
+    """Record every fit of ``estimator`` on ``splits`` in ``session``.
+
+    Returns, per split, the number of records once that split's fit was done
+    (None when a fit failed and the splits cannot be told apart).
+    """
+    marks = []
+
+    def mark(est, X_test, y_test=None):
+        marks.append(len(session.records))
+        return 0.0
+
+    with warnings.catch_warnings(), session.recording():
+        warnings.simplefilter("ignore")
+        try:
+            model_selection.cross_validate(
+                estimator,
+                X,
+                y,
+                cv=splits,
+                scoring=mark,
+                params=params,
+                n_jobs=1,
+                error_score=np.nan,
+            )
+        except Exception:
+            pass
+    return marks if len(marks) == len(splits) else None
+
+
+def fit_time_shares(session, first, marks, n_splits):
+    """Per split, the training seconds of its fits (their stack shares)."""
+    if marks is None:
+        return [0.0] * n_splits
+    bounds = [first, *marks]
+    return [session.train_time_of(a, b) for a, b in zip(bounds[:-1], bounds[1:])]

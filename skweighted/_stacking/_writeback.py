@@ -1,0 +1,41 @@
+"""Turn a stacked model's result into an ordinary fitted net.
+
+The trained weights go into ``net.module_``, the optimizer's state into
+``net.optimizer_`` (so a warm start continues as after a separate fit), and
+the history is recorded through skorch's own epoch events, so its callbacks
+(the epoch counter, the epoch ``train_loss`` and its ``_best`` flag, the
+timer) fill it in exactly as they do in a separate fit.
+"""
+
+import torch
+
+
+def write_back(net, result):
+    """Load ``result`` (a :class:`StackResult`) into the prepared ``net``."""
+    device = torch.device(net.device)
+    params = list(net.module_.named_parameters())
+    with torch.no_grad():
+        for name, p in params:
+            p.copy_(result.state_dict[name].to(device))
+    for (_, p), state in zip(params, result.optimizer_state):
+        state = {k: v for k, v in state.items() if v is not None}
+        if state:
+            net.optimizer_.state[p] = state
+    _record_history(net, result)
+    return net
+
+
+def _record_history(net, result):
+    net.notify("on_train_begin", X=None, y=None)
+    for losses, sizes, duration in zip(
+        result.batch_losses, result.batch_sizes, result.epoch_durations
+    ):
+        net.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
+        for loss, size in zip(losses, sizes):
+            net.history.new_batch()
+            net.history.record_batch("train_loss", loss)
+            net.history.record_batch("train_batch_size", size)
+        net.history.record("train_batch_count", len(losses))
+        net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+        net.history.record("dur", duration)
+    net.notify("on_train_end", X=None, y=None)

@@ -1,0 +1,296 @@
+"""The stacking engine: a stacked model equals its separate fit.
+
+Every stackable kind of difference between models goes into one stack;
+each stacked model's ``predict_proba`` and ``history`` losses must equal the
+separate fit with the same seed and batch order. No timing here (see
+``benchmarks/bench_stacking.py``).
+"""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.pipeline import make_pipeline
+from imblearn.under_sampling import RandomUnderSampler
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from torch import nn
+
+from skweighted import WeightedNeuralNetClassifier
+from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
+from skweighted._stacking._schedule import epoch_schedule
+from skweighted._stacking._session import Session
+from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
+from skweighted.modules import MLP
+
+TOL = 1e-4
+BASE = dict(
+    max_epochs=3, batch_size=16, lr=0.01, random_state=0, module__hidden_units=(8,)
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=120,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=3,
+        weights=[0.6, 0.3, 0.1],
+        random_state=0,
+    )
+    return X.astype(np.float32), y
+
+
+def _net(**params):
+    return WeightedNeuralNetClassifier(**{**BASE, **params})
+
+
+def _cases(X, y):
+    """(name, estimator, X_train, y_train, fit params): one stackable
+    difference each."""
+    sw = np.linspace(0.2, 3.0, len(y))
+    fold = np.arange(len(y)) % 5 != 0
+    return [
+        ("none", _net(), X, y, {}),
+        ("balanced", _net(class_weight="balanced"), X, y, {}),
+        ("inverse", _net(class_weight="inverse"), X, y, {}),
+        ("inverse_sqrt", _net(class_weight="inverse_sqrt"), X, y, {}),
+        ("median_frequency", _net(class_weight="median_frequency"), X, y, {}),
+        ("dict", _net(class_weight={0: 1.0, 1: 2.0, 2: 6.0}), X, y, {}),
+        ("effective", _net(class_weight=EffectiveNumber(beta=0.99)), X, y, {}),
+        ("power", _net(class_weight=InversePower(power=0.75)), X, y, {}),
+        ("deferred", _net(class_weight=Deferred("balanced", start_epoch=1)), X, y, {}),
+        ("callable", _net(class_weight=lambda y: {0: 1.0, 1: 1.5, 2: 2.0}), X, y, {}),
+        ("sample_weight", _net(class_weight="balanced"), X, y, {"sample_weight": sw}),
+        ("fold", _net(), X[fold], y[fold], {}),
+        ("lr", _net(lr=0.03), X, y, {}),
+        ("seed", _net(random_state=7), X, y, {}),
+        ("sampler", _net(sampler="balanced"), X, y, {}),
+        (
+            "sampler+weights",
+            _net(sampler="inverse_sqrt", class_weight="inverse_sqrt"),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        ("batch_size", _net(batch_size=50), X, y, {}),
+        ("epochs", _net(max_epochs=2), X, y, {}),
+        (
+            "mean",
+            _net(criterion__normalization="mean", class_weight="balanced"),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        (
+            "adamw",
+            _net(optimizer=torch.optim.AdamW, optimizer__weight_decay=0.1),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        (
+            "sgd",
+            _net(optimizer=torch.optim.SGD, lr=0.05, optimizer__momentum=0.9),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        (
+            "random_over",
+            make_pipeline(RandomOverSampler(random_state=0), _net()),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        (
+            "random_under",
+            make_pipeline(RandomUnderSampler(random_state=0), _net()),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        ("smote", make_pipeline(SMOTE(random_state=0), _net()), X, y, {}),
+    ]
+
+
+def _net_of(estimator):
+    return estimator[-1] if hasattr(estimator, "steps") else estimator
+
+
+@pytest.fixture(scope="module")
+def stacked(data):
+    cases = _cases(*data)
+    session = Session()
+    with session.recording():
+        for _, est, X, y, params in cases:
+            clone(est).fit(X, y, **params)
+    session.train()
+    with session.replaying():
+        fitted = [clone(est).fit(X, y, **params) for _, est, X, y, params in cases]
+    separate = [clone(est).fit(X, y, **params) for _, est, X, y, params in cases]
+    return cases, fitted, separate, session.report()
+
+
+def test_every_case_was_stacked(stacked):
+    cases, _, _, report = stacked
+    assert report["n_fits"] == report["n_stacked"] == len(cases)
+    assert report["separate"] == []
+
+
+NAMES = [c[0] for c in _cases(np.zeros((10, 5), np.float32), np.zeros(10, int))]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stacked_equals_separate_fit(stacked, data, name):
+    cases, fitted, separate, _ = stacked
+    i = NAMES.index(name)
+    X = data[0]
+    got, want = fitted[i], separate[i]
+    np.testing.assert_allclose(
+        got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=name
+    )
+    h_got, h_want = _net_of(got).net_.history, _net_of(want).net_.history
+    assert len(h_got) == len(h_want), name
+    np.testing.assert_allclose(
+        h_got[:, "train_loss"], h_want[:, "train_loss"], atol=TOL, err_msg=name
+    )
+    batches_got = [b["train_loss"] for epoch in h_got for b in epoch["batches"]]
+    batches_want = [b["train_loss"] for epoch in h_want for b in epoch["batches"]]
+    np.testing.assert_allclose(batches_got, batches_want, atol=TOL, err_msg=name)
+    sizes = h_got[:, "batches", :, "train_batch_size"]
+    assert sizes == h_want[:, "batches", :, "train_batch_size"], name
+    assert set(h_got[-1]) == set(h_want[-1]), name
+
+
+def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):
+    _, fitted, separate, _ = stacked
+    clf = fitted[1]
+    assert type(clf) is WeightedNeuralNetClassifier
+    np.testing.assert_array_equal(clf.class_weight_, separate[1].class_weight_)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(
+        again.predict_proba(data[0]), clf.predict_proba(data[0])
+    )
+    # the optimizer state is PyTorch's: a warm start continues as after a fit
+    state = clf.net_.optimizer_.state_dict()["state"][0]
+    want = separate[1].net_.optimizer_.state_dict()["state"][0]
+    assert float(state["step"]) == float(want["step"])
+    np.testing.assert_allclose(state["exp_avg_sq"], want["exp_avg_sq"], atol=1e-6)
+
+
+def test_different_seeds_give_different_models(stacked, data):
+    cases, fitted, _, _ = stacked
+    names = [c[0] for c in cases]
+    a, b = fitted[names.index("none")], fitted[names.index("seed")]
+    assert np.abs(a.predict_proba(data[0]) - b.predict_proba(data[0])).max() > 1e-3
+
+
+# -- the engine on its own ------------------------------------------------------
+def test_schedule_masks_models_with_fewer_steps():
+    sched = epoch_schedule([torch.arange(5), torch.arange(12), None], [4, 4, 4])
+    assert sched.n_steps == 3
+    assert sched.active.tolist() == [[True, True, False], [True] * 3, [False] * 3]
+    assert sched.sizes.tolist() == [[4, 1, 0], [4, 4, 4], [0, 0, 0]]
+    assert sched.index[0, 1, 0] == 4 and not sched.valid[0, 1, 1:].any()
+
+
+def _jobs(n_models, n_rows, epochs=2, batch_size=8):
+    g = torch.Generator().manual_seed(0)
+    jobs = []
+    for m in range(n_models):
+        torch.manual_seed(m)
+        module = MLP(4, 3, hidden_units=(6,))
+        orders = [torch.randperm(n_rows - m, generator=g) for _ in range(epochs)]
+        cw = torch.rand(3, generator=g) + 0.5
+        jobs.append(StackJob(module, orders, batch_size, {"lr": 0.01}, cw))
+    return jobs
+
+
+def test_chunking_does_not_change_the_results():
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(40, 4, generator=g), torch.randint(0, 3, (40,), generator=g)
+    jobs = _jobs(5, 40)
+    budget = 2 * stack_bytes(jobs[:1], X)
+    assert stack_bytes(jobs, X) > budget
+    assert plan_chunks(jobs, X, "cpu", budget) == [2, 2, 1]
+    assert plan_chunks(jobs, X, "cpu", 1) == [1] * 5  # at least one model each
+    one = train_stack(jobs, X, y, memory_budget=10 * stack_bytes(jobs, X))
+    with joblib.parallel_config(backend="threading"):  # chunks as joblib tasks
+        in_parallel = train_stack(jobs, X, y, memory_budget=budget, n_jobs=2)
+    for chunked in (train_stack(jobs, X, y, memory_budget=budget), in_parallel):
+        for a, b in zip(one, chunked, strict=True):
+            for name in a.state_dict:
+                torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
+            np.testing.assert_allclose(
+                np.concatenate(a.batch_losses),
+                np.concatenate(b.batch_losses),
+                atol=1e-6,
+            )
+
+
+def test_vmap_path_equals_the_batched_matmul_path(monkeypatch):
+    from skweighted._stacking import _model
+
+    g = torch.Generator().manual_seed(2)
+    X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
+    jobs = _jobs(3, 30)
+    fast = train_stack(jobs, X, y)
+    monkeypatch.setattr(_model, "_is_plain_mlp", lambda module: False)
+    generic = train_stack(jobs, X, y)
+    for a, b in zip(fast, generic):
+        for name in a.state_dict:
+            torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
+
+
+class _Gated(nn.Module):
+    """A user module (not the built-in MLP): the vmap path."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.a = nn.Linear(n_features_in, 8)
+        self.b = nn.Linear(n_features_in, 8)
+        self.out = nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return self.out(torch.tanh(self.a(X)) * torch.sigmoid(self.b(X)))
+
+
+def test_a_user_module_stacks_through_vmap(data):
+    X, y = data
+    ests = [
+        WeightedNeuralNetClassifier(
+            _Gated, max_epochs=3, batch_size=16, lr=0.01, random_state=s
+        )
+        for s in (0, 1)
+    ]
+    session = Session()
+    with session.recording():
+        for est in ests:
+            clone(est).fit(X, y)
+    session.train()
+    with session.replaying():
+        fitted = [clone(est).fit(X, y) for est in ests]
+    assert session.report()["n_stacked"] == 2
+    for got, est in zip(fitted, ests):
+        want = clone(est).fit(X, y)
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL
+        )
+
+
+def test_dropout_trains_separately_with_its_reason():
+    from skweighted import model_selection as ms
+
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    est = WeightedNeuralNetClassifier(
+        max_epochs=2, batch_size=16, random_state=0, module__dropout=0.3
+    )
+    report = ms.cross_validate(est, X, y, cv=2, return_stacking=True)["stacking"]
+    assert report["n_stacked"] == 0
+    assert report["separate"] and all("Dropout" in r for r in report["separate"])
