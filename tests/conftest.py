@@ -54,6 +54,21 @@ def three():
 
 
 @pytest.fixture(scope="session")
+def small_three():
+    """120 rows, 5 features, integer classes 0 / 1 / 2 at 60 / 30 / 10 %."""
+    X, y = make_classification(
+        n_samples=120,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=3,
+        weights=[0.6, 0.3, 0.1],
+        random_state=0,
+    )
+    return _read_only(X.astype(np.float32), y)
+
+
+@pytest.fixture(scope="session")
 def dask_client():
     """A local Dask cluster of 2 worker processes with 2 threads each (Dask's
     default is several threads per worker), shared by the whole session."""

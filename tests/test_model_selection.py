@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST
-from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
 from skweighted import WeightedNeuralNetClassifier
@@ -133,17 +132,9 @@ TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def imbalanced():
-    X, y = make_classification(
-        n_samples=120,
-        n_features=5,
-        n_informative=4,
-        n_redundant=0,
-        n_classes=3,
-        weights=[0.6, 0.3, 0.1],
-        random_state=0,
-    )
-    return X.astype(np.float32), y, np.linspace(0.5, 2.0, len(y))
+def imbalanced(small_three):
+    X, y = small_three
+    return X, y, np.linspace(0.5, 2.0, len(y))
 
 
 def _assert_same_results(got, want):

@@ -33,17 +33,8 @@ BASE = dict(
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=120,
-        n_features=5,
-        n_informative=4,
-        n_redundant=0,
-        n_classes=3,
-        weights=[0.6, 0.3, 0.1],
-        random_state=0,
-    )
-    return X.astype(np.float32), y
+def data(small_three):
+    return small_three
 
 
 def _net(**params):
