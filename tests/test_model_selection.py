@@ -244,7 +244,7 @@ def test_what_cannot_be_stacked_trains_separately_with_its_reason(imbalanced, ki
         expected = "callbacks ['EarlyStopping'] need a separate net"
     else:
         est = make_pipeline(FunctionTransformer(_to_array), est)
-        data = torch.utils.data.TensorDataset(torch.from_numpy(X))
+        data = torch.utils.data.TensorDataset(torch.tensor(X))  # X is read-only
         expected = "a Dataset input"
     got = ms.cross_validate(est, data, y, cv=3, return_stacking=True)
     report = got.pop("stacking")
