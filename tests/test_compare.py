@@ -453,7 +453,7 @@ def test_summary_marks_ties_with_the_best():
 
 
 @pytest.mark.slow
-def test_dask_cluster_gives_the_n_jobs_1_numbers(data):
+def test_dask_cluster_gives_the_n_jobs_1_numbers(data, dask_client):
     distributed = pytest.importorskip("distributed")
     from joblib import parallel_config
 
@@ -477,23 +477,14 @@ def test_dask_cluster_gives_the_n_jobs_1_numbers(data):
     local = compare(X, y, n_jobs=1, **kwargs)
     local_search = GridSearchCV(pipe, n_jobs=1, **search_kwargs).fit(X, y)
 
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        with distributed.get_task_stream(client) as stream:
-            with parallel_config(backend="dask"):
-                remote = compare(X, y, **kwargs)
-                remote_search = GridSearchCV(pipe, **search_kwargs).fit(X, y)
-        assert len(stream.data) >= 6 + 4  # the fits ran as tasks on the cluster
-        workers = {task["worker"] for task in stream.data}
-        assert workers <= set(client.scheduler_info()["workers"])
+    # the session's cluster: 2 worker processes with 2 threads each
+    with distributed.get_task_stream(dask_client) as stream:
+        with parallel_config(backend="dask"):
+            remote = compare(X, y, **kwargs)
+            remote_search = GridSearchCV(pipe, **search_kwargs).fit(X, y)
+    assert len(stream.data) >= 6 + 4  # the fits ran as tasks on the cluster
+    workers = {task["worker"] for task in stream.data}
+    assert workers <= set(dask_client.scheduler_info()["workers"])
 
     pd.testing.assert_frame_equal(
         remote.results.drop(columns=["fit_time", "score_time"]),
