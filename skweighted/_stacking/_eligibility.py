@@ -102,7 +102,8 @@ def _module(net, plan, X):
         return None
     try:
         model = StackedModel([module, copy.deepcopy(module)], torch.device(net.device))
-        x = torch.as_tensor(X[:2], dtype=torch.float32).to(net.device)
+        # torch.tensor copies: X may be read-only
+        x = torch.tensor(X[:2], dtype=torch.float32).to(net.device)
         with torch.no_grad():
             model(torch.stack([x, x]))
     except Exception as exc:
