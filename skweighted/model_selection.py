@@ -113,7 +113,7 @@ class _StackedSearchMixin:
         fit_params = routed.estimator.fit
         base = clone(self.estimator)
         for candidate in candidate_params:
-            first = len(session.records)
+            first = len(session.order)
             estimator = clone(base).set_params(**clone(candidate, safe=False))
             marks = record_fits(session, estimator, X_, y_, splits, fit_params)
             self._fit_time_shares.append((first, marks, len(splits)))

@@ -21,7 +21,7 @@ from torch import nn
 
 from skweighted import WeightedNeuralNetClassifier
 from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
-from skweighted._stacking._schedule import epoch_schedule
+from skweighted._stacking._schedule import pack
 from skweighted._stacking._session import Session
 from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
 from skweighted.modules import MLP
@@ -183,12 +183,21 @@ def test_different_seeds_give_different_models(stacked, data):
 
 
 # -- the engine on its own ------------------------------------------------------
-def test_schedule_masks_models_with_fewer_steps():
-    sched = epoch_schedule([torch.arange(5), torch.arange(12), None], [4, 4, 4])
-    assert sched.n_steps == 3
-    assert sched.active.tolist() == [[True, True, False], [True] * 3, [False] * 3]
-    assert sched.sizes.tolist() == [[4, 1, 0], [4, 4, 4], [0, 0, 0]]
-    assert sched.index[0, 1, 0] == 4 and not sched.valid[0, 1, 1:].any()
+def test_schedule_runs_each_model_through_its_own_steps():
+    # model 0: epochs of 12 and 5 rows (3 + 2 steps of 4); model 1: 5 rows at
+    # batch 2 (3 steps); model 2: nothing to train
+    orders = [[torch.arange(12), torch.arange(5)], [torch.arange(5)], []]
+    sched = pack(orders, [4, 2, 4])
+    assert sched.n_steps == 5 and sched.steps == [[3, 2], [3], []]
+    assert [sched.n_active(s) for s in range(5)] == [2, 2, 2, 1, 1]
+    assert sched.segments(2) == [(0, 2, 2), (2, 3, 2), (3, 5, 1)]
+    assert sched.epoch[0].tolist() == [0, 0, 0, 1, 1]
+    assert sched.rows[0, 3].tolist() == [0, 1, 2, 3]  # epoch 2 starts afresh
+    assert sched.rows[0, 4].tolist() == [4, -1, -1, -1]  # its short last batch
+    assert sched.rows[1, 2].tolist() == [4, -1, -1, -1]  # batch 2, padded to 4
+    assert (sched.rows[1, 3:] == -1).all() and (sched.rows[2] == -1).all()
+    with pytest.raises(ValueError, match="sorted"):
+        pack(orders[::-1], [4, 2, 4][::-1])
 
 
 def _jobs(n_models, n_rows, epochs=2, batch_size=8):

@@ -105,7 +105,7 @@ def _module(net, plan, X):
         # torch.tensor copies: X may be read-only
         x = torch.tensor(X[:2], dtype=torch.float32).to(net.device)
         with torch.no_grad():
-            model(torch.stack([x, x]))
+            model.logits(torch.stack([x, x]))
     except Exception as exc:
         return f"torch.func.vmap rejects the module ({type(exc).__name__}: {exc})"
     return None

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from joblib import Parallel, delayed
 
 from . import _memory
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
-from ._schedule import epoch_schedule
+from ._schedule import pack, step_counts
 
 
 @dataclass
@@ -68,8 +67,8 @@ class StackResult:
     batch_sizes : list of list of int
         Per epoch, the rows of each batch.
     epoch_durations : list of float
-        Per epoch, its share of the stacked epoch's wall time (the epoch's
-        time divided by the models that trained in it).
+        Per epoch, its share of the stack's wall time (the time of each of
+        its steps divided by the models that took that step together).
     optimizer_state : list of dict
         Per parameter (in ``parameters()`` order), the state PyTorch's
         optimizer would hold after the same steps.
@@ -171,71 +170,86 @@ def _class_weights(jobs, n_epochs, n_classes, device):
     return cw.to(device)
 
 
+#: Steps whose batch schedule is laid out at once (row indices, labels and
+#: weights of every model), so the step loop only slices.
+WINDOW = 32
+
+
 def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     """Train ``jobs`` as one stack; see :func:`train_stack`."""
     device = torch.device(device)
+    per_model = [settings(optimizer, j.optimizer_kwargs, device) for j in jobs]
+    totals = [step_counts(j.orders, j.batch_size) for j in jobs]
+    # most steps first (those still training are a prefix), then models with
+    # the same optimizer settings side by side (one optimizer call each)
+    perm = sorted(
+        range(len(jobs)),
+        key=lambda m: (-totals[m], sorted(per_model[m].items(), key=str)),
+    )
+    jobs, per_model = [jobs[m] for m in perm], [per_model[m] for m in perm]
     X, y = X.to(device), y.to(device)
     sw = None if sample_weight is None else sample_weight.to(device)
-    M = len(jobs)
+    sched = pack([j.orders for j in jobs], [j.batch_size for j in jobs])
+    rows, epochs = sched.rows.to(device), sched.epoch.to(device)
     model = StackedModel([j.module for j in jobs], device)
-    opt = StackedOptimizer(
-        model,
-        optimizer,
-        [settings(optimizer, j.optimizer_kwargs, device) for j in jobs],
-    )
-    n_epochs = max(len(j.orders) for j in jobs)
+    opt = StackedOptimizer(model, optimizer, per_model)
     n_classes = max(
         [int(y.max()) + 1]
         + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]
     )
-    cw = _class_weights(jobs, n_epochs, n_classes, device)
+    cw = _class_weights(jobs, max(len(j.orders) for j in jobs), n_classes, device)
     mean = torch.tensor([j.normalization == "mean" for j in jobs], device=device)
     any_mean = bool(mean.any())
-    batch_sizes = [j.batch_size for j in jobs]
-    results = [StackResult(state_dict={}) for _ in jobs]
     tiny = torch.finfo(torch.float32).tiny
-    for e in range(n_epochs):
-        start = time.perf_counter()
-        orders = [j.orders[e] if e < len(j.orders) else None for j in jobs]
-        sched = epoch_schedule(orders, batch_sizes)
-        index = sched.index.to(device)
-        weight = sched.valid.to(device, torch.float32)
-        sizes = sched.sizes.to(device, torch.float32).clamp_min(1)
-        all_active = sched.active.all(0).tolist()
-        losses = []
-        for t in range(sched.n_steps):
-            idx = index[:, t]
-            B = idx.shape[1]
-            Xb = X.index_select(0, idx.reshape(-1)).view(M, B, *X.shape[1:])
-            yb = y[idx]
-            w = weight[:, t]
-            if cw is not None:
-                w = w * cw[:, e].gather(1, yb)
-            if sw is not None:
-                w = w * sw[idx]
-            logits = model(Xb)
-            per_row = F.cross_entropy(
-                logits.reshape(M * B, -1), yb.reshape(-1), reduction="none"
-            ).view(M, B)
-            denom = w.sum(1).clamp_min(tiny)
-            if any_mean:
-                denom = torch.where(mean, sizes[:, t], denom)
-            loss = (w * per_row).sum(1) / denom
-            (grad,) = torch.autograd.grad(loss.sum(), model.flat)
-            opt.step(grad, None if all_active[t] else sched.active[:, t])
-            losses.append(loss.detach())
-        values = torch.stack(losses, 1).cpu() if losses else torch.zeros(M, 0)
-        steps = sched.active.sum(1).tolist()
-        share = (time.perf_counter() - start) / max(
-            1, sum(o is not None for o in orders)
-        )
-        for m, r in enumerate(results):
-            if orders[m] is None:
-                continue
-            r.batch_losses.append(values[m, : steps[m]].tolist())
-            r.batch_sizes.append(sched.sizes[m, : steps[m]].tolist())
-            r.epoch_durations.append(share)
-    for m, (r, state) in enumerate(zip(results, model.state_dicts())):
-        r.state_dict = state
-        r.optimizer_state = opt.state_for(m)
+    n_models, n_steps = len(jobs), sched.n_steps
+    losses = torch.zeros(n_models, n_steps, device=device)
+    shares = np.zeros(n_steps)  # per step, each active model's share of its time
+    for start, stop, a in sched.segments(WINDOW):
+        idx = rows[:a, start:stop].long()  # (a, W, B)
+        valid = idx >= 0
+        idx = idx.clamp_min(0)
+        labels = y[idx]
+        w = valid.to(torch.float32)
+        if cw is not None:
+            per_step = cw[:a].gather(
+                1, epochs[:a, start:stop, None].expand(-1, -1, cw.shape[-1])
+            )  # (a, W, K): the class weights of each step's epoch
+            w = w * per_step.gather(2, labels)
+        if sw is not None:
+            w = w * sw[idx]
+        denom = w.sum(-1).clamp_min(tiny)
+        if any_mean:
+            sizes = valid.sum(-1).to(torch.float32).clamp_min(1)
+            denom = torch.where(mean[:a, None], sizes, denom)
+        c = w / denom.unsqueeze(-1)
+        width = idx.shape[-1]
+        for t in range(stop - start):
+            began = time.perf_counter()
+            Xb = X.index_select(0, idx[:, t].reshape(-1))
+            loss, grad = model.loss_and_grad(
+                Xb.view(a, width, *X.shape[1:]), labels[:, t], c[:, t]
+            )
+            opt.step(grad, a)
+            losses[:a, start + t] = loss
+            shares[start + t] = (time.perf_counter() - began) / a
+    results = _results(sched, losses.cpu(), shares, model, opt)
+    out = [None] * n_models
+    for m, result in zip(perm, results):
+        out[m] = result
+    return out
+
+
+def _results(sched, losses, shares, model, opt):
+    """Per model (in stack order), its :class:`StackResult`."""
+    sizes = (sched.rows >= 0).sum(-1)
+    results = []
+    for m, (model_steps, state) in enumerate(zip(sched.steps, model.state_dicts())):
+        result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))
+        s = 0
+        for t in model_steps:
+            result.batch_losses.append(losses[m, s : s + t].tolist())
+            result.batch_sizes.append(sizes[m, s : s + t].tolist())
+            result.epoch_durations.append(float(shares[s : s + t].sum()))
+            s += t
+        results.append(result)
     return results

@@ -2,26 +2,33 @@
 
 The parameters of all models live in one ``(M, P)`` tensor (model ``m``'s
 parameters flattened in ``named_parameters`` order), so the optimizer updates
-every model with a handful of element-wise operations. The forward pass views
-that tensor as stacked parameters ``(M, *shape)`` and runs either
+every model with a handful of element-wise operations. A step computes the
+loss of the first ``n`` models (those still training) on their batches and
+its gradient, ``(n, P)``, in one of two ways:
 
-- batched matrix products (``torch.baddbmm``) for the built-in
-  :class:`~skweighted.modules.MLP`, or
-- ``torch.func.vmap`` over ``torch.func.functional_call`` for any other
-  module (``randomness="different"``: each model draws its own dropout
-  masks).
+- the built-in :class:`~skweighted.modules.MLP` (Linear layers and the
+  activations of :data:`_BACKWARD`): forward and backward written out as
+  batched matrix products (``torch.baddbmm``) into buffers kept between steps.
+  Autograd and a fresh allocation per activation cost more than the
+  arithmetic of networks this small.
+- any other module: ``torch.func.vmap`` over ``torch.func.functional_call``,
+  with autograd.
+
+The loss of model ``m`` is ``sum_i c_i * CE(logits_i, y_i)`` over its batch,
+with ``c`` the row weights already divided by the batch's normaliser.
 """
 
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..modules import MLP
 
 
 class StackedModel:
-    """The stacked parameters of ``modules`` and their batched forward pass.
+    """The stacked parameters of ``modules`` and their loss and gradient.
 
     Parameters
     ----------
@@ -43,7 +50,6 @@ class StackedModel:
             torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in modules
         ]
         self.flat = torch.stack(rows).to(device=device, dtype=torch.float32)
-        self.flat.requires_grad_(True)
         self.device = device
         self._template = first
         self._buffers = {
@@ -52,9 +58,7 @@ class StackedModel:
             )
             for name, _ in first.named_buffers()
         }
-        self._forward = (
-            self._mlp_forward if _is_plain_mlp(first) else self._vmap_forward
-        )
+        self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
         self._vmapped = None
 
     @property
@@ -62,7 +66,7 @@ class StackedModel:
         return self.flat.shape[0]
 
     def views(self, flat=None):
-        """Name -> stacked parameter ``(M, *shape)``, views into ``flat``."""
+        """Name -> stacked parameter ``(n, *shape)``, views into ``flat``."""
         flat = self.flat if flat is None else flat
         out, start = {}, 0
         for name, shape, n in zip(self.names, self.shapes, self.numels):
@@ -70,30 +74,35 @@ class StackedModel:
             start += n
         return out
 
-    def __call__(self, X):
-        """Logits ``(M, B, K)`` for the batches ``X`` of shape ``(M, B, ...)``."""
-        return self._forward(X)
+    def loss_and_grad(self, X, y, c):
+        """Losses ``(n,)`` and their gradient ``(n, P)`` of the first ``n``
+        models on their batches.
 
-    # -- the built-in MLP: batched matrix products -----------------------------
-    def _mlp_forward(self, X):
-        params = self.views()
-        h = X
-        for name, layer in self._template.layers.named_children():
-            if isinstance(layer, nn.Linear):
-                W = params[f"layers.{name}.weight"]
-                b = params.get(f"layers.{name}.bias")
-                if b is None:
-                    h = torch.bmm(h, W.transpose(1, 2))
-                else:
-                    h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
-            elif isinstance(layer, nn.Dropout):
-                h = nn.functional.dropout(h, layer.p, training=True)
-            else:  # a parameter-free element-wise activation
-                h = layer(h)
-        return h
+        Parameters
+        ----------
+        X : Tensor of shape (n, B, ...)
+        y : LongTensor of shape (n, B)
+        c : Tensor of shape (n, B)
+            Each row's weight over its batch's normaliser (0 for padding).
+        """
+        flat = self.flat[: X.shape[0]]
+        if self._kernel is not None:
+            return self._kernel.loss_and_grad(self.views(flat), X, y, c)
+        params = {k: v.detach().requires_grad_() for k, v in self.views(flat).items()}
+        logits = self.logits(X, params)
+        n, B = y.shape
+        per_row = F.cross_entropy(
+            logits.reshape(n * B, -1), y.reshape(-1), reduction="none"
+        ).view(n, B)
+        loss = (c * per_row).sum(1)
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
-    # -- any module: vmap over functional_call --------------------------------
-    def _vmap_forward(self, X):
+    def logits(self, X, params=None):
+        """Logits ``(n, B, K)`` of the models of ``params`` (default: all)."""
+        params = self.views() if params is None else params
+        if self._kernel is not None:
+            return self._kernel.forward(params, X)[-1]
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
@@ -102,7 +111,9 @@ class StackedModel:
                 return torch.func.functional_call(base, (params, buffers), (x,))
 
             self._vmapped = torch.func.vmap(one, randomness="different")
-        return self._vmapped(self.views(), self._buffers, X)
+        n = next(iter(params.values())).shape[0]
+        buffers = {k: v[:n] for k, v in self._buffers.items()}
+        return self._vmapped(params, buffers, X)
 
     def state_dicts(self):
         """One ``state_dict``-shaped dict of CPU tensors per model."""
@@ -115,18 +126,111 @@ class StackedModel:
         return out
 
 
-#: Activations that apply element-wise, so also to a stacked ``(M, B, H)`` batch.
-_ELEMENTWISE = (
-    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Hardtanh, nn.ReLU6, nn.Hardswish,
-    nn.Hardsigmoid, nn.Softsign, nn.LogSigmoid, nn.Tanhshrink, nn.Identity,
-)  # fmt: skip
+_aten = torch.ops.aten
+
+#: Activation -> (in place on the layer's output ``z``, gradient ``dh`` to the
+#: gradient of ``z`` from the activation's output ``h``: autograd's own
+#: backward kernels).
+_BACKWARD = {
+    nn.ReLU: (
+        lambda z, layer: z.clamp_min_(0),
+        lambda dh, h, layer: _aten.threshold_backward(dh, h, 0),
+    ),
+    nn.LeakyReLU: (
+        lambda z, layer: F.leaky_relu_(z, layer.negative_slope),
+        lambda dh, h, layer: _aten.leaky_relu_backward(
+            dh, h, layer.negative_slope, True
+        ),
+    ),
+    nn.Tanh: (
+        lambda z, layer: z.tanh_(),
+        lambda dh, h, layer: _aten.tanh_backward(dh, h),
+    ),
+    nn.Sigmoid: (
+        lambda z, layer: z.sigmoid_(),
+        lambda dh, h, layer: _aten.sigmoid_backward(dh, h),
+    ),
+}
+
+
+class _MLPKernel:
+    """Forward and backward of the built-in MLP for a stack, by hand."""
+
+    def __init__(self, template, names):
+        self.linear = []  # (weight name, bias name or None, activation or None)
+        for name, layer in template.layers.named_children():
+            if isinstance(layer, nn.Linear):
+                bias = f"layers.{name}.bias" if layer.bias is not None else None
+                self.linear.append([f"layers.{name}.weight", bias, None])
+            elif type(layer) in _BACKWARD:
+                self.linear[-1][2] = layer
+        self.names = names
+
+    def forward(self, params, X):
+        """Every layer's output (activation applied in place), input first."""
+        outs = [X]
+        for weight, bias, act in self.linear:
+            W = params[weight].transpose(1, 2)
+            if bias is None:
+                z = torch.bmm(outs[-1], W)
+            else:
+                z = torch.baddbmm(params[bias].unsqueeze(1), outs[-1], W)
+            if act is not None:
+                _BACKWARD[type(act)][0](z, act)
+            outs.append(z)
+        return outs
+
+    def loss_and_grad(self, params, X, y, c):
+        with torch.no_grad():
+            outs = self.forward(params, X)
+            logits = outs[-1]
+            shifted = logits - logits.amax(-1, keepdim=True)
+            e = shifted.exp()
+            total = e.sum(-1, keepdim=True)
+            log_p = shifted.gather(-1, y.unsqueeze(-1)) - total.log()
+            loss = -(c * log_p.squeeze(-1)).sum(1)
+            # d loss / d logits = c * (softmax - one_hot(y))
+            dz = e.div_(total).mul_(c.unsqueeze(-1))
+            dz.scatter_add_(-1, y.unsqueeze(-1), -c.unsqueeze(-1))
+            grads = {}
+            for i in range(len(self.linear) - 1, -1, -1):
+                weight, bias, _ = self.linear[i]
+                grads[weight] = torch.bmm(dz.transpose(1, 2), outs[i])
+                if bias is not None:
+                    grads[bias] = dz.sum(1)
+                if i:
+                    dh = torch.bmm(dz, params[weight])
+                    act = self.linear[i - 1][2]
+                    if act is not None:
+                        dh = _BACKWARD[type(act)][1](dh, outs[i], act)
+                    dz = dh
+            n = X.shape[0]
+            grad = torch.cat([grads[k].reshape(n, -1) for k in self.names], 1)
+        return loss, grad
+
+
+def _plain_layer(layer):
+    if isinstance(layer, nn.Dropout):
+        return layer.p == 0
+    if isinstance(layer, nn.LeakyReLU):
+        return layer.negative_slope >= 0
+    return isinstance(layer, nn.Identity) or type(layer) in _BACKWARD
 
 
 def _is_plain_mlp(module):
-    """The built-in MLP made of Linear layers, Dropout and element-wise
-    activations (anything else goes through ``vmap``)."""
-    return type(module) is MLP and all(
-        isinstance(layer, (nn.Linear, nn.Dropout, *_ELEMENTWISE))
-        for layer in module.layers
-    )
+    """The built-in MLP: Linear layers, each followed by at most one
+    activation of :data:`_BACKWARD` (Identity and ``Dropout(0)`` anywhere);
+    anything else goes through ``vmap``."""
+    if type(module) is not MLP:
+        return False
+    seen_linear, activated = False, False
+    for layer in module.layers:
+        if isinstance(layer, nn.Linear):
+            seen_linear, activated = True, False
+        elif not _plain_layer(layer):
+            return False
+        elif type(layer) in _BACKWARD:
+            if not seen_linear or activated:
+                return False
+            activated = True
+    return seen_linear

@@ -13,7 +13,6 @@ and step count stay as they were.
 """
 
 import inspect
-from collections import defaultdict
 
 import torch
 from torch.optim import adam, sgd
@@ -74,6 +73,11 @@ def settings(optimizer, kwargs, device="cpu"):
 class StackedOptimizer:
     """One optimizer for the ``(M, P)`` parameters of a stack.
 
+    Models with the same settings that sit next to each other in the stack
+    and have taken the same number of steps are updated by one call of
+    PyTorch's functional optimizer on their block of rows (one tensor, not a
+    tensor per model).
+
     Parameters
     ----------
     model : StackedModel
@@ -87,50 +91,55 @@ class StackedOptimizer:
     def __init__(self, model, optimizer, per_model):
         self.model = model
         self.sgd = optimizer is torch.optim.SGD
-        flat = model.flat
-        self.params = _rows(flat.detach())
-        n_models = len(per_model)
-        if self.sgd:
-            self.buffers = [[None] for _ in range(n_models)]
-        else:
-            self.exp_avg = torch.zeros_like(flat, requires_grad=False)
-            self.exp_avg_sq = torch.zeros_like(flat, requires_grad=False)
-            self.avg_rows = _rows(self.exp_avg)
-            self.sq_rows = _rows(self.exp_avg_sq)
-            self.max_sq = [[None] for _ in range(n_models)]
-            step_device = flat.device if per_model[0].get("fused") else "cpu"
-            self.steps = [
-                [torch.tensor(0.0, device=step_device)] for _ in range(n_models)
-            ]
-        self.groups = defaultdict(list)  # same settings -> one call
-        for m, s in enumerate(per_model):
-            self.groups[tuple(sorted(s.items(), key=str))].append(m)
+        self.params = model.flat.detach()  # the same storage, no autograd
         self.per_model = per_model
+        self.keys = [tuple(sorted(s.items(), key=str)) for s in per_model]
+        self.steps = [0] * len(per_model)
+        self.momentum = None  # SGD: created by the first step, as torch does
+        if not self.sgd:
+            self.exp_avg = torch.zeros_like(self.params)
+            self.exp_avg_sq = torch.zeros_like(self.params)
+            amsgrad = any(s["amsgrad"] for s in per_model)
+            self.max_sq = torch.zeros_like(self.params) if amsgrad else None
+            self.step_device = (
+                self.params.device if per_model[0].get("fused") else "cpu"
+            )
+        self._runs = {}
 
-    def step(self, grad, active):
-        """Update the active models with their gradients ``grad`` (M, P).
-
-        ``active`` is a bool tensor of shape (M,) or None (all active).
-        """
-        grads = _rows(grad)
-        act = None if active is None else active.tolist()
+    def step(self, grad, n_active=None):
+        """Update the first ``n_active`` models (all by default) with their
+        gradients ``grad`` of shape (M, P); the others keep their parameters,
+        state and step count."""
+        n = self.model.n_models if n_active is None else n_active
+        if n not in self._runs:
+            self._runs = {n: self._blocks(n)}
         with torch.no_grad():
-            for key, models in self.groups.items():
-                if act is not None:
-                    models = [m for m in models if act[m]]
-                if models:
-                    self._update(dict(key), models, grads)
+            for a, b in self._runs[n]:
+                self._update(self.per_model[a], a, b, grad[a:b])
+                for m in range(a, b):
+                    self.steps[m] += 1
 
-    def _update(self, s, models, grads):
-        def gather(rows):
-            return [t for m in models for t in rows[m]]
+    def _blocks(self, n):
+        """``[a, b)`` ranges of the first ``n`` models: same settings, same
+        number of steps taken."""
+        blocks, a = [], 0
+        for m in range(1, n + 1):
+            if m == n or (self.keys[m], self.steps[m]) != (
+                self.keys[a],
+                self.steps[a],
+            ):
+                blocks.append((a, m))
+                a = m
+        return blocks
 
-        params, grad = gather(self.params), gather(grads)
+    def _update(self, s, a, b, grad):
+        params = [self.params[a:b]]
         if self.sgd:
-            buffers = gather(self.buffers)
+            first = self.momentum is None or self.steps[a] == 0
+            buffers = [None] if first else [self.momentum[a:b]]
             sgd.sgd(
                 params,
-                grad,
+                [grad],
                 buffers,
                 foreach=s["foreach"],
                 fused=s["fused"],
@@ -141,22 +150,19 @@ class StackedOptimizer:
                 nesterov=s["nesterov"],
                 maximize=False,
             )
-            for i, m in enumerate(models):  # sgd() creates the buffers
-                self.buffers[m] = buffers[i : i + 1]
+            if first and buffers[0] is not None:  # sgd() created the buffer
+                if self.momentum is None:
+                    self.momentum = torch.zeros_like(self.params)
+                self.momentum[a:b].copy_(buffers[0])
             return
-        max_sq = gather(self.max_sq)
-        if s["amsgrad"] and any(t is None for t in max_sq):
-            for m in models:
-                if self.max_sq[m][0] is None:
-                    self.max_sq[m] = [torch.zeros_like(self.params[m][0])]
-            max_sq = gather(self.max_sq)
+        step = torch.tensor(float(self.steps[a]), device=self.step_device)
         adam.adam(
             params,
-            grad,
-            gather(self.avg_rows),
-            gather(self.sq_rows),
-            max_sq if s["amsgrad"] else [],
-            gather(self.steps),
+            [grad],
+            [self.exp_avg[a:b]],
+            [self.exp_avg_sq[a:b]],
+            [self.max_sq[a:b]] if s["amsgrad"] else [],
+            [step],
             foreach=s["foreach"],
             fused=s["fused"],
             decoupled_weight_decay=bool(s["decoupled_weight_decay"]),
@@ -172,20 +178,20 @@ class StackedOptimizer:
     def state_for(self, m):
         """Model ``m``'s state as PyTorch's optimizer holds it, per parameter."""
 
-        def split(row):
-            if row is None:
+        def split(rows):
+            if rows is None:
                 return [None] * len(self.model.names)
-            views = self.model.views(row.detach().unsqueeze(0))
+            views = self.model.views(rows[m : m + 1])
             return [v[0].clone() for v in views.values()]
 
         if self.sgd:
-            return [{"momentum_buffer": b} for b in split(self.buffers[m][0])]
-        avg, sq = split(self.avg_rows[m][0]), split(self.sq_rows[m][0])
-        max_sq = split(self.max_sq[m][0])
+            return [{"momentum_buffer": b} for b in split(self.momentum)]
+        avg, sq = split(self.exp_avg), split(self.exp_avg_sq)
+        max_sq = split(self.max_sq if self.per_model[m]["amsgrad"] else None)
         states = []
         for i in range(len(self.model.names)):
             state = {
-                "step": self.steps[m][0].clone(),
+                "step": torch.tensor(float(self.steps[m]), device=self.step_device),
                 "exp_avg": avg[i],
                 "exp_avg_sq": sq[i],
             }
@@ -193,8 +199,3 @@ class StackedOptimizer:
                 state["max_exp_avg_sq"] = max_sq[i]
             states.append(state)
         return states
-
-
-def _rows(flat):
-    """Per model, a one-element list holding its row of ``flat`` (a view)."""
-    return [[flat[m]] for m in range(flat.shape[0])]

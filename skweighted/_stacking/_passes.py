@@ -26,7 +26,7 @@ def record_fits(session, estimator, X, y, splits, params=None):
     marks = []
 
     def mark(est, X_test, y_test=None):
-        marks.append(len(session.records))
+        marks.append(len(session.order))
         return 0.0
 
     with warnings.catch_warnings(), session.recording():

@@ -1,78 +1,106 @@
-"""The per-model batch schedule of one epoch, as padded index tensors.
+"""Every model's batches, all its epochs one after another, on one step grid.
 
-Model ``m`` of a stack trains on its own row order, cut into consecutive
-batches of its own size, exactly as its separate fit would (the last batch
-short when the order does not divide evenly). The stack takes global steps
-``t = 0, 1, ...``: at step ``t`` every model processes its batch ``t``;
-shorter batches are padded with rows of weight 0, and a model whose epoch has
-fewer than ``t + 1`` batches (or which has finished its epochs) is inactive at
-that step: it is masked out of the optimizer step, so it takes exactly the
-steps of its separate fit.
+Model ``m`` of a stack trains on its own row order per epoch, cut into
+consecutive batches of its own size, exactly as its separate fit would (the
+last batch of an epoch short when the order does not divide evenly). The
+models are independent, so a stack need not keep their epochs aligned: at
+global step ``s`` every model takes *its own* step ``s``, whatever epoch that
+falls in. A model takes as many steps as its separate fit, and the models
+with the most steps are put first, so the models still training at any step
+are a prefix of the stack: the others cost nothing.
+
+Padding: a batch shorter than the widest batch size of the stack is padded
+with row ``-1`` (weight 0).
 """
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
 @dataclass(frozen=True)
-class EpochSchedule:
-    """One epoch of a stack of ``M`` models.
+class PackedSchedule:
+    """The batches of ``M`` models, models sorted by their number of steps.
 
     Attributes
     ----------
-    index : LongTensor of shape (M, T, B)
-        Row of the shared data each model reads at each step (0 where padded).
-    valid : BoolTensor of shape (M, T, B)
-        Whether that position holds a real row of the model's batch.
-    active : BoolTensor of shape (M, T)
-        Whether the model takes an optimizer step at that step.
-    sizes : LongTensor of shape (M, T)
-        The number of real rows of each model's batch (0 when inactive).
+    rows : IntTensor of shape (M, S, B)
+        Per model and step, the rows of its batch (``-1`` where padded or
+        after its last step). ``S`` is the largest number of steps, ``B`` the
+        widest batch size.
+    epoch : LongTensor of shape (M, S)
+        The epoch each step belongs to (0 after the model's last step).
+    steps : list of list of int
+        Per model, the number of steps of each of its epochs.
     """
 
-    index: torch.Tensor
-    valid: torch.Tensor
-    active: torch.Tensor
-    sizes: torch.Tensor
+    rows: torch.Tensor
+    epoch: torch.Tensor
+    steps: list
 
     @property
     def n_steps(self):
-        return self.index.shape[1]
+        return self.rows.shape[1]
+
+    def n_active(self, s):
+        """How many models (a prefix) take step ``s``."""
+        return sum(sum(st) > s for st in self.steps)
+
+    def segments(self, width):
+        """``(start, stop, n_active)``: runs of at most ``width`` steps over
+        which the same models train."""
+        totals = sorted({sum(st) for st in self.steps if sum(st)})
+        out, start = [], 0
+        for stop in totals:
+            active = sum(sum(st) >= stop for st in self.steps)
+            for a in range(start, stop, width):
+                out.append((a, min(a + width, stop), active))
+            start = stop
+        return out
 
 
-def epoch_schedule(orders, batch_sizes):
-    """Pad the models' row orders of one epoch into a common step grid.
+def pack(orders, batch_sizes):
+    """Lay out each model's epochs of batches on one step grid.
 
     Parameters
     ----------
-    orders : list of LongTensor or None
-        Per model, the rows of its epoch in batch order; ``None`` for a model
-        that does not train in this epoch.
+    orders : list of list of LongTensor
+        Per model, per epoch, the rows in batch order. The models must be
+        sorted by their total number of steps, most first.
     batch_sizes : list of int
         Per model, its training batch size.
 
     Returns
     -------
-    schedule : EpochSchedule
+    schedule : PackedSchedule
     """
-    width = max(batch_sizes)
     steps = [
-        0 if order is None else -(-len(order) // size)
-        for order, size in zip(orders, batch_sizes)
+        [-(-len(o) // size) for o in model_orders]
+        for model_orders, size in zip(orders, batch_sizes)
     ]
-    n_models, n_steps = len(orders), max(steps, default=0)
-    index = torch.zeros(n_models, n_steps, width, dtype=torch.long)
-    valid = torch.zeros(n_models, n_steps, width, dtype=torch.bool)
-    for m, (order, size, t) in enumerate(zip(orders, batch_sizes, steps)):
-        if not t:
-            continue
-        n = len(order)
-        padded = torch.zeros(t * size, dtype=torch.long)
-        padded[:n] = torch.as_tensor(order, dtype=torch.long)
-        mask = torch.zeros(t * size, dtype=torch.bool)
-        mask[:n] = True
-        index[m, :t, :size] = padded.view(t, size)
-        valid[m, :t, :size] = mask.view(t, size)
-    sizes = valid.sum(-1)
-    return EpochSchedule(index=index, valid=valid, active=sizes > 0, sizes=sizes)
+    totals = [sum(s) for s in steps]
+    if totals != sorted(totals, reverse=True):
+        raise ValueError("the models must be sorted by their number of steps")
+    width = max(batch_sizes)
+    n_steps = max(totals, default=0)
+    rows = np.full((len(orders), n_steps, width), -1, dtype=np.int32)
+    epoch = np.zeros((len(orders), n_steps), dtype=np.int64)
+    for m, (model_orders, size, model_steps) in enumerate(
+        zip(orders, batch_sizes, steps)
+    ):
+        s = 0
+        for e, (order, t) in enumerate(zip(model_orders, model_steps)):
+            if not t:
+                continue
+            padded = np.full(t * size, -1, dtype=np.int32)
+            padded[: len(order)] = np.asarray(order)
+            rows[m, s : s + t, :size] = padded.reshape(t, size)
+            epoch[m, s : s + t] = e
+            s += t
+    return PackedSchedule(torch.from_numpy(rows), torch.from_numpy(epoch), steps)
+
+
+def step_counts(orders, batch_size):
+    """The total number of steps of one model's epochs ``orders``."""
+    return sum(-(-len(o) // batch_size) for o in orders)

@@ -1,16 +1,18 @@
 """Collect the fits of a search, train the stackable ones together, hand
-each result back to the fit that asked for it.
+each result back to the fit that asks for it.
 
 A search runs its fits twice. First under :meth:`Session.recording`: each
 ``WeightedNeuralNetClassifier.fit`` prepares its net exactly as it would
 (validation, labels, class weights, module initialised under its seed, the
-row order of every epoch) and, instead of training, leaves a record. Then
-:meth:`Session.train` trains every stackable record in stacks. Then the
-search runs its ordinary code under :meth:`Session.replaying`: the fits come
-in the same order, prepare their net again, and load their trained weights
-and history instead of training. A fit whose data or settings differ from its
-record (a sampler without a fixed seed, say) trains separately, as does every
-fit with a reason not to stack.
+row order of every epoch) and, instead of training, leaves a record keyed by
+a fingerprint of everything the training depends on (data, labels, weights,
+settings, seed). Identical fits leave one record. Then :meth:`Session.train`
+trains every stackable record in stacks. Then the search runs its ordinary
+code under :meth:`Session.replaying`: each fit prepares its net again and, if
+a trained record has its fingerprint, loads the trained weights and history
+instead of training, in whatever order the fits come. A fit without a
+trained record (its data or settings differ from any recorded fit, or it has
+a reason not to stack) trains separately, and the report says why.
 """
 
 import contextlib
@@ -39,7 +41,7 @@ def active_session():
 
 @dataclass
 class FitRecord:
-    """One fit seen while recording."""
+    """One distinct fit seen while recording."""
 
     fingerprint: str
     reason: str | None = None
@@ -47,7 +49,7 @@ class FitRecord:
     block: str | None = None
     job: StackJob | None = None
     result: object = None
-    replayed: str | None = None  # "stacked", or why it trained separately
+    uses: int = 0  # fits of the recording pass that share it
 
 
 def _digest(*arrays):
@@ -63,19 +65,27 @@ def _digest(*arrays):
 
 
 def _fingerprint(net, plan, X, y, sample_weight):
+    """What the training of the prepared ``net`` depends on, as a digest: two
+    fits with the same fingerprint train the same model."""
     settings = repr(
         (
-            type(net.module),
-            net.module if isinstance(net.module, type) else None,
+            type(net.module_),
+            repr(net.module_),  # the architecture, activations included
+            sorted(net.get_params_for("module").items(), key=str),
             net.lr,
             net.max_epochs,
             net.batch_size,
+            str(net.device),
+            len(net.history),
             net.optimizer,
             sorted(net.get_params_for("optimizer").items(), key=str),
-            sorted(net.get_params_for("module").items(), key=str),
+            type(net.criterion_),
+            sorted(net.get_params_for("criterion").items(), key=str),
+            sorted(net.get_params_for("iterator_train").items(), key=str),
             plan.seed,
             plan.deferred_start,
             plan.weighted,
+            plan.per_batch,
         )
     ).encode()
     return _digest(
@@ -85,6 +95,7 @@ def _fingerprint(net, plan, X, y, sample_weight):
         sample_weight,
         plan.class_weight,
         plan.sampling_weight,
+        *(p.detach().cpu().numpy() for p in net.module_.parameters()),
     )
 
 
@@ -102,30 +113,32 @@ class Session:
     def __init__(self, memory_budget=None, n_jobs=None):
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs
-        self.records = []
+        self.records = {}  # fingerprint -> FitRecord, in recording order
+        self.order = []  # the fingerprint of every recorded fit, duplicates too
+        self.replayed = []  # per fit of the replaying pass: "stacked" or why not
         self.blocks = {}
         self.mode = None
-        self.cursor = 0
         self.chunks = []
         self.estimated_bytes = 0
         self.train_time = 0.0
 
     @contextlib.contextmanager
     def _active(self, mode):
-        self.mode, self.cursor = mode, 0
+        before = self.mode
+        self.mode = mode
         token = _ACTIVE.set(self)
         try:
             yield self
         finally:
             _ACTIVE.reset(token)
-            self.mode = None
+            self.mode = before
 
     def recording(self):
         """Fits inside this block are prepared and recorded, not trained."""
         return self._active("record")
 
     def replaying(self):
-        """Fits inside this block load their trained results, in order."""
+        """Fits inside this block load their trained results."""
         return self._active("replay")
 
     # -- what WeightedNeuralNetClassifier.fit calls -----------------------------
@@ -134,34 +147,36 @@ class Session:
         if self.mode == "record":
             self._record(net, plan, X, y, sample_weight)
             return True
-        if self.mode != "replay" or self.cursor >= len(self.records):
+        if self.mode != "replay":
             return False
-        record = self.records[self.cursor]
-        self.cursor += 1
-        if record.result is None:
-            record.replayed = record.reason or "not trained in a stack"
-            return False
-        if _fingerprint(net, plan, X, y, sample_weight) != record.fingerprint:
-            record.replayed = "its data or settings changed between the passes"
+        if not isinstance(X, np.ndarray):
+            self.replayed.append(_not_an_array(X))
             return False
         _net.prepare(net, plan, X, y, sample_weight)
+        record = self.records.get(_fingerprint(net, plan, X, y, sample_weight))
+        if record is None or record.result is None:
+            self.replayed.append(
+                "its data or settings differ from every recorded fit"
+                if record is None
+                else record.reason or "not trained in a stack"
+            )
+            return False
         _check_finite(record.result)
         write_back(net, record.result)
-        record.replayed = "stacked"
+        self.replayed.append("stacked")
         return True
 
     def _record(self, net, plan, X, y, sample_weight):
         if not isinstance(X, np.ndarray):
-            record = FitRecord(None)
-            self.records.append(record)
-            record.reason = (
-                f"X is a {type(X).__name__}, not an in-memory array: it trains "
-                "as a separate fit"
-            )
+            self.order.append(None)
             return
-        record = FitRecord(_fingerprint(net, plan, X, y, sample_weight))
-        self.records.append(record)
         dataset = _net.prepare(net, plan, X, y, sample_weight)
+        fingerprint = _fingerprint(net, plan, X, y, sample_weight)
+        self.order.append(fingerprint)
+        if fingerprint in self.records:  # the same fit again: trained once
+            self.records[fingerprint].uses += 1
+            return
+        record = self.records[fingerprint] = FitRecord(fingerprint, uses=1)
         record.reason = _eligibility.reason(net, plan, X)
         if record.reason is not None:
             return
@@ -182,7 +197,8 @@ class Session:
             batch_size = len(X)
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
-            orders=net.epoch_orders(dataset, n_epochs),
+            # int32 halves what a search holds between its passes
+            orders=[o.to(torch.int32) for o in net.epoch_orders(dataset, n_epochs)],
             batch_size=batch_size,
             optimizer_kwargs=_eligibility.optimizer_kwargs(net),
             class_weight=class_weight,
@@ -203,7 +219,7 @@ class Session:
     def train(self):
         """Train every stackable record, one stack per architecture."""
         groups = defaultdict(list)
-        for record in self.records:
+        for record in self.records.values():
             if record.job is not None:
                 groups[record.group].append(record)
         start = time.perf_counter()
@@ -247,26 +263,34 @@ class Session:
         self.train_time += time.perf_counter() - start
 
     def train_time_of(self, first, last):
-        """Training seconds of records ``first:last`` (their stack shares)."""
-        return sum(
-            sum(r.result.epoch_durations)
-            for r in self.records[first:last]
-            if r.result is not None
-        )
+        """Training seconds of the recorded fits ``first:last`` (their shares
+        of the stacks, a shared record's split among the fits that share it)."""
+        total = 0.0
+        for fingerprint in self.order[first:last]:
+            record = self.records.get(fingerprint)
+            if record is not None and record.result is not None:
+                total += sum(record.result.epoch_durations) / record.uses
+        return total
 
     def report(self):
         """What was stacked and what trained separately, and why."""
-        separate = [r.replayed or r.reason for r in self.records]
-        separate = [s for s in separate if s != "stacked" and s is not None]
+        separate = [why for why in self.replayed if why != "stacked"]
         return {
-            "n_fits": len(self.records),
-            "n_stacked": sum(r.replayed == "stacked" for r in self.records),
+            "n_fits": len(self.replayed),
+            "n_stacked": len(self.replayed) - len(separate),
             "separate": separate,
             "chunks": list(self.chunks),
             "estimated_bytes": self.estimated_bytes,
             "memory_budget": self.memory_budget,
             "train_time": self.train_time,
         }
+
+
+def _not_an_array(X):
+    return (
+        f"X is a {type(X).__name__}, not an in-memory array: it trains as a "
+        "separate fit"
+    )
 
 
 def _check_finite(result):
