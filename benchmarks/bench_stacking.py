@@ -1,22 +1,29 @@
 """Many fits at once: stacked training against separate fits, in one run.
 
-Sections (ratios are measured side by side in this run, on this machine):
+Sections (ratios are measured side by side in this run, on this machine;
+every timed contender runs in a fresh Python process, so each pays its own
+imports and start-up as a user's script would, and then a second time in the
+same process, warm):
 
-1. (``skweighted compare`` does not use the stacking engine yet; issue 12.)
+1. ``skweighted compare`` on the default built-in data set (``synthetic``,
+   2,000 rows, the default strategies and network, 5 folds, seed 0) with
+   stacking on and off; the ranking by balanced accuracy and the per-fold
+   metrics must agree.
 2. ``skweighted.model_selection.GridSearchCV`` over 4 class weights x 2
    learning rates x 5 folds (20,000 rows x 20 features, batch 128, 10 epochs,
    the default MLP) against scikit-learn's ``GridSearchCV(n_jobs=2)`` over
    the same estimator; ``best_params_`` must agree.
-3. Peak memory of the stacked search under a memory budget, in a fresh
-   subprocess (the largest resident set sampled every 5 ms during the
-   search, minus the resident set before it, after a warm-up search), next
-   to the budget and the engine's estimate of its largest chunk.
+3. Memory: the peak resident memory added while the stacks of that search
+   train (sampled every 2 ms), next to the memory budget and the engine's
+   estimate of its largest chunk; and the peak added over the whole search
+   (which also holds what the recording pass keeps: every fit's batch order).
 4. ``--device cuda``: samples per second, stacked against separate fits, on
    the GPU (skipped with a message when CUDA is absent).
 
 Run ``python benchmarks/bench_stacking.py`` (several minutes on 2 cores);
 ``--quick`` for a smoke run (smaller sizes, numbers not comparable);
-``--markdown FILE`` writes the report.
+``--markdown FILE`` replaces this benchmark's section of FILE (between its
+markers) with the report.
 """
 
 import argparse
@@ -26,16 +33,76 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
 import numpy as np
+
+START = "<!-- benchmarks/bench_stacking.py: start -->"
+END = "<!-- benchmarks/bench_stacking.py: end -->"
 
 
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def _child(section, *args):
+    """Run ``--_child section args`` in a fresh process; its JSON answer."""
+    cmd = [sys.executable, __file__, "--_child", section, *map(str, args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- 1. compare -------------------------------------------------------------------
+def _compare_child(stacking, quick):
+    from skweighted import compare, load_imbalanced
+    from skweighted.comparison import default_estimator
+
+    X, y = load_imbalanced("synthetic", return_X_y=True)
+    epochs = 3 if quick else 30
+    times, result = [], None
+    for _ in range(2):  # cold, then warm
+        result, t = _timed(
+            lambda: compare(
+                X,
+                y,
+                estimator=default_estimator(max_epochs=epochs, random_state=0),
+                random_state=0,
+                stacking=stacking == "on",
+            )
+        )
+        times.append(t)
+    r = result.results
+    return {
+        "cold_s": times[0],
+        "warm_s": times[1],
+        "values": r[["strategy", "fold", "metric", "value"]].to_dict("list"),
+        "ranking": result.table(rank_by="balanced_accuracy").index.tolist(),
+        "notes": result.notes,
+    }
+
+
+def bench_compare(quick):
+    on, off = _child("compare", "on", int(quick)), _child("compare", "off", int(quick))
+    a, b = np.asarray(on["values"]["value"]), np.asarray(off["values"]["value"])
+    finite = np.isfinite(a) & np.isfinite(b)
+    return {
+        "separate_cold_s": off["cold_s"],
+        "stacked_cold_s": on["cold_s"],
+        "separate_warm_s": off["warm_s"],
+        "stacked_warm_s": on["warm_s"],
+        "speedup_cold": off["cold_s"] / on["cold_s"],
+        "speedup_warm": off["warm_s"] / on["warm_s"],
+        "same_ranking": on["ranking"] == off["ranking"],
+        "ranking_stacked": on["ranking"],
+        "ranking_separate": off["ranking"],
+        "max_metric_diff": float(np.abs(a - b)[finite].max()),
+        "same_nan": bool((np.isfinite(a) == np.isfinite(b)).all()),
+        "notes_stacked": [n for n in on["notes"] if n.startswith("stacking")],
+    }
 
 
 # -- 2. GridSearchCV -------------------------------------------------------------
@@ -67,31 +134,54 @@ def _estimator(quick):
     )
 
 
-def bench_search(quick):
+def _search_child(which, quick):
     from sklearn import model_selection as sk
 
     from skweighted import model_selection as ms
 
     X, y = make_data(quick)
-    kwargs = dict(cv=5, scoring="balanced_accuracy")
-    est = _estimator(quick)
-    ours, t_ours = _timed(lambda: ms.GridSearchCV(est, GRID, **kwargs).fit(X, y))
-    theirs, t_theirs = _timed(
-        lambda: sk.GridSearchCV(est, GRID, n_jobs=2, **kwargs).fit(X, y)
+    est, kwargs = _estimator(quick), dict(cv=5, scoring="balanced_accuracy")
+    if which == "stacked":
+
+        def search():
+            return ms.GridSearchCV(est, GRID, **kwargs).fit(X, y)
+    else:
+
+        def search():
+            return sk.GridSearchCV(est, GRID, n_jobs=2, **kwargs).fit(X, y)
+
+    (first, cold), (_, warm) = _timed(search), _timed(search)
+    return {
+        "cold_s": cold,
+        "warm_s": warm,
+        "best_params": repr(first.best_params_),
+        "mean_test_score": first.cv_results_["mean_test_score"].tolist(),
+        "refit_s": first.refit_time_,
+        "train_s": first.stacking_["train_time"] if which == "stacked" else None,
+    }
+
+
+def bench_search(quick):
+    ours, theirs = (
+        _child("search", "stacked", int(quick)),
+        _child("search", "sklearn", int(quick)),
     )
     diff = np.abs(
-        ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]
+        np.asarray(ours["mean_test_score"]) - np.asarray(theirs["mean_test_score"])
     ).max()
     return {
-        "rows": int(len(y)),
-        "fits": 5 * 8,
-        "sklearn_n_jobs2_s": t_theirs,
-        "stacked_s": t_ours,
-        "speedup": t_theirs / t_ours,
-        "same_best_params": ours.best_params_ == theirs.best_params_,
-        "best_params": repr(ours.best_params_),
+        "rows": 2_000 if quick else 20_000,
+        "sklearn_cold_s": theirs["cold_s"],
+        "stacked_cold_s": ours["cold_s"],
+        "sklearn_warm_s": theirs["warm_s"],
+        "stacked_warm_s": ours["warm_s"],
+        "speedup_cold": theirs["cold_s"] / ours["cold_s"],
+        "speedup_warm": theirs["warm_s"] / ours["warm_s"],
+        "stacked_train_s": ours["train_s"],
+        "refit_s": ours["refit_s"],
+        "same_best_params": ours["best_params"] == theirs["best_params"],
+        "best_params": ours["best_params"],
         "max_mean_score_diff": float(diff),
-        "chunks": ours.stacking_["chunks"],
     }
 
 
@@ -102,46 +192,57 @@ def _rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _memory_child(quick, budget):
-    import threading
+class _Peak:
+    """The largest resident set sampled every 2 ms while it runs."""
 
+    def __enter__(self):
+        self.before, self.peak, self._done = _rss(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.increase = max(self.peak, _rss()) - self.before
+
+
+def _memory_child(budget, quick):
     from skweighted import model_selection as ms
+    from skweighted._stacking import _session
 
     X, y = make_data(quick)
     est = _estimator(quick)
     ms.GridSearchCV(est, GRID, cv=2, refit=False).fit(X[:300], y[:300])  # warm-up
-    before, peak, done = _rss(), [0], threading.Event()
+    training = []
+    train = _session.Session.train
 
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.005)
+    def measured(self):
+        with _Peak() as peak:
+            train(self)
+        training.append(peak.increase)
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    search = ms.GridSearchCV(est, GRID, cv=5, memory_budget=budget, refit=False)
-    search.fit(X, y)
-    done.set()
-    sampler.join()
+    _session.Session.train = measured
+    with _Peak() as whole:
+        search = ms.GridSearchCV(est, GRID, cv=5, memory_budget=budget, refit=False)
+        search.fit(X, y)
     report = search.stacking_
-    print(
-        json.dumps(
-            {
-                "budget_bytes": budget,
-                "estimated_chunk_bytes": report["estimated_bytes"],
-                "chunks": report["chunks"],
-                "peak_rss_increase_bytes": max(peak[0], _rss()) - before,
-            }
-        )
-    )
+    return {
+        "budget_bytes": budget,
+        "estimated_chunk_bytes": report["estimated_bytes"],
+        "chunks": report["chunks"],
+        "training_peak_increase_bytes": max(training),
+        "search_peak_increase_bytes": whole.increase,
+    }
 
 
 def bench_memory(quick, budget):
-    cmd = [sys.executable, __file__, "--_memory-child", str(budget)]
-    if quick:
-        cmd.append("--quick")
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return _child("memory", budget, int(quick))
 
 
 # -- 4. GPU -----------------------------------------------------------------------
@@ -172,28 +273,71 @@ def bench_gpu(quick):
 
 
 # -- report -------------------------------------------------------------------------
+def _yes(ok):
+    return "yes" if ok else "NO"
+
+
 def markdown(results, command):
-    s, m, g = (results[k] for k in ("search", "memory", "gpu"))
+    c, s, m, g = (results[k] for k in ("compare", "search", "memory", "gpu"))
+    mib = 2**20
     lines = [
+        START,
         "## Many fits at once (stacking)",
         "",
-        f"Command: `{command}`  ",
-        f"Machine: {results['machine']}",
+        "Generated by `benchmarks/bench_stacking.py` (see its docstring); every "
+        "number below comes from that one run.",
         "",
-        "| workload | separate | stacked | speedup | same results |",
-        "| --- | --- | --- | --- | --- |",
-        f"| `GridSearchCV` 8 candidates x 5 folds ({s['rows']} rows), "
-        f"scikit-learn `n_jobs=2` vs stacked | {s['sklearn_n_jobs2_s']:.1f} s "
-        f"| {s['stacked_s']:.1f} s | {s['speedup']:.1f}x | best_params_ equal: "
-        f"{s['same_best_params']}; max mean score difference "
-        f"{s['max_mean_score_diff']:.1e} |",
+        f"- command: `{command}`",
+        f"- machine: {results['machine']}",
+        f"- versions: {results['versions']}",
+        "- each contender runs in a fresh process: *cold* is its first run "
+        "there (imports, worker start-up), *warm* the second.",
         "",
-        f"Memory: budget {m['budget_bytes'] / 2**20:.1f} MiB, largest chunk "
-        f"estimated at {m['estimated_chunk_bytes'] / 2**20:.1f} MiB (chunks "
-        f"{m['chunks']}), peak resident memory increase of the whole search "
-        f"{m['peak_rss_increase_bytes'] / 2**20:.1f} MiB.",
+        "| workload | contender | cold (s) | warm (s) |",
+        "| --- | --- | ---: | ---: |",
+        f"| `skweighted compare` (default data, strategies and network) | "
+        f"stacking off | {c['separate_cold_s']:.1f} | {c['separate_warm_s']:.1f} |",
+        f"| | stacking on | {c['stacked_cold_s']:.1f} | {c['stacked_warm_s']:.1f} |",
+        f"| `GridSearchCV` 8 candidates x 5 folds, {s['rows']} rows | "
+        f"scikit-learn, `n_jobs=2` | {s['sklearn_cold_s']:.1f} | "
+        f"{s['sklearn_warm_s']:.1f} |",
+        f"| | skweighted, stacked | {s['stacked_cold_s']:.1f} | "
+        f"{s['stacked_warm_s']:.1f} |",
+        "",
+        "| target (issue 12) | cold | warm | limit | met (cold / warm) |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| compare: stacking off / on | {c['speedup_cold']:.1f}x | "
+        f"{c['speedup_warm']:.1f}x | >= 8x | {_yes(c['speedup_cold'] >= 8)} / "
+        f"{_yes(c['speedup_warm'] >= 8)} |",
+        f"| grid search: scikit-learn / stacked | {s['speedup_cold']:.1f}x | "
+        f"{s['speedup_warm']:.1f}x | >= 6x | {_yes(s['speedup_cold'] >= 6)} / "
+        f"{_yes(s['speedup_warm'] >= 6)} |",
+        f"| stack training within the memory budget | "
+        f"{m['training_peak_increase_bytes'] / mib:.1f} MiB | | "
+        f"{m['budget_bytes'] / mib:.1f} MiB | "
+        f"{_yes(m['training_peak_increase_bytes'] <= m['budget_bytes'])} |",
+        "",
+        f"Same results: compare ranking by balanced accuracy equal: "
+        f"{c['same_ranking']} ({', '.join(c['ranking_stacked'])}); largest "
+        f"per-fold metric difference {c['max_metric_diff']:.1e}; failed fits "
+        f"alike: {c['same_nan']}. Grid search `best_params_` equal: "
+        f"{s['same_best_params']} ({s['best_params']}); largest mean-score "
+        f"difference {s['max_mean_score_diff']:.1e}. Of the stacked search's "
+        f"{s['stacked_cold_s']:.1f} s, {s['stacked_train_s']:.1f} s trained the "
+        f"stack and {s['refit_s']:.1f} s refit the best candidate (a separate "
+        "fit, in both contenders).",
+        "",
+        f"Memory of the stacked search with `memory_budget="
+        f"{m['budget_bytes']}`: chunks {m['chunks']}, the engine's estimate for "
+        f"the largest {m['estimated_chunk_bytes'] / mib:.1f} MiB, peak resident "
+        f"memory added while the stacks trained "
+        f"{m['training_peak_increase_bytes'] / mib:.1f} MiB, over the whole "
+        f"search {m['search_peak_increase_bytes'] / mib:.1f} MiB.",
         "",
     ]
+    if c["notes_stacked"]:
+        lines += ["Fits of compare that trained separately:", ""]
+        lines += [f"- {n}" for n in c["notes_stacked"]] + [""]
     if "skipped" in g:
         lines.append(f"GPU: skipped ({g['skipped']}).")
     else:
@@ -202,7 +346,34 @@ def markdown(results, command):
             f"separate, {g['stacked_samples_per_s']:.0f} samples/s stacked "
             f"({g['speedup']:.1f}x)."
         )
+    lines += ["", END]
     return "\n".join(lines) + "\n"
+
+
+def _write(path, report):
+    """Replace this benchmark's section of ``path`` (or append it)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + report.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + report
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _versions():
+    import sklearn
+    import skorch
+    import torch
+
+    import skweighted
+
+    return (
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"skweighted {skweighted.__version__}"
+    )
 
 
 def main(argv=None):
@@ -211,17 +382,26 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--memory-budget", type=int, default=64 * 2**20)
     parser.add_argument("--markdown", default=None)
-    parser.add_argument("--_memory-child", type=int, default=None)
+    parser.add_argument("--_child", nargs="+", default=None)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    if args._memory_child is not None:
-        return _memory_child(args.quick, args._memory_child)
-    command = "python benchmarks/bench_stacking.py " + shlex.join(
-        a for a in (argv if argv is not None else sys.argv[1:])
-    )
+    if args._child is not None:
+        section, *rest = args._child
+        child = {
+            "compare": _compare_child,
+            "search": _search_child,
+            "memory": lambda budget, q: _memory_child(int(budget), q),
+        }[section]
+        *values, quick = rest
+        print(json.dumps(child(*values, bool(int(quick)))))
+        return
+    argv = sys.argv[1:] if argv is None else argv
+    command = "python benchmarks/bench_stacking.py " + shlex.join(argv)
     results = {
         "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}",
+        f"{os.cpu_count()} cores",
+        "versions": _versions(),
+        "compare": bench_compare(args.quick),
         "search": bench_search(args.quick),
         "memory": bench_memory(args.quick, args.memory_budget),
         "gpu": bench_gpu(args.quick)
@@ -232,8 +412,7 @@ def main(argv=None):
     report = markdown(results, command.strip())
     print(report)
     if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write("\n" + report)
+        _write(args.markdown, report)
 
 
 if __name__ == "__main__":

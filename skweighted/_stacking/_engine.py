@@ -125,14 +125,21 @@ def train_stack(
         None if sample_weight is None else _tensor(sample_weight, torch.float32)
     )
     sizes = plan_chunks(jobs, X, device, memory_budget)
+    # models with as many steps as each other share a chunk: fewer idle steps
+    order = sorted(
+        range(len(jobs)), key=lambda m: -step_counts(jobs[m].orders, jobs[m].batch_size)
+    )
     bounds = np.cumsum([0, *sizes])
-    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    chunks = [[jobs[m] for m in order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
     args = (X, y, sample_weight, optimizer, device)
     if len(chunks) == 1 or n_jobs in (None, 1):
         parts = [train_chunk(c, *args) for c in chunks]
     else:
         parts = Parallel(n_jobs=n_jobs)(delayed(train_chunk)(c, *args) for c in chunks)
-    return [r for part in parts for r in part]
+    results = [None] * len(jobs)
+    for m, result in zip(order, (r for part in parts for r in part)):
+        results[m] = result
+    return results
 
 
 def _tensor(a, dtype):
@@ -143,19 +150,27 @@ def _tensor(a, dtype):
 
 def stack_bytes(jobs, X):
     """Estimated bytes of one chunk holding all ``jobs``."""
+    return sum(_model_bytes(jobs, X))
+
+
+def _model_bytes(jobs, X):
+    """Estimated bytes each of ``jobs`` adds to a stack of them all."""
     module = jobs[0].module
     n_params = sum(p.numel() for p in module.parameters())
-    batch = max(j.batch_size for j in jobs)
-    activation = _memory.activation_bytes(module, torch.as_tensor(X[:2]), batch)
-    n_rows = len(X) + max(max(len(o) for o in j.orders) for j in jobs)
-    return len(jobs) * _memory.bytes_per_model(n_params, activation, n_rows)
+    width = max(j.batch_size for j in jobs)
+    activation = _memory.activation_bytes(module, torch.as_tensor(X[:2]), width)
+    return [
+        _memory.bytes_per_model(
+            n_params, activation, step_counts(j.orders, j.batch_size), width, WINDOW
+        )
+        for j in jobs
+    ]
 
 
 def plan_chunks(jobs, X, device, memory_budget=None):
     """The chunk sizes that keep each chunk under ``memory_budget`` bytes."""
     budget = _memory.default_budget(device) if memory_budget is None else memory_budget
-    per_model = stack_bytes(jobs[:1], X)
-    return _memory.chunk_sizes(len(jobs), per_model, budget)
+    return _memory.chunk_sizes(len(jobs), max(_model_bytes(jobs, X)), budget)
 
 
 def _class_weights(jobs, n_epochs, n_classes, device):

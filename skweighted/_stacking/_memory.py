@@ -1,9 +1,11 @@
 """How many models of a stack fit in a memory budget.
 
-Per model, a stack holds its parameters four times (the weights, their
-gradient, two optimizer moments), its own row weights, and one batch of
-activations (kept for the backward pass, and their gradients). The
-activations are measured once on the real module with forward hooks.
+Per model, a stack holds its parameters five times (the weights, their
+gradient and its flat copy, two optimizer moments), one batch of activations
+(the forward outputs kept for the backward pass, and their gradients), and
+its batch schedule (the rows of every step, int32, and a window of steps laid
+out with their labels and weights). The activations are measured once on the
+real module with forward hooks.
 """
 
 import torch
@@ -44,7 +46,7 @@ def activation_bytes(module, X, batch_size):
     return int(per_row * batch_size * _BYTES)
 
 
-def bytes_per_model(n_params, activation, n_rows):
+def bytes_per_model(n_params, activation, n_steps, width, window):
     """Estimated bytes one model adds to a stack.
 
     Parameters
@@ -53,13 +55,18 @@ def bytes_per_model(n_params, activation, n_rows):
         Parameters of one model.
     activation : int
         Bytes of one batch of activations (:func:`activation_bytes`).
-    n_rows : int
-        Rows of the shared data (a per-row weight each) plus the rows of one
-        epoch's schedule.
+    n_steps : int
+        The optimizer steps it takes (all epochs).
+    width : int
+        The widest batch size of the stack.
+    window : int
+        Steps whose schedule is laid out at once.
     """
-    # weights, gradient, two moments; activations and their gradients (x3 for
-    # the temporaries of the backward pass); row weights and the index schedule
-    return 4 * n_params * _BYTES + 3 * activation + n_rows * (_BYTES + 9)
+    # rows (int32) and epoch (int64) of each step, its loss (float32); per
+    # step of the window: row index, label (int64), valid flag, weight, its
+    # normalised copy (float32)
+    schedule = n_steps * (width * 4 + 12) + window * width * 25
+    return 5 * n_params * _BYTES + 3 * activation + schedule
 
 
 def chunk_sizes(n_models, per_model, budget):
