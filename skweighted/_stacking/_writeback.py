@@ -31,10 +31,13 @@ def _record_history(net, result):
         result.batch_losses, result.batch_sizes, result.epoch_durations
     ):
         net.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
-        for loss, size in zip(losses, sizes):
-            net.history.new_batch()
-            net.history.record_batch("train_loss", loss)
-            net.history.record_batch("train_batch_size", size)
+        # the rows new_batch() and record_batch() would add, without
+        # History's indexing for every value
+        batches = list.__getitem__(net.history, -1)["batches"]
+        batches.extend(
+            {"train_loss": loss, "train_batch_size": size}
+            for loss, size in zip(losses, sizes)
+        )
         net.history.record("train_batch_count", len(losses))
         net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
         net.history.record("dur", duration)
