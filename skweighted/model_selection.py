@@ -78,10 +78,13 @@ class _StackedSearchMixin:
         n_jobs = self.n_jobs
         self._session, self._stack_args, self._fit_time_shares = session, None, []
         try:
-            if session is not None:
+            if session is None:
+                super().fit(X, y, **params)
+            else:
                 self._stack_args = (X, y, params)
-                self.n_jobs = 1  # pass 2 replays the fits in order, here
-            super().fit(X, y, **params)
+                self.n_jobs = 1  # pass 2 replays the fits here
+                with session.alone():  # the refit, outside _run_search
+                    super().fit(X, y, **params)
         finally:
             self.n_jobs = n_jobs
             for name in ("_session", "_stack_args", "_fit_time_shares"):
@@ -180,7 +183,8 @@ error_score, return_train_score
 scorer_, n_splits_, refit_time_, multimetric_
         As in scikit-learn's search.
     stacking_ : dict
-        ``n_fits`` and ``n_stacked`` (networks fitted, of which in stacks),
+        ``n_fits`` and ``n_stacked`` (networks fitted, of which in stacks;
+        the refit counts, trained as a stack of one),
         ``separate`` (for every fit trained on its own, why), ``chunks``
         (models per stack chunk), ``estimated_bytes`` (of the largest chunk)
         and ``memory_budget``, ``train_time`` (seconds spent in stacks).
@@ -210,7 +214,7 @@ class GridSearchCV(_StackedSearchMixin, _sk.GridSearchCV):
     ...     net, {"class_weight": [None, "balanced"], "lr": [1e-3, 1e-2]}, cv=3
     ... ).fit(X, y)
     >>> search.stacking_["n_stacked"], search.stacking_["chunks"]
-    (12, [12])
+    (13, [12, 1])
     >>> sorted(search.best_params_)
     ['class_weight', 'lr']
 """
@@ -274,8 +278,8 @@ class RandomizedSearchCV(_StackedSearchMixin, _sk.RandomizedSearchCV):
     >>> search = RandomizedSearchCV(
     ...     net, {"lr": loguniform(1e-4, 1e-1)}, n_iter=4, cv=3, random_state=0
     ... ).fit(X, y)
-    >>> search.stacking_["n_stacked"]
-    12
+    >>> search.stacking_["n_stacked"]  # 4 candidates x 3 folds, and the refit
+    13
 """
     )
 

@@ -141,13 +141,21 @@ class Session:
         """Fits inside this block load their trained results."""
         return self._active("replay")
 
+    def alone(self):
+        """Fits inside this block train at once, each as a stack of one (or
+        separately, if they cannot be stacked): a search's refit."""
+        return self._active("alone")
+
     # -- what WeightedNeuralNetClassifier.fit calls -----------------------------
     def fit(self, net, plan, X, y, sample_weight):
         """Handle one fit; True when the net needs no training of its own."""
         if self.mode == "record":
             self._record(net, plan, X, y, sample_weight)
             return True
-        if self.mode != "replay":
+        if self.mode == "alone" and isinstance(X, np.ndarray):
+            self._record(net, plan, X, y, sample_weight)
+            self.train()  # a stack of one: the engine's step is the faster one
+        elif self.mode not in ("replay", "alone"):
             return False
         if not isinstance(X, np.ndarray):
             self.replayed.append(_not_an_array(X))
