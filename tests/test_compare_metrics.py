@@ -107,3 +107,63 @@ def test_threshold_tuning_with_the_scorer_is_scikit_learns():
     np.testing.assert_array_equal(
         ours.cv_results_["scores"], theirs.cv_results_["scores"]
     )
+
+
+def test_calibration_is_fitted_once_per_probability_vector(monkeypatch):
+    from sklearn.metrics._scorer import _MultimetricScorer
+
+    from skweighted.comparison import _metrics
+    from skweighted.comparison._metrics import (
+        _intercept_slope,
+        calibration_intercept_slope,
+        default_scoring,
+    )
+
+    X, y = make_classification(n_samples=300, weights=[0.8], random_state=0)
+    model = LogisticRegression().fit(X[:200], y[:200])
+    p = model.predict_proba(X[200:])[:, 1]
+    fresh = _intercept_slope((y[200:] == 1).astype(float), p)
+    fits = []
+    fit = LogisticRegression.fit
+
+    def counting(self, *args, **kwargs):
+        fits.append(1)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", counting)
+    _metrics._MEMO.clear()
+    scorers = default_scoring([0, 1])
+    scores = _MultimetricScorer(scorers=scorers, raise_exc=True)(
+        model, X[200:], y[200:]
+    )
+    assert len(fits) == 1  # the intercept and the slope share one fit
+    assert (scores["calibration_intercept"], scores["calibration_slope"]) == fresh
+    # the same content in another array (a copy, a list, both columns) hits
+    again = [
+        calibration_intercept_slope(y[200:].copy(), p.copy()),
+        calibration_intercept_slope(y[200:].tolist(), p.tolist()),
+        calibration_intercept_slope(y[200:], model.predict_proba(X[200:])),
+    ]
+    assert again == [fresh] * 3 and len(fits) == 1
+    other = calibration_intercept_slope(y[200:], p**2)
+    assert len(fits) == 2 and other != fresh
+    for k in range(_metrics._MEMO_SIZE + 1):  # older results are forgotten
+        calibration_intercept_slope(y[200:], p ** (1 + k / 10))
+    assert len(_metrics._MEMO) == _metrics._MEMO_SIZE
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_reliability_recorder_rows_are_the_tables(n_classes):
+    from skweighted.comparison import reliability_table
+    from skweighted.comparison._metrics import ReliabilityRecorder
+
+    X, y = make_classification(
+        n_samples=200, n_classes=n_classes, n_informative=3, random_state=0
+    )
+    labels = np.array(["a", "b", "c"], dtype=object)[y]
+    model = LogisticRegression().fit(X, labels)
+    recorder = ReliabilityRecorder()
+    assert recorder(model, X, labels) == 0.0
+    table = reliability_table(labels, model.predict_proba(X), labels=model.classes_)
+    assert recorder.rows() == [list(row) for row in table.itertuples(index=False)]
+    assert {type(v) for row in recorder.rows() for v in row} == {str, int, float}

@@ -7,7 +7,10 @@ and ranked lower-is-better. The calibration intercept and slope are best at
 a value (0 and 1), not at an end: :data:`IDEAL_VALUES`.
 """
 
+import hashlib
+import threading
 import warnings
+from collections import OrderedDict
 from functools import partial
 
 import numpy as np
@@ -239,27 +242,41 @@ def reliability_table(y_true, y_proba, *, labels=None, pos_label=None, n_bins=No
     0      1    0      2        0.1       0.0
     1      1    1      2        0.7       1.0
     """
+    frames = [
+        pd.DataFrame(
+            {
+                "class": [label] * len(bins),
+                "bin": bins,
+                "count": count,
+                "predicted": predicted,
+                "observed": observed,
+            }
+        )
+        for label, bins, count, predicted, observed in _reliability_bins(
+            y_true, y_proba, labels, pos_label, n_bins
+        )
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _reliability_bins(y_true, y_proba, labels, pos_label, n_bins):
+    """Per class: ``(label, bins, count, predicted, observed)`` of its
+    non-empty bins, as arrays (the numbers of :func:`reliability_table`)."""
     n_bins = ECE_BINS if n_bins is None else int(n_bins)
     labels, indicator, proba = _one_vs_rest(y_true, y_proba, labels, pos_label)
-    frames = []
     for k, label in enumerate(labels):
         ids = _bin_ids(proba[:, k], n_bins)
         count = np.bincount(ids, minlength=n_bins)
         predicted = np.bincount(ids, weights=proba[:, k], minlength=n_bins)
         observed = np.bincount(ids, weights=indicator[:, k], minlength=n_bins)
         full = count > 0
-        frames.append(
-            pd.DataFrame(
-                {
-                    "class": [label] * int(full.sum()),
-                    "bin": np.flatnonzero(full),
-                    "count": count[full],
-                    "predicted": predicted[full] / count[full],
-                    "observed": observed[full] / count[full],
-                }
-            )
+        yield (
+            label,
+            np.flatnonzero(full),
+            count[full],
+            predicted[full] / count[full],
+            observed[full] / count[full],
         )
-    return pd.concat(frames, ignore_index=True)
 
 
 class ReliabilityRecorder:
@@ -267,40 +284,41 @@ class ReliabilityRecorder:
 
     Given to ``cross_validate`` beside the real scorers (under
     :attr:`NAME`, whose score is dropped), it runs where the fold is scored,
-    on exactly the test rows that ``cross_validate`` sliced, and keeps
-    :func:`reliability_table` of them in ``table`` (``None`` when the
-    estimator gives no probabilities).
+    on exactly the test rows that ``cross_validate`` sliced, and keeps the
+    rows of :func:`reliability_table` of them (``None`` when the estimator
+    gives no probabilities), built straight from the arrays, without a
+    DataFrame.
     """
 
     NAME = "_reliability"
 
     def __init__(self):
-        self.table = None
+        self._rows = None
 
     def __call__(self, estimator, X, y_true):
         if hasattr(estimator, "predict_proba"):
             try:
                 proba = estimator.predict_proba(X)
-                self.table = reliability_table(y_true, proba, labels=estimator.classes_)
+                self._rows = [
+                    [_plain(label), int(b), int(n), float(pred), float(obs)]
+                    for label, *columns in _reliability_bins(
+                        y_true, proba, estimator.classes_, None, None
+                    )
+                    for b, n, pred, obs in zip(*columns)
+                ]
             except Exception:  # a diagram is a bonus; the real scorers report
-                self.table = None
+                self._rows = None
         return 0.0
 
     def rows(self):
         """The table as JSON-ready rows ``[class, bin, count, predicted,
         observed]`` (``None`` when there is none)."""
-        if self.table is None:
-            return None
-        return [
-            [
-                label.item() if hasattr(label, "item") else label,
-                int(b),
-                int(n),
-                float(pred),
-                float(obs),
-            ]
-            for label, b, n, pred, obs in self.table.itertuples(index=False)
-        ]
+        return self._rows
+
+
+def _plain(label):
+    """A label as a plain Python value (JSON-ready)."""
+    return label.item() if hasattr(label, "item") else label
 
 
 def expected_calibration_error(
@@ -369,7 +387,10 @@ def calibration_intercept_slope(y_true, y_proba, *, pos_label=None):
       found with ``scipy.optimize.brentq``): 0 when the predictions are
       right on average, negative when they overestimate the positive class.
 
-    Probabilities are clipped to :math:`[10^{-12}, 1 - 10^{-12}]`.
+    Probabilities are clipped to :math:`[10^{-12}, 1 - 10^{-12}]`. The
+    results of the last few distinct inputs are kept: asking again for the
+    same labels and probabilities (the intercept and the slope scorer of one
+    fit) returns the same two floats without fitting again.
 
     Parameters
     ----------
@@ -407,6 +428,11 @@ def calibration_intercept_slope(y_true, y_proba, *, pos_label=None):
     y = (y_true == pos_label).astype(np.float64)
     if y.min() == y.max():
         return np.nan, np.nan
+    return _memo(_intercept_slope, y, y_proba)
+
+
+def _intercept_slope(y, y_proba):
+    """:func:`calibration_intercept_slope` of 0/1 floats ``y``."""
     lp = logit(np.clip(y_proba, _EPS, 1 - _EPS))
     events = y.sum()
 
@@ -420,6 +446,38 @@ def calibration_intercept_slope(y_true, y_proba, *, pos_label=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
     return float(intercept), float(fit.coef_[0, 0])
+
+
+#: How many recent results :func:`_memo` keeps.
+_MEMO_SIZE = 8
+_MEMO = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def _memo(func, *arrays):
+    """``func(*arrays)``, computed once for the same ``func`` and array
+    content (dtype, shape and bytes) among the last :data:`_MEMO_SIZE` calls.
+
+    The calibration intercept and the slope are two scorers of one fit that
+    each need :func:`calibration_intercept_slope` of the same probabilities
+    (a logistic regression): the second gets the first one's result.
+    """
+    digest = hashlib.sha1(func.__qualname__.encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(str((a.dtype.str, a.shape)).encode())
+        digest.update(a.tobytes())
+    key = digest.hexdigest()
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    result = func(*arrays)
+    with _MEMO_LOCK:
+        _MEMO[key] = result
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return result
 
 
 def _intercept(y_true, y_proba, *, pos_label=None):
