@@ -294,3 +294,18 @@ def test_dropout_trains_separately_with_its_reason():
     report = ms.cross_validate(est, X, y, cv=2, return_stacking=True)["stacking"]
     assert report["n_stacked"] == 0
     assert report["separate"] and all("Dropout" in r for r in report["separate"])
+
+
+def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_client):
+    """Under ``parallel_config(backend="dask")`` even ``n_jobs=1`` goes to the
+    workers, where no session is active: the passes keep their fits here."""
+    from joblib import parallel_config
+
+    from skweighted import model_selection as ms
+
+    X, y = data
+    local = ms.cross_validate(_net(), X, y, cv=3, return_stacking=True)
+    with parallel_config(backend="dask"):
+        remote = ms.cross_validate(_net(), X, y, cv=3, return_stacking=True)
+    assert remote["stacking"]["n_stacked"] == local["stacking"]["n_stacked"] == 3
+    np.testing.assert_array_equal(remote["test_score"], local["test_score"])

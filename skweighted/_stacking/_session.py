@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from joblib import parallel_config
 
 from .. import _net
 from . import _eligibility
@@ -127,8 +128,18 @@ class Session:
         before = self.mode
         self.mode = mode
         token = _ACTIVE.set(self)
+        # The session is this thread's: joblib must not send the fits of a
+        # pass elsewhere (a Dask backend sends even n_jobs=1 to its workers,
+        # where they would train, unrecorded, in full). An "alone" block
+        # keeps the caller's backend: train() sends stack chunks through it.
+        backend = (
+            parallel_config(backend="sequential")
+            if mode in ("record", "replay")
+            else contextlib.nullcontext()
+        )
         try:
-            yield self
+            with backend:
+                yield self
         finally:
             _ACTIVE.reset(token)
             self.mode = before
