@@ -309,3 +309,26 @@ def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_cli
         remote = ms.cross_validate(_net(), X, y, cv=3, return_stacking=True)
     assert remote["stacking"]["n_stacked"] == local["stacking"]["n_stacked"] == 3
     np.testing.assert_array_equal(remote["test_score"], local["test_score"])
+
+
+@pytest.mark.parametrize("callbacks_first", [True, False])
+def test_a_fit_with_callbacks_is_told_apart_from_one_without(data, callbacks_first):
+    """Callbacks make a fit train separately; a fit without them, otherwise
+    the same, must not share its record (and so its reason), nor may the fit
+    with callbacks load the stacked weights of the one without."""
+    from skorch.callbacks import Callback
+
+    X, y = data
+    plain, hooked = _net(), _net(callbacks=[("noop", Callback())])
+    fits = [hooked, plain] if callbacks_first else [plain, hooked]
+    session = Session()
+    with session.recording():
+        for est in fits:
+            clone(est).fit(X, y)
+    session.train()
+    with session.replaying():
+        for est in fits:
+            clone(est).fit(X, y)
+    report = session.report()
+    assert report["n_stacked"] == 1
+    assert report["separate"] == ["callbacks ['Callback'] need a separate net"]

@@ -87,6 +87,10 @@ def _fingerprint(net, plan, X, y, sample_weight):
             plan.deferred_start,
             plan.weighted,
             plan.per_batch,
+            # what makes a fit train separately must tell it apart too: a fit
+            # with callbacks must never load the weights of one without
+            _kinds(net.callbacks),
+            _kinds([net.train_split]),
         )
     ).encode()
     return _digest(
@@ -98,6 +102,17 @@ def _fingerprint(net, plan, X, y, sample_weight):
         plan.sampling_weight,
         *(p.detach().cpu().numpy() for p in net.module_.parameters()),
     )
+
+
+def _kinds(objects):
+    """The classes of ``objects`` (skorch callbacks, or ``(name, callback)``
+    pairs, or a train split): their reprs may hold memory addresses."""
+    if objects in (None, "disable"):
+        return objects
+    return [
+        None if o is None else type(o[1] if isinstance(o, tuple) else o).__qualname__
+        for o in objects
+    ]
 
 
 class Session:
