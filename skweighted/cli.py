@@ -5,7 +5,8 @@
 built-in dataset, prints a ranked table and writes ``results.csv``,
 ``summary.md``, ``comparison.png`` and ``reliability.png``; every finished
 fit is recorded in ``fits.jsonl`` as it finishes, so ``--resume`` continues
-an interrupted run.
+an interrupted run. The networks of all strategies and folds train together
+in stacks unless ``--no-stacking``.
 Exit status: 0 on success; 1 when every fit of some strategy failed (the
 report is written), or when a fit failed under ``--error-score raise``; 2 on
 bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
@@ -82,7 +83,17 @@ def _parser():
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
-        "--n-jobs", type=int, default=None, help="fits run in parallel (default: 1)"
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="fits run in parallel (default: 1); with stacking, stack chunks",
+    )
+    p.add_argument(
+        "--no-stacking",
+        action="store_true",
+        help="train every network fit on its own instead of all strategies and "
+        "folds together in stacks (the same numbers within float32 rounding; "
+        "use it to spread the fits themselves over --n-jobs or --scheduler)",
     )
     p.add_argument(
         "--scheduler",
@@ -255,6 +266,7 @@ def _compare(args, argv):
                 progress=not (args.no_progress or args.quiet),
                 checkpoint=args.out,
                 resume=args.resume,
+                stacking=not args.no_stacking,
             )
     except ResumeError as e:
         raise InputError(str(e)) from None

@@ -100,11 +100,12 @@ def _fold_of(row, X, y, n_folds=3):
     raise AssertionError
 
 
-def _same(a, b):
+def _same(a, b, exact=False):
     """Equal results, fit times aside (those are measured, not computed)."""
     pd.testing.assert_frame_equal(
         a.drop(columns=["fit_time", "score_time"]),
         b.drop(columns=["fit_time", "score_time"]),
+        check_exact=exact,
     )
 
 
@@ -262,10 +263,13 @@ def csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(csv, tmp_path_factory):
-    """results.csv of the uninterrupted run."""
-    out = tmp_path_factory.mktemp("reference")
-    assert main(_argv(csv, out, "-q")) == 0
-    return pd.read_csv(out / "results.csv")
+    """results.csv of the uninterrupted run, with stacking and without."""
+    runs = {}
+    for flags in ((), ("--no-stacking",)):
+        out = tmp_path_factory.mktemp("reference")
+        assert main(_argv(csv, out, "-q", *flags)) == 0
+        runs[flags] = pd.read_csv(out / "results.csv")
+    return runs
 
 
 def _argv(csv, out, *more):
@@ -301,16 +305,21 @@ def _count_net_fits(monkeypatch, interrupt_at=None):
     return calls
 
 
+# With stacking, every network fit runs twice: all 9 in the recording pass,
+# then each again as its task runs (loading its stacked weights).
+@pytest.mark.parametrize("flags", [(), ("--no-stacking",)], ids=["stacked", "separate"])
 def test_keyboard_interrupt_in_a_fit_then_resume(
-    csv, reference, tmp_path, capsys, monkeypatch
+    csv, reference, tmp_path, capsys, monkeypatch, flags
 ):
     out = tmp_path / "run"
-    calls = _count_net_fits(monkeypatch, interrupt_at=5)
-    assert main(_argv(csv, out)) == EXIT_INTERRUPTED
+    passes = 1 if flags else 2
+    recording = 0 if flags else 9
+    calls = _count_net_fits(monkeypatch, interrupt_at=recording + 5)
+    assert main(_argv(csv, out, *flags)) == EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "skweighted: interrupted" in err
     assert "4 of 9 fits finished" in err
-    hint = f"resume with: skweighted {' '.join(_argv(csv, out))} --resume"
+    hint = f"resume with: skweighted {' '.join(_argv(csv, out, *flags))} --resume"
     assert hint in err
     partial = pd.read_csv(out / "results.csv")
     assert len(partial[["strategy", "fold"]].drop_duplicates()) == 4
@@ -319,16 +328,22 @@ def test_keyboard_interrupt_in_a_fit_then_resume(
     assert len(recorded) == 1 + 4  # the header, then one line per finished fit
 
     # without --resume the unfinished run is protected
-    assert main(_argv(csv, out, "-q")) == EXIT_INPUT
+    assert main(_argv(csv, out, "-q", *flags)) == EXIT_INPUT
     assert "unfinished run" in capsys.readouterr().err
+    # nor does it resume with stacking switched
+    other = () if flags else ("--no-stacking",)
+    assert main(_argv(csv, out, "-q", "--resume", *other)) == EXIT_INPUT
+    assert "stacking differs" in capsys.readouterr().err
 
     calls = _count_net_fits(monkeypatch)
-    assert main(_argv(csv, out, "--resume")) == 0
-    assert len(calls) == 5  # only the missing fits ran
+    assert main(_argv(csv, out, "--resume", *flags)) == 0
+    assert len(calls) == 5 * passes  # only the missing fits ran
     assert "resuming: 4 of 9 fits already done" in capsys.readouterr().err
     lines = (out / FILENAME).read_text().splitlines()
     assert lines[:5] == recorded and len(lines) == 10
-    _same(pd.read_csv(out / "results.csv"), reference)
+    # a resumed stacked run stacks only the missing fits: within float32
+    # rounding of the uninterrupted run; without stacking, bit for bit
+    _same(pd.read_csv(out / "results.csv"), reference[flags], exact=bool(flags))
 
 
 def test_killed_process_resumes_with_identical_results(
@@ -356,9 +371,10 @@ def test_killed_process_resumes_with_identical_results(
 
     calls = _count_net_fits(monkeypatch)
     assert main(_argv(csv, out, "--resume")) == 0
-    # a record the kill cut short is detected, dropped and run again
-    assert len(calls) in (9 - done, 9 - done + 1)
-    _same(pd.read_csv(out / "results.csv"), reference)
+    # a record the kill cut short is detected, dropped and run again; each
+    # missing fit runs twice (recorded, then loading its stacked weights)
+    assert len(calls) in (2 * (9 - done), 2 * (9 - done + 1))
+    _same(pd.read_csv(out / "results.csv"), reference[()])  # float32 rounding
 
 
 def test_python_keyboard_interrupt_carries_the_partial_comparison(data, tmp_path):

@@ -3,8 +3,8 @@
 The fingerprint is a JSON-ready dict of hashes, with enough readable detail
 to say what differs: the data (``X`` and ``y``), the folds (the train and
 test rows of every split), every strategy's parameters, the estimator's
-parameters, the metrics, the seed, and the versions of the libraries that
-compute the numbers.
+parameters, the metrics, the seed, whether the networks train in stacks,
+and the versions of the libraries that compute the numbers.
 """
 
 import joblib
@@ -65,7 +65,9 @@ def _versions():
     }
 
 
-def fingerprint(X, y, splits, strategies, estimator, scorers, random_state):
+def fingerprint(
+    X, y, splits, strategies, estimator, scorers, random_state, stacking=False
+):
     """The fingerprint of a run.
 
     Parameters
@@ -79,6 +81,9 @@ def fingerprint(X, y, splits, strategies, estimator, scorers, random_state):
     scorers : dict
         Reported name -> ``(scorer, sign)``.
     random_state : int, None or RandomState
+    stacking : bool, default=False
+        Whether the networks train in stacks (equal to separate fits within
+        float32 rounding, not bit for bit, so a run does not mix the two).
 
     Returns
     -------
@@ -97,6 +102,7 @@ def fingerprint(X, y, splits, strategies, estimator, scorers, random_state):
             name: [_hash(scorer), int(sign)] for name, (scorer, sign) in scorers.items()
         },
         "random_state": [_hash(random_state), _short(random_state)],
+        "stacking": bool(stacking),
         "versions": _versions(),
     }
 
@@ -157,6 +163,13 @@ def describe_differences(old, new):
     if old.get("random_state") != new["random_state"]:
         o = old.get("random_state", [None, "?"])[1]
         out.append(f"random_state differs: {o} -> {new['random_state'][1]}")
+    # runs recorded before stacking existed trained every fit separately
+    if old.get("stacking", False) != new.get("stacking", False):
+        out.append(
+            f"stacking differs: {old.get('stacking', False)} -> "
+            f"{new.get('stacking', False)} (stacked and separate fits agree "
+            "within float32 rounding, not bit for bit)"
+        )
     if old.get("versions") != new["versions"]:
         o = old.get("versions", {})
         out.append(

@@ -74,6 +74,18 @@ class Progress:
         pace = (time.monotonic() - self._start) / self._session
         return pace * (self.total - self.done)
 
+    def stage(self, text):
+        """A step of the run before the fits finish one by one (the stacked
+        training): show ``text`` (``None`` clears it); the time left is
+        estimated from the fits that finish from now on."""
+        self._start, self._session = time.monotonic(), 0
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.set_description_str(text or "", refresh=True)
+        elif text is not None:
+            self._line(text)
+
     def update(self, record):
         """Count one finished :class:`~._store.FitRecord`."""
         self.done += 1

@@ -3,18 +3,26 @@
 Each (strategy, fold) pair is one task (:func:`run_task`): scikit-learn's
 :func:`~sklearn.model_selection.cross_validate` on that single train/test
 split, so a number in the report is exactly what ``cross_validate`` gives by
-hand; a task returns a :class:`~._store.FitRecord`, a failure included. The
-pending tasks go through one :class:`joblib.Parallel`, so ``n_jobs`` and any
-joblib backend (``parallel_config(backend="dask")`` for a Dask cluster)
-spread them out; each record is appended to the run's
-:class:`~._store.RecordStore` the moment it arrives, and a resumed run skips
-the tasks already recorded.
+hand; a task returns a :class:`~._store.FitRecord`, a failure included. Each
+record is appended to the run's :class:`~._store.RecordStore` the moment it
+arrives, and a resumed run skips the tasks already recorded.
+
+The pending tasks go through one :class:`joblib.Parallel`, so ``n_jobs`` and
+any joblib backend (``parallel_config(backend="dask")`` for a Dask cluster)
+spread them out; with stacking (the default), those whose strategy holds a
+network run as :func:`_stacked` does instead: their network fits are
+recorded in a :class:`~skweighted._stacking._session.Session` and trained
+together in stacks (whose chunks go through joblib with ``n_jobs``), then
+every such task runs, in order, in this process, its fits loading their
+trained weights.
 """
 
 import numbers
 import time
+from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -25,6 +33,8 @@ from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from .._stacking._passes import has_network, record_fits
+from .._stacking._session import Session
 from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
@@ -210,12 +220,15 @@ def compare(
     progress=False,
     checkpoint=None,
     resume=False,
+    stacking=True,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
     Every strategy is cross-validated on the same folds with scikit-learn's
     own machinery; samplers sit inside imbalanced-learn pipelines, so they
     resample the training rows of each fold only and never see a test row.
+    By default the networks of all strategies and folds train together, in
+    stacks (``stacking``).
 
     Parameters
     ----------
@@ -249,7 +262,12 @@ def compare(
         ranked lower-is-better.
     n_jobs : int, default=None
         Number of fits run in parallel through joblib; ``None`` follows the
-        active ``joblib.parallel_config`` (one job outside one).
+        active ``joblib.parallel_config`` (one job outside one). With
+        ``stacking``, that holds for the strategies without a network; the
+        network fits train in stacks whose chunks run ``n_jobs`` at a time
+        through joblib (``None``: one at a time; a stack is one chunk unless
+        it would exceed 1 GiB on the CPU), then load their results one task
+        after the other, in this process.
     random_state : int or None, default=None
         Seeds the network and every sampler or estimator whose
         ``random_state`` is left at ``None``. The same integer gives the same
@@ -275,6 +293,19 @@ def compare(
         are those of the recorded run. Damaged records are dropped with a
         warning and their fits run again. With nothing recorded yet, the
         run starts afresh.
+    stacking : bool, default=True
+        Train the network fits of every strategy and fold together, in
+        stacks (the engine of :mod:`skweighted.model_selection`): the fits
+        of the tasks still to run are recorded, trained in stacks, then each
+        task runs as without stacking, its fits loading their trained
+        weights, so every number is that of the separate fit within float32
+        rounding. ``fit_time`` includes each fit's share of the stacked
+        training. A fit that cannot be stacked (a module with BatchNorm or
+        dropout, callbacks, a ``train_split``, a ``Dataset`` input, a
+        criterion other than
+        :class:`~skweighted.losses.WeightedCrossEntropyLoss`, ...) trains
+        separately, and a note says which and why. ``False`` trains every
+        fit on its own. Part of what a resume checks.
 
     Returns
     -------
@@ -302,6 +333,12 @@ def compare(
      'error_type', 'error_message']
     >>> res.notes
     []
+    >>> unstacked = compare(X, y, strategies=["none", "balanced"], cv=3,
+    ...                     estimator=default_estimator(max_epochs=5),
+    ...                     random_state=0, stacking=False)
+    >>> diff = (res.results["value"] - unstacked.results["value"]).abs().max()
+    >>> bool(diff < 1e-3)
+    True
     """
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
@@ -318,6 +355,8 @@ def compare(
         raise ValueError(
             f"error_score must be 'raise' or a number; got {error_score!r}."
         )
+    if not isinstance(stacking, bool | np.bool_):
+        raise ValueError(f"stacking must be True or False; got {stacking!r}.")
     if resume and checkpoint is None:
         raise ValueError(
             "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
@@ -349,55 +388,118 @@ def compare(
 
     store, records = None, {}
     if checkpoint is not None:
-        identity = fingerprint(X, y, splits, built, estimator, scorers, random_state)
+        identity = fingerprint(
+            X, y, splits, built, estimator, scorers, random_state, stacking
+        )
         store, records = RecordStore.open(checkpoint, identity, tasks, resume=resume)
     pending = [t for t in tasks if t not in records]  # a resume skips the rest
-    jobs = (
-        delayed(run_task)(
-            name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
+    session = Session(n_jobs=n_jobs) if stacking else None
+    networks = [t for t in pending if stacking and has_network(built[t[0]])]
+    others = [t for t in pending if t not in networks]
+    log = []  # (strategy, "stacked" or why not) per network fit scored
+
+    def args(name, k):
+        return name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
+
+    def assemble(partial):
+        return _assemble(
+            records,
+            tasks,
+            built,
+            scorers,
+            error_score,
+            notes + _stacking_notes(log),
+            y,
+            partial,
+            ratio,
         )
-        for name, k in pending
-    )
-    try:
-        _run(jobs, n_jobs, records, store, len(tasks), progress)
-    except BaseException as exc:
-        # Ctrl-C, or a failure under error_score='raise': what finished is
-        # recorded already; hand the caller a report of it too.
-        exc.comparison = (
-            _assemble(
-                records, tasks, built, scorers, error_score, notes, y, True, ratio
-            )
-            if records
-            else None
-        )
-        raise
-    return _assemble(
-        records, tasks, built, scorers, error_score, notes, y, False, ratio
-    )
 
-
-def _run(jobs, n_jobs, records, store, total, progress):
-    """Run ``jobs`` (delayed :func:`run_task` calls), recording each result.
-
-    Each :class:`FitRecord` goes into ``records`` and, when there is a
-    ``store``, to disk, as soon as it arrives, in whatever order the
-    parallel backend finishes them.
-    """
     bar = Progress(
-        total,
+        len(tasks),
         done=len(records),
         failed=sum(r.failed for r in records.values()),
         enabled=progress,
     )
     try:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for record in parallel(jobs):
+        # the network tasks in stacks, the others side by side through joblib
+        finished = chain(
+            _stacked(session, networks, args, bar, X, y, splits, log),
+            _parallel(others, args, n_jobs),
+        )
+        # each record is kept, on disk too, as soon as it arrives, in whatever
+        # order the tasks finish
+        for record in finished:
             if store is not None:
                 store.append(record)
             records[record.key] = record
             bar.update(record)
+    except BaseException as exc:
+        # Ctrl-C, or a failure under error_score='raise': what finished is
+        # recorded already; hand the caller a report of it too.
+        exc.comparison = assemble(partial=True) if records else None
+        raise
     finally:
         bar.close()
+    return assemble(partial=False)
+
+
+def _parallel(tasks, args, n_jobs):
+    """Run ``tasks`` through one :class:`joblib.Parallel`; yield their records
+    as they finish (nothing starts before the first is asked for)."""
+    if tasks:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        yield from parallel(delayed(run_task)(*args(name, k)) for name, k in tasks)
+
+
+def _stacked(session, tasks, args, bar, X, y, splits, log):
+    """Run ``tasks`` with their network fits trained in stacks; yield their
+    records in order.
+
+    The network fits of the tasks are recorded and trained together; then
+    every task runs (:func:`run_task` on ``args(name, fold)``), in order, its
+    fits loading their results (the session finds each by its fingerprint),
+    and its ``fit_time`` gains its fits' share of the stacked training. Each
+    network fit of the second pass adds ``(strategy, "stacked" or why it
+    trained separately)`` to ``log``.
+    """
+    if not tasks:
+        return
+    bar.stage(f"stacking: recording the network fits of {len(tasks)} tasks")
+    spans = {}  # task -> its fits' positions in the recording order
+    with _one_torch_thread():
+        for name, k in tasks:
+            first = len(session.order)
+            _, _, estimator, *_ = args(name, k)
+            record_fits(session, estimator, X, y, [splits[k]])
+            spans[name, k] = first, len(session.order)
+        n = sum(r.job is not None for r in session.records.values())
+        bar.stage(f"stacking: training {n} network fits")
+        session.train()
+    bar.stage(None)  # the time left, from the fits finished from now on
+    for name, k in tasks:
+        first = len(session.replayed)
+        with session.replaying():
+            record = run_task(*args(name, k))
+        log.extend((name, why) for why in session.replayed[first:])
+        share = session.train_time_of(*spans[name, k])
+        yield replace(record, fit_time=record.fit_time + share)
+
+
+def _stacking_notes(log):
+    """One note per reason some network fits trained separately, with the
+    strategies they belong to (none when every fit was stacked); ``log`` as
+    :func:`_stacked` fills it."""
+    why = {}  # reason -> Counter of strategy names
+    for name, reason in log:
+        if reason != "stacked":
+            why.setdefault(reason, Counter())[name] += 1
+    return [
+        f"stacking: {sum(names.values())} of {len(log)} network fits trained "
+        "separately ("
+        + ", ".join(f"{name!r} x{n}" for name, n in names.items())
+        + f"): {reason}."
+        for reason, names in why.items()
+    ]
 
 
 def _assemble(
