@@ -21,7 +21,7 @@ from torch import nn
 
 from skweighted import WeightedNeuralNetClassifier
 from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
-from skweighted._stacking._schedule import pack
+from skweighted._stacking._schedule import PackedSchedule
 from skweighted._stacking._session import Session
 from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
 from skweighted.modules import MLP
@@ -185,19 +185,23 @@ def test_different_seeds_give_different_models(stacked, data):
 # -- the engine on its own ------------------------------------------------------
 def test_schedule_runs_each_model_through_its_own_steps():
     # model 0: epochs of 12 and 5 rows (3 + 2 steps of 4); model 1: 5 rows at
-    # batch 2 (3 steps); model 2: nothing to train
+    # batch 2 (3 steps), its rows offset by 100; model 2: nothing to train
     orders = [[torch.arange(12), torch.arange(5)], [torch.arange(5)], []]
-    sched = pack(orders, [4, 2, 4])
+    sched = PackedSchedule(orders, [4, 2, 4], [0, 100, 0])
     assert sched.n_steps == 5 and sched.steps == [[3, 2], [3], []]
     assert [sched.n_active(s) for s in range(5)] == [2, 2, 2, 1, 1]
     assert sched.segments(2) == [(0, 2, 2), (2, 3, 2), (3, 5, 1)]
-    assert sched.epoch[0].tolist() == [0, 0, 0, 1, 1]
-    assert sched.rows[0, 3].tolist() == [0, 1, 2, 3]  # epoch 2 starts afresh
-    assert sched.rows[0, 4].tolist() == [4, -1, -1, -1]  # its short last batch
-    assert sched.rows[1, 2].tolist() == [4, -1, -1, -1]  # batch 2, padded to 4
-    assert (sched.rows[1, 3:] == -1).all() and (sched.rows[2] == -1).all()
+    rows, epoch = sched.window(2, 5, 2)  # across model 0's epochs
+    assert epoch[0].tolist() == [0, 1, 1]
+    assert rows[0, 0].tolist() == [8, 9, 10, 11]
+    assert rows[0, 1].tolist() == [0, 1, 2, 3]  # epoch 2 starts afresh
+    assert rows[0, 2].tolist() == [4, -1, -1, -1]  # its short last batch
+    assert rows[1, 0].tolist() == [104, -1, -1, -1]  # batch 2, padded to 4
+    assert (rows[1, 1:] == -1).all()  # after its last step
+    whole, _ = sched.window(0, 5, 2)
+    assert torch.equal(whole[:, 2:], rows)  # windows are slices of one layout
     with pytest.raises(ValueError, match="sorted"):
-        pack(orders[::-1], [4, 2, 4][::-1])
+        PackedSchedule(orders[::-1], [4, 2, 4][::-1])
 
 
 def _jobs(n_models, n_rows, epochs=2, batch_size=8):

@@ -22,7 +22,7 @@ from joblib import Parallel, delayed
 from . import _memory
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
-from ._schedule import pack, step_counts
+from ._schedule import PackedSchedule, step_counts
 
 
 @dataclass
@@ -44,6 +44,9 @@ class StackJob:
         Class weights, or one row per epoch (a deferred schedule); ``None``
         weighs every class 1.
     normalization : {"weighted_mean", "mean"}
+    offset : int
+        Added to every row of ``orders``: where this model's data starts in
+        the shared rows (0 by default).
     """
 
     module: torch.nn.Module
@@ -52,6 +55,7 @@ class StackJob:
     optimizer_kwargs: dict
     class_weight: torch.Tensor | None = None
     normalization: str = "weighted_mean"
+    offset: int = 0
 
 
 @dataclass
@@ -204,8 +208,9 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     jobs, per_model = [jobs[m] for m in perm], [per_model[m] for m in perm]
     X, y = X.to(device), y.to(device)
     sw = None if sample_weight is None else sample_weight.to(device)
-    sched = pack([j.orders for j in jobs], [j.batch_size for j in jobs])
-    rows, epochs = sched.rows.to(device), sched.epoch.to(device)
+    sched = PackedSchedule(
+        [j.orders for j in jobs], [j.batch_size for j in jobs], [j.offset for j in jobs]
+    )
     model = StackedModel([j.module for j in jobs], device)
     opt = StackedOptimizer(model, optimizer, per_model)
     n_classes = max(
@@ -218,24 +223,25 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     tiny = torch.finfo(torch.float32).tiny
     n_models, n_steps = len(jobs), sched.n_steps
     losses = torch.zeros(n_models, n_steps, device=device)
+    sizes = torch.zeros(n_models, n_steps, dtype=torch.int32)
     shares = np.zeros(n_steps)  # per step, each active model's share of its time
     for start, stop, a in sched.segments(WINDOW):
-        idx = rows[:a, start:stop].long()  # (a, W, B)
+        idx, epochs = (t.to(device) for t in sched.window(start, stop, a))
         valid = idx >= 0
+        sizes[:a, start:stop] = valid.sum(-1).cpu().to(torch.int32)
         idx = idx.clamp_min(0)
         labels = y[idx]
         w = valid.to(torch.float32)
         if cw is not None:
-            per_step = cw[:a].gather(
-                1, epochs[:a, start:stop, None].expand(-1, -1, cw.shape[-1])
-            )  # (a, W, K): the class weights of each step's epoch
+            # (a, W, K): the class weights of each step's epoch
+            per_step = cw[:a].gather(1, epochs[..., None].expand(-1, -1, cw.shape[-1]))
             w = w * per_step.gather(2, labels)
         if sw is not None:
             w = w * sw[idx]
         denom = w.sum(-1).clamp_min(tiny)
         if any_mean:
-            sizes = valid.sum(-1).to(torch.float32).clamp_min(1)
-            denom = torch.where(mean[:a, None], sizes, denom)
+            counts = valid.sum(-1).to(torch.float32).clamp_min(1)
+            denom = torch.where(mean[:a, None], counts, denom)
         c = w / denom.unsqueeze(-1)
         width = idx.shape[-1]
         for t in range(stop - start):
@@ -247,18 +253,17 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
             opt.step(grad, a)
             losses[:a, start + t] = loss
             shares[start + t] = (time.perf_counter() - began) / a
-    results = _results(sched, losses.cpu(), shares, model, opt)
+    results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt)
     out = [None] * n_models
     for m, result in zip(perm, results):
         out[m] = result
     return out
 
 
-def _results(sched, losses, shares, model, opt):
+def _results(steps, losses, sizes, shares, model, opt):
     """Per model (in stack order), its :class:`StackResult`."""
-    sizes = (sched.rows >= 0).sum(-1)
     results = []
-    for m, (model_steps, state) in enumerate(zip(sched.steps, model.state_dicts())):
+    for m, (model_steps, state) in enumerate(zip(steps, model.state_dicts())):
         result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))
         s = 0
         for t in model_steps:

@@ -3,9 +3,9 @@
 Per model, a stack holds its parameters five times (the weights, their
 gradient and its flat copy, two optimizer moments), one batch of activations
 (the forward outputs kept for the backward pass, and their gradients), and
-its batch schedule (the rows of every step, int32, and a window of steps laid
-out with their labels and weights). The activations are measured once on the
-real module with forward hooks.
+a window of its batch schedule (the rows of each step, with their labels and
+weights), laid out from its row orders, which the caller holds. The
+activations are measured once on the real module with forward hooks.
 """
 
 import torch
@@ -62,10 +62,10 @@ def bytes_per_model(n_params, activation, n_steps, width, window):
     window : int
         Steps whose schedule is laid out at once.
     """
-    # rows (int32) and epoch (int64) of each step, its loss (float32); per
-    # step of the window: row index, label (int64), valid flag, weight, its
-    # normalised copy (float32)
-    schedule = n_steps * (width * 4 + 12) + window * width * 25
+    # per step its loss (float32) and batch size (int32); per step of the
+    # window: row index, its clamped copy, label (int64), valid flag, weight,
+    # its normalised copy (float32), and one gathered batch of inputs
+    schedule = n_steps * 8 + window * width * 33
     return 5 * n_params * _BYTES + 3 * activation + schedule
 
 

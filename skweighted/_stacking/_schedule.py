@@ -9,96 +9,100 @@ falls in. A model takes as many steps as its separate fit, and the models
 with the most steps are put first, so the models still training at any step
 are a prefix of the stack: the others cost nothing.
 
-Padding: a batch shorter than the widest batch size of the stack is padded
-with row ``-1`` (weight 0).
+The batches are laid out a window of steps at a time (:meth:`window`), from
+the models' orders themselves: a stack holds no copy of every step's rows.
+Padding: a batch narrower than the widest batch size of the stack, and the
+steps after a model's last, hold row ``-1`` (weight 0).
 """
 
-from dataclasses import dataclass
+import bisect
+from itertools import accumulate
 
-import numpy as np
 import torch
 
 
-@dataclass(frozen=True)
 class PackedSchedule:
-    """The batches of ``M`` models, models sorted by their number of steps.
+    """The batches of ``M`` models, sorted by their number of steps.
+
+    Parameters
+    ----------
+    orders : list of list of 1-D integer tensors
+        Per model, per epoch, the rows in batch order. The models must be
+        sorted by their total number of steps, most first.
+    batch_sizes : list of int
+        Per model, its training batch size.
+    offsets : list of int, default=None
+        Per model, a number added to each of its rows (where its data sits
+        in the stack's shared rows); 0 by default.
 
     Attributes
     ----------
-    rows : IntTensor of shape (M, S, B)
-        Per model and step, the rows of its batch (``-1`` where padded or
-        after its last step). ``S`` is the largest number of steps, ``B`` the
-        widest batch size.
-    epoch : LongTensor of shape (M, S)
-        The epoch each step belongs to (0 after the model's last step).
     steps : list of list of int
         Per model, the number of steps of each of its epochs.
+    width : int
+        The widest batch size.
+    n_steps : int
+        The largest number of steps of a model.
     """
 
-    rows: torch.Tensor
-    epoch: torch.Tensor
-    steps: list
-
-    @property
-    def n_steps(self):
-        return self.rows.shape[1]
+    def __init__(self, orders, batch_sizes, offsets=None):
+        self.orders, self.batch_sizes = orders, batch_sizes
+        self.offsets = offsets or [0] * len(orders)
+        self.steps = [
+            [-(-len(o) // size) for o in model_orders]
+            for model_orders, size in zip(orders, batch_sizes)
+        ]
+        self.totals = [sum(s) for s in self.steps]
+        if self.totals != sorted(self.totals, reverse=True):
+            raise ValueError("the models must be sorted by their number of steps")
+        self._starts = [[0, *accumulate(s)] for s in self.steps]
+        self.width = max(batch_sizes)
+        self.n_steps = max(self.totals, default=0)
 
     def n_active(self, s):
         """How many models (a prefix) take step ``s``."""
-        return sum(sum(st) > s for st in self.steps)
+        return sum(total > s for total in self.totals)
 
     def segments(self, width):
         """``(start, stop, n_active)``: runs of at most ``width`` steps over
         which the same models train."""
-        totals = sorted({sum(st) for st in self.steps if sum(st)})
         out, start = [], 0
-        for stop in totals:
-            active = sum(sum(st) >= stop for st in self.steps)
+        for stop in sorted({t for t in self.totals if t}):
+            active = self.n_active(stop - 1)
             for a in range(start, stop, width):
                 out.append((a, min(a + width, stop), active))
             start = stop
         return out
 
+    def window(self, start, stop, n):
+        """The batches of steps ``start:stop`` of the first ``n`` models.
 
-def pack(orders, batch_sizes):
-    """Lay out each model's epochs of batches on one step grid.
-
-    Parameters
-    ----------
-    orders : list of list of LongTensor
-        Per model, per epoch, the rows in batch order. The models must be
-        sorted by their total number of steps, most first.
-    batch_sizes : list of int
-        Per model, its training batch size.
-
-    Returns
-    -------
-    schedule : PackedSchedule
-    """
-    steps = [
-        [-(-len(o) // size) for o in model_orders]
-        for model_orders, size in zip(orders, batch_sizes)
-    ]
-    totals = [sum(s) for s in steps]
-    if totals != sorted(totals, reverse=True):
-        raise ValueError("the models must be sorted by their number of steps")
-    width = max(batch_sizes)
-    n_steps = max(totals, default=0)
-    rows = np.full((len(orders), n_steps, width), -1, dtype=np.int32)
-    epoch = np.zeros((len(orders), n_steps), dtype=np.int64)
-    for m, (model_orders, size, model_steps) in enumerate(
-        zip(orders, batch_sizes, steps)
-    ):
-        s = 0
-        for e, (order, t) in enumerate(zip(model_orders, model_steps)):
-            if not t:
-                continue
-            padded = np.full(t * size, -1, dtype=np.int32)
-            padded[: len(order)] = np.asarray(order)
-            rows[m, s : s + t, :size] = padded.reshape(t, size)
-            epoch[m, s : s + t] = e
-            s += t
-    return PackedSchedule(torch.from_numpy(rows), torch.from_numpy(epoch), steps)
+        Returns
+        -------
+        rows : LongTensor of shape (n, stop - start, width)
+            The rows of each batch, ``-1`` where padded.
+        epoch : LongTensor of shape (n, stop - start)
+            The epoch each step belongs to (0 after a model's last step).
+        """
+        rows = torch.full((n, stop - start, self.width), -1, dtype=torch.long)
+        epoch = torch.zeros((n, stop - start), dtype=torch.long)
+        for m in range(n):
+            size, starts = self.batch_sizes[m], self._starts[m]
+            e = bisect.bisect_right(starts, start) - 1
+            s = start
+            while s < stop and e < len(self.steps[m]):
+                j0, j1 = s - starts[e], min(self.steps[m][e], stop - starts[e])
+                if j1 > j0:
+                    part = self.orders[m][e][j0 * size : j1 * size]
+                    flat = torch.full(((j1 - j0) * size,), -1, dtype=torch.long)
+                    flat[: len(part)] = part.long() + self.offsets[m]
+                    rows[m, s - start : s - start + j1 - j0, :size] = flat.view(
+                        j1 - j0, size
+                    )
+                    epoch[m, s - start : s - start + j1 - j0] = e
+                    s += j1 - j0
+                e += 1
+        return rows, epoch
 
 
 def step_counts(orders, batch_size):

@@ -271,10 +271,7 @@ class Session:
                 sw = np.concatenate(
                     [np.ones(len(p[0])) if p[2] is None else p[2] for p in parts]
                 )
-            jobs = [
-                replace(r.job, orders=[o + offsets[r.block] for o in r.job.orders])
-                for r in records
-            ]
+            jobs = [replace(r.job, offset=offsets[r.block]) for r in records]
             sizes = plan_chunks(jobs, X, torch.device(device), self.memory_budget)
             self.chunks.extend(sizes)
             self.estimated_bytes = max(
