@@ -56,6 +56,17 @@ def _child(section, *args):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _side_by_side(name, other, stacked):
+    """Cold and warm times of ``other`` (as ``name``) and the stacked run, and
+    their ratios."""
+    out = {}
+    for kind in ("cold", "warm"):
+        out[f"{name}_{kind}_s"] = other[f"{kind}_s"]
+        out[f"stacked_{kind}_s"] = stacked[f"{kind}_s"]
+        out[f"speedup_{kind}"] = other[f"{kind}_s"] / stacked[f"{kind}_s"]
+    return out
+
+
 # -- 1. compare -------------------------------------------------------------------
 def _compare_child(stacking, quick):
     from skweighted import compare, load_imbalanced
@@ -95,12 +106,7 @@ def bench_compare(quick):
         for m in dict.fromkeys(metrics)
     }
     return {
-        "separate_cold_s": off["cold_s"],
-        "stacked_cold_s": on["cold_s"],
-        "separate_warm_s": off["warm_s"],
-        "stacked_warm_s": on["warm_s"],
-        "speedup_cold": off["cold_s"] / on["cold_s"],
-        "speedup_warm": off["warm_s"] / on["warm_s"],
+        **_side_by_side("separate", off, on),
         "same_ranking": on["ranking"] == off["ranking"],
         "ranking_stacked": on["ranking"],
         "ranking_separate": off["ranking"],
@@ -177,12 +183,7 @@ def bench_search(quick):
     ).max()
     return {
         "rows": 2_000 if quick else 20_000,
-        "sklearn_cold_s": theirs["cold_s"],
-        "stacked_cold_s": ours["cold_s"],
-        "sklearn_warm_s": theirs["warm_s"],
-        "stacked_warm_s": ours["warm_s"],
-        "speedup_cold": theirs["cold_s"] / ours["cold_s"],
-        "speedup_warm": theirs["warm_s"] / ours["warm_s"],
+        **_side_by_side("sklearn", theirs, ours),
         "stacked_train_s": ours["train_s"],
         "refit_s": ours["refit_s"],
         "same_best_params": ours["best_params"] == theirs["best_params"],

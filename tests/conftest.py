@@ -14,6 +14,22 @@ from sklearn.datasets import make_classification
 FAST = dict(max_epochs=3, batch_size=32, lr=0.01, random_state=0)
 
 
+class BatchNormNet(torch.nn.Module):
+    """A small network with BatchNorm: what a stack cannot train."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_features_in, 8),
+            torch.nn.BatchNorm1d(8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, n_classes),
+        )
+
+    def forward(self, X):
+        return self.layers(X)
+
+
 def _read_only(*arrays):
     for a in arrays:
         a.flags.writeable = False

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from conftest import BatchNormNet
 from imblearn import FunctionSampler
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from sklearn.linear_model import LogisticRegression
@@ -117,20 +117,6 @@ def test_stacking_false_is_cross_validate_by_hand(binary, monkeypatch):
         )
 
 
-class _BatchNormNet(torch.nn.Module):
-    def __init__(self, n_features_in, n_classes):
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(n_features_in, 8),
-            torch.nn.BatchNorm1d(8),
-            torch.nn.ReLU(),
-            torch.nn.Linear(8, n_classes),
-        )
-
-    def forward(self, X):
-        return self.layers(X)
-
-
 FAILED_ONCE = []
 
 
@@ -151,7 +137,7 @@ def test_the_notes_name_what_trained_separately_and_why(binary):
         "bn": make_imb_pipeline(
             StandardScaler(),
             WeightedNeuralNetClassifier(
-                _BatchNormNet, max_epochs=2, batch_size=32, random_state=0
+                BatchNormNet, max_epochs=2, batch_size=32, random_state=0
             ),
         ),
         "callback": make_imb_pipeline(

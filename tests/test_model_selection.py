@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from conftest import FAST, BatchNormNet
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
 from skweighted import WeightedNeuralNetClassifier
@@ -211,20 +211,6 @@ def test_randomized_search_and_cross_validate_equal_scikit_learns(imbalanced):
         np.testing.assert_allclose(got[key], want[key], atol=TOL)
 
 
-class _BatchNormNet(torch.nn.Module):
-    def __init__(self, n_features_in, n_classes):
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(n_features_in, 8),
-            torch.nn.BatchNorm1d(8),
-            torch.nn.ReLU(),
-            torch.nn.Linear(8, n_classes),
-        )
-
-    def forward(self, X):
-        return self.layers(X)
-
-
 def _to_array(rows):
     """A list of ``TensorDataset`` items (what scikit-learn's indexing gives)."""
     return np.stack([row[0].numpy() for row in rows])
@@ -241,7 +227,7 @@ def test_what_cannot_be_stacked_trains_separately_with_its_reason(imbalanced, ki
     X, y, _ = imbalanced
     est, data, expected = WeightedNeuralNetClassifier(**STACK), X, None
     if kind == "batchnorm":
-        est.set_params(module=_BatchNormNet)
+        est.set_params(module=BatchNormNet)
         expected = "BatchNorm1d in training mode"
     elif kind == "callback":
         est.set_params(callbacks=[EarlyStopping(monitor="train_loss")])
