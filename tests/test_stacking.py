@@ -24,6 +24,7 @@ from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
 from skweighted._stacking._schedule import PackedSchedule
 from skweighted._stacking._session import Session
 from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
+from skweighted.losses import WeightedCrossEntropyLoss
 from skweighted.modules import MLP
 
 TOL = 1e-4
@@ -336,3 +337,94 @@ def test_a_fit_with_callbacks_is_told_apart_from_one_without(data, callbacks_fir
     report = session.report()
     assert report["n_stacked"] == 1
     assert report["separate"] == ["callbacks ['Callback'] need a separate net"]
+
+
+# -- fits that look alike but train differently (found in review) --------------
+class _LeakyTenth(nn.LeakyReLU):
+    """A LeakyReLU subclass: not the built-in kernel's, so the vmap path."""
+
+    def __init__(self):
+        super().__init__(0.1)
+
+
+class _Frozen(_Gated):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes)
+        self.b.weight.requires_grad_(False)
+
+
+class _Unused(_Gated):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes)
+        self.spare = nn.Linear(2, 2)
+
+
+def _record_train_replay(cases):
+    """Each ``(estimator, X, y)`` fitted in one session, and separately."""
+    session = Session()
+    with session.recording():
+        for est, X, y in cases:
+            clone(est).fit(X, y)
+    session.train()
+    with session.replaying():
+        fitted = [clone(est).fit(X, y) for est, X, y in cases]
+    separate = [clone(est).fit(X, y) for est, X, y in cases]
+    return fitted, separate, session
+
+
+PAIRS = {
+    "activations": [dict(module__activation=nn.ReLU), dict(module__activation=nn.Tanh)],
+    "criterion instances": [
+        dict(criterion=WeightedCrossEntropyLoss(normalization="mean")),
+        dict(criterion=WeightedCrossEntropyLoss()),
+    ],
+    "epochs with weights": [
+        dict(class_weight="balanced", max_epochs=2),
+        dict(class_weight="balanced", max_epochs=3),
+    ],
+    "leaky relu subclass": [dict(module__activation=_LeakyTenth), {}],
+    "2-d samples": [{}, dict(class_weight=None)],
+}
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_fits_that_differ_get_their_own_results(data, name):
+    X, y = data
+    if name == "2-d samples":  # the MLP flattens each sample
+        X = X[:, :4].reshape(len(X), 2, 2)
+    cases = [
+        (_net(**{"class_weight": "balanced", **params}), X, y) for params in PAIRS[name]
+    ]
+    fitted, separate, session = _record_train_replay(cases)
+    assert session.report()["n_stacked"] == len(cases), session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=name
+        )
+
+
+@pytest.mark.parametrize(
+    "module, X_kind, reason",
+    [
+        (None, "uint8", "X is uint8"),
+        (_Frozen, "float", "is frozen"),
+        (_Unused, "float", "not used by forward"),
+    ],
+)
+def test_what_a_stack_would_get_wrong_trains_separately(data, module, X_kind, reason):
+    X, y = data
+    if X_kind == "uint8":  # the module scales uint8 itself
+        X = np.clip(X * 40 + 128, 0, 255).astype(np.uint8)
+    est = (
+        _net()
+        if module is None
+        else WeightedNeuralNetClassifier(
+            module, max_epochs=3, batch_size=16, lr=0.01, random_state=0
+        )
+    )
+    fitted, separate, session = _record_train_replay([(est, X, y)])
+    report = session.report()
+    assert report["n_stacked"] == 0 and reason in report["separate"][0], report
+    np.testing.assert_array_equal(
+        fitted[0].predict_proba(X), separate[0].predict_proba(X)
+    )

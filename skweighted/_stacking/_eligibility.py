@@ -9,6 +9,7 @@ resampled data), Adam/AdamW/SGD with per-model settings, a module that
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -86,7 +87,15 @@ def _optimizer(net, plan, X):
 
 
 def _module(net, plan, X):
+    if not np.issubdtype(X.dtype, np.floating):
+        return (
+            f"X is {X.dtype}: the module converts it itself, and a stack takes "
+            "float inputs"
+        )
     module = net.module_
+    frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
+    if frozen:
+        return f"parameter {frozen[0]!r} is frozen (requires_grad=False)"
     norms = [type(m).__name__ for m in module.modules()
              if isinstance(m, nn.modules.batchnorm._BatchNorm)]  # fmt: skip
     if norms:
@@ -104,8 +113,8 @@ def _module(net, plan, X):
         model = StackedModel([module, copy.deepcopy(module)], torch.device(net.device))
         # torch.tensor copies: X may be read-only
         x = torch.tensor(X[:2], dtype=torch.float32).to(net.device)
-        with torch.no_grad():
-            model.logits(torch.stack([x, x]))
+        labels = torch.zeros(2, 2, dtype=torch.long, device=net.device)
+        model.loss_and_grad(torch.stack([x, x]), labels, torch.ones(2, 2).to(x))
     except Exception as exc:
         return f"torch.func.vmap rejects the module ({type(exc).__name__}: {exc})"
     return None

@@ -162,7 +162,9 @@ def _model_bytes(jobs, X):
     module = jobs[0].module
     n_params = sum(p.numel() for p in module.parameters())
     width = max(j.batch_size for j in jobs)
-    activation = _memory.activation_bytes(module, torch.as_tensor(X[:2]), width)
+    device = next(module.parameters()).device  # where the recorded net put it
+    sample = torch.as_tensor(X[:2], dtype=torch.float32).to(device)
+    activation = _memory.activation_bytes(module, sample, width)
     return [
         _memory.bytes_per_model(
             n_params, activation, step_counts(j.orders, j.batch_size), width, WINDOW
@@ -185,7 +187,10 @@ def _class_weights(jobs, n_epochs, n_classes, device):
     for m, j in enumerate(jobs):
         if j.class_weight is not None:
             w = torch.as_tensor(j.class_weight, dtype=torch.float32)
-            cw[m, :, : w.shape[-1]] = w if w.ndim == 1 else w[:n_epochs]
+            if w.ndim == 1:
+                cw[m, :, : w.shape[-1]] = w
+            else:  # one row per epoch of this model (others may train longer)
+                cw[m, : len(w), : w.shape[-1]] = w[:n_epochs]
     return cw.to(device)
 
 
@@ -203,7 +208,7 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     # the same optimizer settings side by side (one optimizer call each)
     perm = sorted(
         range(len(jobs)),
-        key=lambda m: (-totals[m], sorted(per_model[m].items(), key=str)),
+        key=lambda m: (-totals[m], repr(sorted(per_model[m].items()))),
     )
     jobs, per_model = [jobs[m] for m in perm], [per_model[m] for m in perm]
     X, y = X.to(device), y.to(device)

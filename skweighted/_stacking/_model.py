@@ -95,7 +95,12 @@ class StackedModel:
             logits.reshape(n * B, -1), y.reshape(-1), reduction="none"
         ).view(n, B)
         loss = (c * per_row).sum(1)
-        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        grads = torch.autograd.grad(
+            loss.sum(), list(params.values()), allow_unused=True
+        )
+        unused = [k for k, g in zip(params, grads) if g is None]
+        if unused:  # a separate fit's optimizer would skip it: not the same
+            raise ValueError(f"parameter {unused[0]!r} is not used by forward")
         return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
     def logits(self, X, params=None):
@@ -168,7 +173,7 @@ class _MLPKernel:
 
     def forward(self, params, X):
         """Every layer's output (activation applied in place), input first."""
-        outs = [X]
+        outs = [X.reshape(X.shape[0], X.shape[1], -1)]  # MLP.forward flattens
         for weight, bias, act in self.linear:
             W = params[weight].transpose(1, 2)
             if bias is None:
@@ -212,15 +217,15 @@ class _MLPKernel:
 def _plain_layer(layer):
     if isinstance(layer, nn.Dropout):
         return layer.p == 0
-    if isinstance(layer, nn.LeakyReLU):
+    if type(layer) is nn.LeakyReLU:
         return layer.negative_slope >= 0
     return isinstance(layer, nn.Identity) or type(layer) in _BACKWARD
 
 
 def _is_plain_mlp(module):
-    """The built-in MLP: Linear layers, each followed by at most one
-    activation of :data:`_BACKWARD` (Identity and ``Dropout(0)`` anywhere);
-    anything else goes through ``vmap``."""
+    """The built-in MLP: Linear layers, each but the last followed by at most
+    one activation of :data:`_BACKWARD` (Identity and ``Dropout(0)``
+    anywhere); anything else goes through ``vmap``."""
     if type(module) is not MLP:
         return False
     seen_linear, activated = False, False
@@ -233,4 +238,4 @@ def _is_plain_mlp(module):
             if not seen_linear or activated:
                 return False
             activated = True
-    return seen_linear
+    return seen_linear and not activated  # the logits come from a Linear

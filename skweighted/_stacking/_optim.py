@@ -101,9 +101,6 @@ class StackedOptimizer:
             self.exp_avg_sq = torch.zeros_like(self.params)
             amsgrad = any(s["amsgrad"] for s in per_model)
             self.max_sq = torch.zeros_like(self.params) if amsgrad else None
-            self.step_device = (
-                self.params.device if per_model[0].get("fused") else "cpu"
-            )
         self._runs = {}
 
     def step(self, grad, n_active=None):
@@ -155,7 +152,7 @@ class StackedOptimizer:
                     self.momentum = torch.zeros_like(self.params)
                 self.momentum[a:b].copy_(buffers[0])
             return
-        step = torch.tensor(float(self.steps[a]), device=self.step_device)
+        step = torch.tensor(float(self.steps[a]), device=self._step_device(s))
         adam.adam(
             params,
             [grad],
@@ -175,6 +172,11 @@ class StackedOptimizer:
             maximize=False,
         )
 
+    def _step_device(self, settings):
+        """Where torch keeps the step count: with the parameters for the fused
+        implementation, on the CPU otherwise."""
+        return self.params.device if settings.get("fused") else "cpu"
+
     def state_for(self, m):
         """Model ``m``'s state as PyTorch's optimizer holds it, per parameter."""
 
@@ -191,7 +193,9 @@ class StackedOptimizer:
         states = []
         for i in range(len(self.model.names)):
             state = {
-                "step": torch.tensor(float(self.steps[m]), device=self.step_device),
+                "step": torch.tensor(
+                    float(self.steps[m]), device=self._step_device(self.per_model[m])
+                ),
                 "exp_avg": avg[i],
                 "exp_avg_sq": sq[i],
             }

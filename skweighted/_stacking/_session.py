@@ -80,7 +80,7 @@ def _fingerprint(net, plan, X, y, sample_weight):
             len(net.history),
             net.optimizer,
             sorted(net.get_params_for("optimizer").items(), key=str),
-            type(net.criterion_),
+            repr(net.criterion_),  # its type and settings (normalization)
             sorted(net.get_params_for("criterion").items(), key=str),
             sorted(net.get_params_for("iterator_train").items(), key=str),
             plan.seed,
@@ -243,6 +243,7 @@ class Session:
             net.optimizer,
             str(net.device),
             type(net.module_),
+            repr(net.module_),  # the same shapes with other activations differ
             shapes,
             X.shape[1:],
             batch_size,
