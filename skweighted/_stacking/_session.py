@@ -65,9 +65,10 @@ def _digest(*arrays):
     return h.hexdigest()
 
 
-def _fingerprint(net, plan, X, y, sample_weight):
+def _fingerprint(net, plan, data):
     """What the training of the prepared ``net`` depends on, as a digest: two
-    fits with the same fingerprint train the same model."""
+    fits with the same fingerprint train the same model. ``data`` is the
+    digest of its ``X, y, sample_weight``."""
     settings = repr(
         (
             type(net.module_),
@@ -94,10 +95,7 @@ def _fingerprint(net, plan, X, y, sample_weight):
         )
     ).encode()
     return _digest(
-        np.frombuffer(settings, dtype=np.uint8),
-        X,
-        y,
-        sample_weight,
+        np.frombuffer(settings + data.encode(), dtype=np.uint8),
         plan.class_weight,
         plan.sampling_weight,
         *(p.detach().cpu().numpy() for p in net.module_.parameters()),
@@ -175,19 +173,23 @@ class Session:
     # -- what WeightedNeuralNetClassifier.fit calls -----------------------------
     def fit(self, net, plan, X, y, sample_weight):
         """Handle one fit; True when the net needs no training of its own."""
-        if self.mode == "record":
-            self._record(net, plan, X, y, sample_weight)
-            return True
-        if self.mode == "alone" and isinstance(X, np.ndarray):
-            self._record(net, plan, X, y, sample_weight)
-            self.train()  # a stack of one: the engine's step is the faster one
-        elif self.mode not in ("replay", "alone"):
+        if self.mode not in ("record", "replay", "alone"):
             return False
         if not isinstance(X, np.ndarray):
+            if self.mode == "record":
+                self.order.append(None)
+                return True
             self.replayed.append(_not_an_array(X))
             return False
-        _net.prepare(net, plan, X, y, sample_weight)
-        record = self.records.get(_fingerprint(net, plan, X, y, sample_weight))
+        dataset = _net.prepare(net, plan, X, y, sample_weight)
+        block = _digest(X, y, sample_weight)
+        fingerprint = _fingerprint(net, plan, block)
+        if self.mode != "replay":
+            self._record(net, plan, X, (y, sample_weight), dataset, block, fingerprint)
+            if self.mode == "record":
+                return True
+            self.train()  # alone: a stack of one, the engine's step is faster
+        record = self.records.get(fingerprint)
         if record is None or record.result is None:
             self.replayed.append(
                 "its data or settings differ from every recorded fit"
@@ -200,12 +202,9 @@ class Session:
         self.replayed.append("stacked")
         return True
 
-    def _record(self, net, plan, X, y, sample_weight):
-        if not isinstance(X, np.ndarray):
-            self.order.append(None)
-            return
-        dataset = _net.prepare(net, plan, X, y, sample_weight)
-        fingerprint = _fingerprint(net, plan, X, y, sample_weight)
+    def _record(self, net, plan, X, labels, dataset, block, fingerprint):
+        """Record the prepared fit of ``net`` on ``X`` and ``labels`` (``y``
+        and ``sample_weight``), whose data digest is ``block``."""
         self.order.append(fingerprint)
         if fingerprint in self.records:  # the same fit again: trained once
             self.records[fingerprint].uses += 1
@@ -214,8 +213,7 @@ class Session:
         record.reason = _eligibility.reason(net, plan, X)
         if record.reason is not None:
             return
-        block = _digest(X, y, sample_weight)
-        self.blocks.setdefault(block, (X, y, sample_weight))
+        self.blocks.setdefault(block, (X, *labels))
         n_epochs = net.max_epochs
         start = len(net.history)
         weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
