@@ -220,8 +220,29 @@ def _scheduler(address, n_jobs, quiet=False):
             ) from None
         if not quiet:
             print(f"Dask: {client}", file=sys.stderr)
+        warm_worker_clients(client)
         stack.enter_context(parallel_config(backend="dask"))
         yield -1
+
+
+def _worker_client():
+    from distributed import get_client
+
+    get_client()
+
+
+def warm_worker_clients(client):
+    """Give every worker of ``client``'s cluster its own client, one worker
+    task at a time.
+
+    joblib's Dask backend asks for a worker client inside each task; two
+    threads of one worker doing that at once for the first time can fail in
+    dask.distributed's connection handshake (``assert len(msg) == 1``).
+    """
+    workers = list(client.scheduler_info()["workers"])
+    client.gather(
+        [client.submit(_worker_client, workers=[w], pure=False) for w in workers]
+    )
 
 
 def _compare(args, argv):

@@ -99,4 +99,7 @@ def dask_client():
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        from skweighted.cli import warm_worker_clients
+
+        warm_worker_clients(client)  # no first-connection race between tests
         yield client
