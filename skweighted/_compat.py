@@ -11,6 +11,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 __all__ = [
     "check_sample_weight",
     "fast_optimizer_kwargs",
+    "fused_adam_",
     "scorer_sign",
     "validate_data",
 ]
@@ -46,6 +47,31 @@ def fast_optimizer_kwargs(optimizer, device):
     if torch.device(device).type not in _fused_devices():
         return {}
     return {"fused": True}
+
+
+def fused_adam_(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, **settings):
+    """One step of PyTorch's fused Adam (``decoupled_weight_decay``: AdamW).
+
+    What :func:`torch.optim.adam.adam` runs with ``fused=True``, without the
+    checks and regrouping it repeats on every call (a third of a small stack's
+    optimizer time). ``settings``: ``amsgrad, lr, beta1, beta2, weight_decay,
+    eps, decoupled_weight_decay``. The step counts ``steps`` are incremented
+    first, as there.
+    """
+    decoupled = settings.pop("decoupled_weight_decay")
+    kernel = getattr(torch, "_fused_adamw_" if decoupled else "_fused_adam_", None)
+    if kernel is None:  # pragma: no cover - a torch without the private op
+        from torch.optim.adam import adam
+
+        return adam(
+            params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, fused=True,
+            maximize=False, decoupled_weight_decay=decoupled, **settings,
+        )  # fmt: skip
+    torch._foreach_add_(steps, 1)
+    kernel(
+        params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps,
+        grad_scale=None, found_inf=None, maximize=False, **settings,
+    )  # fmt: skip
 
 
 def check_sample_weight(sample_weight, X):

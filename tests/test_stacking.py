@@ -225,10 +225,16 @@ def test_chunking_does_not_change_the_results():
     assert stack_bytes(jobs, X) > budget
     assert plan_chunks(jobs, X, "cpu", budget) == [2, 2, 1]
     assert plan_chunks(jobs, X, "cpu", 1) == [1] * 5  # at least one model each
-    one = train_stack(jobs, X, y, memory_budget=10 * stack_bytes(jobs, X))
+    roomy = 10 * stack_bytes(jobs, X)
+    # every worker gets a share, even when the budget allows one chunk
+    assert plan_chunks(jobs, X, "cpu", roomy, n_jobs=2) == [3, 2]
+    assert plan_chunks(jobs, X, "cpu", roomy, n_jobs=8) == [1] * 5
+    one = train_stack(jobs, X, y, memory_budget=roomy)
     with joblib.parallel_config(backend="threading"):  # chunks as joblib tasks
         in_parallel = train_stack(jobs, X, y, memory_budget=budget, n_jobs=2)
-    for chunked in (train_stack(jobs, X, y, memory_budget=budget), in_parallel):
+        per_worker = train_stack(jobs, X, y, memory_budget=roomy, n_jobs=2)
+    chunked = train_stack(jobs, X, y, memory_budget=budget)
+    for chunked in (chunked, in_parallel, per_worker):
         for a, b in zip(one, chunked, strict=True):
             for name in a.state_dict:
                 torch.testing.assert_close(a.state_dict[name], b.state_dict[name])

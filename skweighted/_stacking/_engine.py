@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from . import _memory
 from ._model import StackedModel
@@ -115,7 +115,9 @@ def train_stack(
         :func:`~skweighted._stacking._memory.default_budget`.
     n_jobs : int or None, default=None
         Chunks run through :class:`joblib.Parallel` (so a Dask backend spreads
-        them over a cluster).
+        them over a cluster); with more than one worker the stack is split
+        into at least as many chunks as workers (one model each at most), so
+        that every worker trains a share.
 
     Returns
     -------
@@ -128,21 +130,22 @@ def train_stack(
     sample_weight = (
         None if sample_weight is None else _tensor(sample_weight, torch.float32)
     )
-    sizes = plan_chunks(jobs, X, device, memory_budget)
-    # models with as many steps as each other share a chunk: fewer idle steps
+    n_chunks = len(plan_chunks(jobs, X, device, memory_budget, n_jobs))
+    # dealt out in turn by number of steps: chunks of equal work
     order = sorted(
         range(len(jobs)), key=lambda m: -step_counts(jobs[m].orders, jobs[m].batch_size)
     )
-    bounds = np.cumsum([0, *sizes])
-    chunks = [[jobs[m] for m in order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+    dealt = [order[i::n_chunks] for i in range(n_chunks)]
+    chunks = [[jobs[m] for m in part] for part in dealt]
     args = (X, y, sample_weight, optimizer, device)
-    if len(chunks) == 1 or n_jobs in (None, 1):
+    if len(chunks) == 1 or _workers(n_jobs) == 1:
         parts = [train_chunk(c, *args) for c in chunks]
     else:
         parts = Parallel(n_jobs=n_jobs)(delayed(train_chunk)(c, *args) for c in chunks)
     results = [None] * len(jobs)
-    for m, result in zip(order, (r for part in parts for r in part)):
-        results[m] = result
+    for part, out in zip(dealt, parts):
+        for m, result in zip(part, out):
+            results[m] = result
     return results
 
 
@@ -173,10 +176,17 @@ def _model_bytes(jobs, X):
     ]
 
 
-def plan_chunks(jobs, X, device, memory_budget=None):
-    """The chunk sizes that keep each chunk under ``memory_budget`` bytes."""
+def plan_chunks(jobs, X, device, memory_budget=None, n_jobs=None):
+    """The chunk sizes that keep each chunk under ``memory_budget`` bytes, and
+    give each of ``n_jobs`` workers one at least (when there are enough
+    jobs)."""
     budget = _memory.default_budget(device) if memory_budget is None else memory_budget
-    return _memory.chunk_sizes(len(jobs), max(_model_bytes(jobs, X)), budget)
+    per_model = max(_model_bytes(jobs, X))
+    return _memory.chunk_sizes(len(jobs), per_model, budget, _workers(n_jobs))
+
+
+def _workers(n_jobs):
+    return 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
 
 
 def _class_weights(jobs, n_epochs, n_classes, device):

@@ -69,13 +69,14 @@ def bytes_per_model(n_params, activation, n_steps, width, window):
     return 5 * n_params * _BYTES + 3 * activation + schedule
 
 
-def chunk_sizes(n_models, per_model, budget):
-    """Split ``n_models`` into consecutive chunks of at most ``budget`` bytes.
+def chunk_sizes(n_models, per_model, budget, min_chunks=1):
+    """Split ``n_models`` into chunks of at most ``budget`` bytes, and into
+    ``min_chunks`` at least (when there are as many models).
 
     At least one model per chunk, whatever its size; chunks as equal as
     possible.
     """
     per_chunk = max(1, int(budget // max(per_model, 1)))
-    n_chunks = -(-n_models // per_chunk)
+    n_chunks = max(-(-n_models // per_chunk), min(min_chunks, n_models))
     base, extra = divmod(n_models, n_chunks)
     return [base + (i < extra) for i in range(n_chunks)]

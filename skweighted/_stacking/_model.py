@@ -133,27 +133,29 @@ class StackedModel:
 
 _aten = torch.ops.aten
 
-#: Activation -> (in place on the layer's output ``z``, gradient ``dh`` to the
-#: gradient of ``z`` from the activation's output ``h``: autograd's own
-#: backward kernels).
+#: Activation -> (in place on the layer's output ``z``; in place on ``dh``,
+#: the gradient of the activation's output ``h``, turning it into the
+#: gradient of ``z``: autograd's own backward kernels, written into ``dh``).
 _BACKWARD = {
     nn.ReLU: (
         lambda z, layer: z.clamp_min_(0),
-        lambda dh, h, layer: _aten.threshold_backward(dh, h, 0),
+        lambda dh, h, layer: _aten.threshold_backward.grad_input(
+            dh, h, 0, grad_input=dh
+        ),
     ),
     nn.LeakyReLU: (
         lambda z, layer: F.leaky_relu_(z, layer.negative_slope),
-        lambda dh, h, layer: _aten.leaky_relu_backward(
-            dh, h, layer.negative_slope, True
+        lambda dh, h, layer: _aten.leaky_relu_backward.grad_input(
+            dh, h, layer.negative_slope, True, grad_input=dh
         ),
     ),
     nn.Tanh: (
         lambda z, layer: z.tanh_(),
-        lambda dh, h, layer: _aten.tanh_backward(dh, h),
+        lambda dh, h, layer: _aten.tanh_backward.grad_input(dh, h, grad_input=dh),
     ),
     nn.Sigmoid: (
         lambda z, layer: z.sigmoid_(),
-        lambda dh, h, layer: _aten.sigmoid_backward(dh, h),
+        lambda dh, h, layer: _aten.sigmoid_backward.grad_input(dh, h, grad_input=dh),
     ),
 }
 
@@ -171,10 +173,11 @@ class _MLPKernel:
                 self.linear[-1][2] = layer
         self.names = names
 
-    def forward(self, params, X):
-        """Every layer's output (activation applied in place), input first."""
+    def forward(self, params, X, last=True):
+        """Every layer's output (activation applied in place), input first;
+        ``last=False`` stops before the output layer."""
         outs = [X.reshape(X.shape[0], X.shape[1], -1)]  # MLP.forward flattens
-        for weight, bias, act in self.linear:
+        for weight, bias, act in self.linear if last else self.linear[:-1]:
             W = params[weight].transpose(1, 2)
             if bias is None:
                 z = torch.bmm(outs[-1], W)
@@ -187,28 +190,38 @@ class _MLPKernel:
 
     def loss_and_grad(self, params, X, y, c):
         with torch.no_grad():
-            outs = self.forward(params, X)
-            logits = outs[-1]
-            shifted = logits - logits.amax(-1, keepdim=True)
+            outs = self.forward(params, X, last=False)
+            h, (weight, bias, _) = outs[-1], self.linear[-1]
+            # the logits as (n, K, B): with few classes, W @ h.T is several
+            # times cheaper than h @ W.T, and so are the products below
+            if bias is None:
+                logits = torch.bmm(params[weight], h.transpose(1, 2))
+            else:
+                logits = torch.baddbmm(
+                    params[bias].unsqueeze(2), params[weight], h.transpose(1, 2)
+                )
+            y, c = y.unsqueeze(1), c.unsqueeze(1)
+            shifted = logits - logits.amax(1, keepdim=True)
             e = shifted.exp()
-            total = e.sum(-1, keepdim=True)
-            log_p = shifted.gather(-1, y.unsqueeze(-1)) - total.log()
-            loss = -(c * log_p.squeeze(-1)).sum(1)
+            total = e.sum(1, keepdim=True)
+            loss = (c * (total.log() - shifted.gather(1, y))).sum((1, 2))
             # d loss / d logits = c * (softmax - one_hot(y))
-            dz = e.div_(total).mul_(c.unsqueeze(-1))
-            dz.scatter_add_(-1, y.unsqueeze(-1), -c.unsqueeze(-1))
-            grads = {}
-            for i in range(len(self.linear) - 1, -1, -1):
-                weight, bias, _ = self.linear[i]
-                grads[weight] = torch.bmm(dz.transpose(1, 2), outs[i])
+            dz = e.div_(total).mul_(c)
+            dz.scatter_add_(1, y, -c)
+            grads = {weight: torch.bmm(dz, h)}
+            if bias is not None:
+                grads[bias] = dz.sum(2)
+            if len(self.linear) > 1:
+                dh = torch.bmm(dz.transpose(1, 2), params[weight])
+            for i in range(len(self.linear) - 2, -1, -1):
+                weight, bias, act = self.linear[i]
+                if act is not None:  # in place: dh becomes d loss / d z
+                    _BACKWARD[type(act)][1](dh, outs[i + 1], act)
+                grads[weight] = torch.bmm(dh.transpose(1, 2), outs[i])
                 if bias is not None:
-                    grads[bias] = dz.sum(1)
+                    grads[bias] = dh.sum(1)
                 if i:
-                    dh = torch.bmm(dz, params[weight])
-                    act = self.linear[i - 1][2]
-                    if act is not None:
-                        dh = _BACKWARD[type(act)][1](dh, outs[i], act)
-                    dz = dh
+                    dh = torch.bmm(dh, params[weight])
             n = X.shape[0]
             grad = torch.cat([grads[k].reshape(n, -1) for k in self.names], 1)
         return loss, grad

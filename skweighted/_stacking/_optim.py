@@ -17,7 +17,7 @@ import inspect
 import torch
 from torch.optim import adam, sgd
 
-from .._compat import fast_optimizer_kwargs
+from .._compat import fast_optimizer_kwargs, fused_adam_
 
 #: The optimizers a stack implements, with the settings it reads from each.
 SUPPORTED = {
@@ -153,15 +153,14 @@ class StackedOptimizer:
                 self.momentum[a:b].copy_(buffers[0])
             return
         step = torch.tensor(float(self.steps[a]), device=self._step_device(s))
-        adam.adam(
-            params,
+        state = (
             [grad],
             [self.exp_avg[a:b]],
             [self.exp_avg_sq[a:b]],
             [self.max_sq[a:b]] if s["amsgrad"] else [],
             [step],
-            foreach=s["foreach"],
-            fused=s["fused"],
+        )
+        kwargs = dict(
             decoupled_weight_decay=bool(s["decoupled_weight_decay"]),
             amsgrad=s["amsgrad"],
             beta1=s["betas"][0],
@@ -169,8 +168,11 @@ class StackedOptimizer:
             lr=s["lr"],
             weight_decay=s["weight_decay"],
             eps=s["eps"],
-            maximize=False,
         )
+        if s["fused"]:
+            fused_adam_(params, *state, **kwargs)
+        else:
+            adam.adam(params, *state, foreach=s["foreach"], maximize=False, **kwargs)
 
     def _step_device(self, settings):
         """Where torch keeps the step count: with the parameters for the fused

@@ -271,7 +271,9 @@ class Session:
                     [np.ones(len(p[0])) if p[2] is None else p[2] for p in parts]
                 )
             jobs = [replace(r.job, offset=offsets[r.block]) for r in records]
-            sizes = plan_chunks(jobs, X, torch.device(device), self.memory_budget)
+            sizes = plan_chunks(
+                jobs, X, torch.device(device), self.memory_budget, self.n_jobs
+            )
             self.chunks.extend(sizes)
             self.estimated_bytes = max(
                 self.estimated_bytes, stack_bytes(jobs[: max(sizes)], X)
