@@ -205,12 +205,12 @@ def test_schedule_runs_each_model_through_its_own_steps():
         PackedSchedule(orders[::-1], [4, 2, 4][::-1])
 
 
-def _jobs(n_models, n_rows, epochs=2, batch_size=8):
+def _jobs(n_models, n_rows, epochs=2, batch_size=8, **mlp):
     g = torch.Generator().manual_seed(0)
     jobs = []
     for m in range(n_models):
         torch.manual_seed(m)
-        module = MLP(4, 3, hidden_units=(6,))
+        module = MLP(4, 3, **{"hidden_units": (6,), **mlp})
         orders = [torch.randperm(n_rows - m, generator=g) for _ in range(epochs)]
         cw = torch.rand(3, generator=g) + 0.5
         jobs.append(StackJob(module, orders, batch_size, {"lr": 0.01}, cw))
@@ -245,12 +245,24 @@ def test_chunking_does_not_change_the_results():
             )
 
 
-def test_vmap_path_equals_the_batched_matmul_path(monkeypatch):
+@pytest.mark.parametrize(
+    "mlp",
+    [
+        {},
+        {"hidden_units": ()},  # a linear model: the output layer alone
+        {"hidden_units": (6, 5), "activation": nn.Tanh},
+        {"hidden_units": (6, 5), "activation": nn.Sigmoid},
+        {"hidden_units": (6,), "activation": lambda: nn.LeakyReLU(0.1)},
+    ],
+    ids=["relu", "linear", "tanh", "sigmoid", "leaky"],
+)
+def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
     from skweighted._stacking import _model
 
     g = torch.Generator().manual_seed(2)
     X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
-    jobs = _jobs(3, 30)
+    jobs = _jobs(3, 30, **mlp)
+    assert _model._is_plain_mlp(jobs[0].module)
     fast = train_stack(jobs, X, y)
     monkeypatch.setattr(_model, "_is_plain_mlp", lambda module: False)
     generic = train_stack(jobs, X, y)
