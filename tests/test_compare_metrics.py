@@ -1,18 +1,32 @@
 """The comparison's faster metric paths give scikit-learn's numbers exactly:
-the balanced accuracy of threshold moving, the memoised calibration
-intercept and slope, and the reliability rows of every fold."""
+the label metrics counted once (balanced accuracy, accuracy, macro F1, the
+geometric mean, per-class recall), the memoised calibration intercept and
+slope, and the reliability rows of every fold."""
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from imblearn.metrics import geometric_mean_score
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    recall_score,
+)
 from sklearn.model_selection import TunedThresholdClassifierCV
 
+from skweighted.comparison._label_metrics import (
+    accuracy,
+    class_recall,
+    f1_macro,
+    geometric_mean,
+)
 from skweighted.comparison._metrics import (
     BALANCED_ACCURACY_SCORER,
     balanced_accuracy,
@@ -52,18 +66,110 @@ def _outcome(metric, y_true, y_pred):
     return value, sorted(str(w.message) for w in caught)
 
 
+def _recall_of(recall, pick):
+    """``recall(y_true, y_pred, label)`` -> a metric of ``(y_true, y_pred)``
+    scoring the label ``pick(y_true, y_pred)``."""
+
+    def metric(y_true, y_pred):
+        return recall(y_true, y_pred, pick(y_true, y_pred))
+
+    return metric
+
+
+def _ours_recall(y_true, y_pred, label):
+    return class_recall(y_true, y_pred, label=label)
+
+
+def _their_recall(y_true, y_pred, label):
+    return recall_score(
+        y_true, y_pred, labels=[label], average="macro", zero_division=0
+    )
+
+
+def _first_true(y_true, y_pred):
+    return np.asarray(y_true).tolist()[0]
+
+
+def _last_predicted(y_true, y_pred):  # often a label y_true lacks
+    return np.asarray(y_pred).tolist()[-1]
+
+
+#: Our fast metric -> the library function it stands for.
+PAIRS = {
+    "balanced_accuracy": (balanced_accuracy, balanced_accuracy_score),
+    "accuracy": (accuracy, accuracy_score),
+    "f1_macro": (f1_macro, partial(f1_score, average="macro")),
+    "geometric_mean": (
+        geometric_mean,
+        partial(geometric_mean_score, average="multiclass", correction=1e-3),
+    ),
+    "recall[true label]": (
+        _recall_of(_ours_recall, _first_true),
+        _recall_of(_their_recall, _first_true),
+    ),
+    "recall[predicted label]": (
+        _recall_of(_ours_recall, _last_predicted),
+        _recall_of(_their_recall, _last_predicted),
+    ),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(PAIRS))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(label_pairs())
-def test_balanced_accuracy_is_scikit_learns_float(pair):
+@given(pair=label_pairs())
+def test_label_metric_is_the_librarys_float(metric, pair):
+    ours, theirs = PAIRS[metric]
     y_true, y_pred = pair
-    want, want_warnings = _outcome(balanced_accuracy_score, y_true, y_pred)
-    got, got_warnings = _outcome(balanced_accuracy, y_true, y_pred)
+    want, want_warnings = _outcome(theirs, y_true, y_pred)
+    got, got_warnings = _outcome(ours, y_true, y_pred)
     assert type(got) is type(want)
     assert got == want  # the same float, bit for bit
     assert got_warnings == want_warnings
     # as lists too
-    as_lists = _outcome(balanced_accuracy, y_true.tolist(), y_pred.tolist())
+    as_lists = _outcome(ours, y_true.tolist(), y_pred.tolist())
     assert as_lists == (want, want_warnings)
+
+
+def _as(labels, dtype):
+    if dtype == "object-str":
+        return labels.astype(str).astype(object)
+    return labels.astype(dtype)
+
+
+@pytest.mark.parametrize("metric", sorted(PAIRS))
+def test_label_metric_counts_plain_labels_itself(metric, monkeypatch):
+    from skweighted.comparison import _label_metrics
+
+    def library(*args, **kwargs):
+        raise AssertionError("the library function was called")
+
+    ours, theirs = PAIRS[metric]
+    y_true, y_pred = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 1, 1])
+    cases = [
+        (_as(y_true, dtype), _as(y_pred, dtype))
+        for dtype in (np.int64, np.uint8, bool, str, "object-str")
+    ]
+    want = [theirs(*case) for case in cases]
+    for name in (
+        "accuracy_score",
+        "balanced_accuracy_score",
+        "f1_score",
+        "geometric_mean_score",
+        "recall_score",
+    ):
+        monkeypatch.setattr(_label_metrics, name, library)
+    assert [ours(*case) for case in cases] == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(pair=label_pairs())
+def test_class_recall_of_a_label_in_neither_vector(pair):
+    y_true, y_pred = pair
+    label = "qq" if y_true.dtype.kind in "OU" else 99  # never drawn
+    want = recall_score(
+        y_true, y_pred, labels=[label], average="macro", zero_division=0
+    )
+    assert class_recall(y_true, y_pred, label=label) == want == 0.0
 
 
 @pytest.mark.parametrize(
