@@ -273,3 +273,50 @@ def test_reliability_recorder_rows_are_the_tables(n_classes):
     table = reliability_table(labels, model.predict_proba(X), labels=model.classes_)
     assert recorder.rows() == [list(row) for row in table.itertuples(index=False)]
     assert {type(v) for row in recorder.rows() for v in row} == {str, int, float}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=20, max_value=600),
+    power=st.floats(min_value=0.3, max_value=3.0),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_calibration_slope_is_the_logistic_regressions_float(n, power, seed):
+    # the fit runs with BLAS on one thread (fast L-BFGS-B): the same float
+    # as scikit-learn's LogisticRegression with the caller's threads
+    from scipy.special import logit
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skweighted.comparison._metrics import _EPS, _intercept_slope
+
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.001, 0.999, n)
+    y = (rng.uniform(size=n) < p**power).astype(np.float64)
+    if y.min() == y.max():
+        return
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        want = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
+    assert _intercept_slope(y, p)[1] == float(want.coef_[0, 0])
+
+
+def test_calibration_fit_runs_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    threads = []
+    fit = LogisticRegression.fit
+
+    def spying(self, *args, **kwargs):
+        threads.extend(
+            lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"
+        )
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spying)
+    from skweighted.comparison._metrics import _intercept_slope
+
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    _intercept_slope(np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.2, 0.7, 0.4, 0.5]))
+    assert threads and set(threads) == {1}
+    assert [lib["num_threads"] for lib in threadpool_info()] == before

@@ -27,7 +27,7 @@ from sklearn.metrics import (
     make_scorer,
 )
 
-from .._compat import scorer_sign
+from .._compat import scorer_sign, single_blas_thread
 from ._label_metrics import (
     GMEAN_CORRECTION,
     accuracy,
@@ -331,7 +331,7 @@ def _intercept_slope(y, y_proba):
 
     lo, hi = -50.0, 50.0  # logit 1e-12 is -27.6: the root lies inside
     intercept = brentq(score, lo, hi, xtol=1e-10)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_blas_thread():
         # Perfectly separated data has no finite slope; lbfgs stops at a large one.
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
