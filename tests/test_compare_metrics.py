@@ -320,3 +320,40 @@ def test_calibration_fit_runs_on_one_blas_thread(monkeypatch):
     _intercept_slope(np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.2, 0.7, 0.4, 0.5]))
     assert threads and set(threads) == {1}
     assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def _ece_with_pandas(y_true, y_proba, **kwargs):
+    """expected_calibration_error as it was computed before it grouped the
+    bins' arrays itself: from the reliability table (the oracle)."""
+    from skweighted.comparison import reliability_table
+
+    table = reliability_table(y_true, y_proba, **kwargs)
+    gap = (table["predicted"] - table["observed"]).abs() * table["count"]
+    per_class = (
+        gap.groupby(table["class"], sort=False).sum()
+        / table.groupby("class", sort=False)["count"].sum()
+    )
+    return float(per_class.mean())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=500),
+    n_classes=st.integers(min_value=1, max_value=12),
+    n_bins=st.sampled_from([None, 1, 3, 10, 15]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    float32=st.booleans(),
+)
+def test_ece_is_the_reliability_tables_float(n, n_classes, n_bins, seed, float32):
+    from skweighted.comparison import expected_calibration_error
+
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.full(max(n_classes, 2), 0.5), size=n)
+    proba = proba.astype(np.float32) if float32 else proba
+    y_true = rng.integers(0, max(n_classes, 2), size=n)
+    if n_classes == 1:  # binary, 1-D: the positive class alone
+        proba, kwargs = proba[:, 1], {"pos_label": 1}
+    else:
+        kwargs = {"labels": np.arange(n_classes)}
+    want = _ece_with_pandas(y_true, proba, n_bins=n_bins, **kwargs)
+    assert expected_calibration_error(y_true, proba, n_bins=n_bins, **kwargs) == want

@@ -246,13 +246,19 @@ def expected_calibration_error(
     >>> float(expected_calibration_error([0, 0, 1, 1], [0.1, 0.1, 0.8, 0.6]))
     0.2
     """
-    table = reliability_table(
-        y_true, y_proba, labels=labels, pos_label=pos_label, n_bins=n_bins
-    )
-    gap = (table["predicted"] - table["observed"]).abs() * table["count"]
+    gaps, counts, classes = [], [], []
+    for k, (_, _, count, predicted, observed) in enumerate(
+        _reliability_bins(y_true, y_proba, labels, pos_label, n_bins)
+    ):
+        gaps.append(np.abs(predicted - observed) * count)
+        counts.append(count)
+        classes.append(np.full(len(count), k))
+    # pandas' grouped sums (compensated), the floats of the reliability table's
+    # groupby, on the arrays of its bins
+    classes = np.concatenate(classes)
     per_class = (
-        gap.groupby(table["class"], sort=False).sum()
-        / table.groupby("class", sort=False)["count"].sum()
+        pd.Series(np.concatenate(gaps)).groupby(classes, sort=False).sum()
+        / pd.Series(np.concatenate(counts)).groupby(classes, sort=False).sum()
     )
     return float(per_class.mean())
 
