@@ -417,7 +417,9 @@ def default_scoring(classes):
     for binary problems; log-loss, the Brier score and the expected
     calibration error (:func:`expected_calibration_error`); for binary
     problems the calibration intercept and slope
-    (:func:`calibration_intercept_slope`).
+    (:func:`calibration_intercept_slope`). The label metrics give the floats
+    of scikit-learn's and imbalanced-learn's functions, counted once per call
+    instead of through their input checks (``_label_metrics``).
 
     The Brier score is scikit-learn's
     :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
