@@ -6,6 +6,8 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imblearn import FunctionSampler
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
@@ -577,3 +579,66 @@ def test_input_kind_of_every_form():
         make_strategies(
             ["none"], default_estimator(), classes=np.array([0, 1]), input_kind="images"
         )
+
+
+def _summarize_with_pivot_tables(results, metrics, test_train_ratio):
+    """summarize() as it was written before it gathered its columns in arrays:
+    a pivot_table per metric and a .loc assignment per cell (the oracle)."""
+    from skweighted.comparison._report import ALPHA, to_loss
+
+    grouped = results.groupby(["strategy", "metric"], sort=False)["value"]
+    summary = grouped.agg(mean="mean", std=lambda v: float(np.std(v, ddof=0)))
+    summary = summary.reset_index()
+    summary["rank"], summary["p_value"], summary["tied"] = 0, np.nan, False
+    for metric, part in summary.groupby("metric", sort=False):
+        goal = metrics[metric]
+        loss = pd.Series(to_loss(part["mean"], goal), index=part.index)
+        rank = loss.rank(method="min", na_option="bottom").astype(int)
+        summary.loc[part.index, "rank"] = rank
+        folds = results[results["metric"] == metric].pivot_table(
+            index="fold", columns="strategy", values="value", dropna=False
+        )
+        best_row = rank[rank == 1].index[0]
+        if not np.isfinite(part.loc[best_row, "mean"]):
+            continue
+        best_loss = to_loss(folds[part.loc[best_row, "strategy"]], goal)
+        for row, strategy in part["strategy"].items():
+            if row == best_row:
+                summary.loc[row, "tied"] = True
+                continue
+            p = paired_p_value(
+                to_loss(folds[strategy], goal), best_loss, test_train_ratio
+            )
+            summary.loc[row, ["p_value", "tied"]] = [p, bool(p >= ALPHA)]
+    summary["tied"] = summary["tied"].astype(bool)
+    order = list(dict.fromkeys(results["strategy"]))
+    summary["strategy"] = pd.Categorical(summary["strategy"], order)
+    summary["metric"] = pd.Categorical(summary["metric"], list(metrics))
+    summary = summary.sort_values(["metric", "strategy"]).reset_index(drop=True)
+    summary[["strategy", "metric"]] = summary[["strategy", "metric"]].astype(str)
+    return summary
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_summary_is_the_pivot_table_summary(data):
+    # failed fits (NaN), fits that did not run (a partial report), ties
+    n_strategies = data.draw(st.integers(1, 4))
+    n_folds = data.draw(st.integers(1, 5))
+    goals = {"high": True, "low": False, "slope": 1.0}
+    value = st.one_of(
+        st.sampled_from([0.25, 0.5, 0.75, np.nan]),
+        st.floats(-2, 2, allow_nan=False),
+    )
+    rows = [
+        (f"s{s}", fold, metric, data.draw(value))
+        for s in data.draw(st.permutations(range(n_strategies)))
+        for fold in range(n_folds)
+        if data.draw(st.booleans()) or fold == 0
+        for metric in goals
+    ]
+    results = pd.DataFrame(rows, columns=["strategy", "fold", "metric", "value"])
+    pd.testing.assert_frame_equal(
+        summarize(results, goals, test_train_ratio=0.25),
+        _summarize_with_pivot_tables(results, goals, 0.25),
+    )

@@ -1,18 +1,32 @@
 """The comparison's faster metric paths give scikit-learn's numbers exactly:
-the balanced accuracy of threshold moving, the memoised calibration
-intercept and slope, and the reliability rows of every fold."""
+the label metrics counted once (balanced accuracy, accuracy, macro F1, the
+geometric mean, per-class recall), the memoised calibration intercept and
+slope, and the reliability rows of every fold."""
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from imblearn.metrics import geometric_mean_score
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    recall_score,
+)
 from sklearn.model_selection import TunedThresholdClassifierCV
 
+from skweighted.comparison._label_metrics import (
+    accuracy,
+    class_recall,
+    f1_macro,
+    geometric_mean,
+)
 from skweighted.comparison._metrics import (
     BALANCED_ACCURACY_SCORER,
     balanced_accuracy,
@@ -52,18 +66,110 @@ def _outcome(metric, y_true, y_pred):
     return value, sorted(str(w.message) for w in caught)
 
 
+def _recall_of(recall, pick):
+    """``recall(y_true, y_pred, label)`` -> a metric of ``(y_true, y_pred)``
+    scoring the label ``pick(y_true, y_pred)``."""
+
+    def metric(y_true, y_pred):
+        return recall(y_true, y_pred, pick(y_true, y_pred))
+
+    return metric
+
+
+def _ours_recall(y_true, y_pred, label):
+    return class_recall(y_true, y_pred, label=label)
+
+
+def _their_recall(y_true, y_pred, label):
+    return recall_score(
+        y_true, y_pred, labels=[label], average="macro", zero_division=0
+    )
+
+
+def _first_true(y_true, y_pred):
+    return np.asarray(y_true).tolist()[0]
+
+
+def _last_predicted(y_true, y_pred):  # often a label y_true lacks
+    return np.asarray(y_pred).tolist()[-1]
+
+
+#: Our fast metric -> the library function it stands for.
+PAIRS = {
+    "balanced_accuracy": (balanced_accuracy, balanced_accuracy_score),
+    "accuracy": (accuracy, accuracy_score),
+    "f1_macro": (f1_macro, partial(f1_score, average="macro")),
+    "geometric_mean": (
+        geometric_mean,
+        partial(geometric_mean_score, average="multiclass", correction=1e-3),
+    ),
+    "recall[true label]": (
+        _recall_of(_ours_recall, _first_true),
+        _recall_of(_their_recall, _first_true),
+    ),
+    "recall[predicted label]": (
+        _recall_of(_ours_recall, _last_predicted),
+        _recall_of(_their_recall, _last_predicted),
+    ),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(PAIRS))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(label_pairs())
-def test_balanced_accuracy_is_scikit_learns_float(pair):
+@given(pair=label_pairs())
+def test_label_metric_is_the_librarys_float(metric, pair):
+    ours, theirs = PAIRS[metric]
     y_true, y_pred = pair
-    want, want_warnings = _outcome(balanced_accuracy_score, y_true, y_pred)
-    got, got_warnings = _outcome(balanced_accuracy, y_true, y_pred)
+    want, want_warnings = _outcome(theirs, y_true, y_pred)
+    got, got_warnings = _outcome(ours, y_true, y_pred)
     assert type(got) is type(want)
     assert got == want  # the same float, bit for bit
     assert got_warnings == want_warnings
     # as lists too
-    as_lists = _outcome(balanced_accuracy, y_true.tolist(), y_pred.tolist())
+    as_lists = _outcome(ours, y_true.tolist(), y_pred.tolist())
     assert as_lists == (want, want_warnings)
+
+
+def _as(labels, dtype):
+    if dtype == "object-str":
+        return labels.astype(str).astype(object)
+    return labels.astype(dtype)
+
+
+@pytest.mark.parametrize("metric", sorted(PAIRS))
+def test_label_metric_counts_plain_labels_itself(metric, monkeypatch):
+    from skweighted.comparison import _label_metrics
+
+    def library(*args, **kwargs):
+        raise AssertionError("the library function was called")
+
+    ours, theirs = PAIRS[metric]
+    y_true, y_pred = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 1, 1])
+    cases = [
+        (_as(y_true, dtype), _as(y_pred, dtype))
+        for dtype in (np.int64, np.uint8, bool, str, "object-str")
+    ]
+    want = [theirs(*case) for case in cases]
+    for name in (
+        "accuracy_score",
+        "balanced_accuracy_score",
+        "f1_score",
+        "geometric_mean_score",
+        "recall_score",
+    ):
+        monkeypatch.setattr(_label_metrics, name, library)
+    assert [ours(*case) for case in cases] == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(pair=label_pairs())
+def test_class_recall_of_a_label_in_neither_vector(pair):
+    y_true, y_pred = pair
+    label = "qq" if y_true.dtype.kind in "OU" else 99  # never drawn
+    want = recall_score(
+        y_true, y_pred, labels=[label], average="macro", zero_division=0
+    )
+    assert class_recall(y_true, y_pred, label=label) == want == 0.0
 
 
 @pytest.mark.parametrize(
@@ -167,3 +273,87 @@ def test_reliability_recorder_rows_are_the_tables(n_classes):
     table = reliability_table(labels, model.predict_proba(X), labels=model.classes_)
     assert recorder.rows() == [list(row) for row in table.itertuples(index=False)]
     assert {type(v) for row in recorder.rows() for v in row} == {str, int, float}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=20, max_value=600),
+    power=st.floats(min_value=0.3, max_value=3.0),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_calibration_slope_is_the_logistic_regressions_float(n, power, seed):
+    # the fit runs with BLAS on one thread (fast L-BFGS-B): the same float
+    # as scikit-learn's LogisticRegression with the caller's threads
+    from scipy.special import logit
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skweighted.comparison._metrics import _EPS, _intercept_slope
+
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.001, 0.999, n)
+    y = (rng.uniform(size=n) < p**power).astype(np.float64)
+    if y.min() == y.max():
+        return
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        want = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
+    assert _intercept_slope(y, p)[1] == float(want.coef_[0, 0])
+
+
+def test_calibration_fit_runs_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    threads = []
+    fit = LogisticRegression.fit
+
+    def spying(self, *args, **kwargs):
+        threads.extend(
+            lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"
+        )
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spying)
+    from skweighted.comparison._metrics import _intercept_slope
+
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    _intercept_slope(np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.2, 0.7, 0.4, 0.5]))
+    assert threads and set(threads) == {1}
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def _ece_with_pandas(y_true, y_proba, **kwargs):
+    """expected_calibration_error as it was computed before it grouped the
+    bins' arrays itself: from the reliability table (the oracle)."""
+    from skweighted.comparison import reliability_table
+
+    table = reliability_table(y_true, y_proba, **kwargs)
+    gap = (table["predicted"] - table["observed"]).abs() * table["count"]
+    per_class = (
+        gap.groupby(table["class"], sort=False).sum()
+        / table.groupby("class", sort=False)["count"].sum()
+    )
+    return float(per_class.mean())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=500),
+    n_classes=st.integers(min_value=1, max_value=12),
+    n_bins=st.sampled_from([None, 1, 3, 10, 15]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    float32=st.booleans(),
+)
+def test_ece_is_the_reliability_tables_float(n, n_classes, n_bins, seed, float32):
+    from skweighted.comparison import expected_calibration_error
+
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.full(max(n_classes, 2), 0.5), size=n)
+    proba = proba.astype(np.float32) if float32 else proba
+    y_true = rng.integers(0, max(n_classes, 2), size=n)
+    if n_classes == 1:  # binary, 1-D: the positive class alone
+        proba, kwargs = proba[:, 1], {"pos_label": 1}
+    else:
+        kwargs = {"labels": np.arange(n_classes)}
+    want = _ece_with_pandas(y_true, proba, n_bins=n_bins, **kwargs)
+    assert expected_calibration_error(y_true, proba, n_bins=n_bins, **kwargs) == want

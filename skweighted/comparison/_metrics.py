@@ -15,22 +15,27 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from imblearn.metrics import geometric_mean_score
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
-    balanced_accuracy_score,
     brier_score_loss,
     check_scoring,
     get_scorer,
     make_scorer,
-    recall_score,
 )
 
-from .._compat import scorer_sign
+from .._compat import scorer_sign, single_blas_thread
+from ._label_metrics import (
+    GMEAN_CORRECTION,
+    accuracy,
+    balanced_accuracy,
+    class_recall,
+    f1_macro,
+    geometric_mean,
+)
 
 __all__ = [
     "BALANCED_ACCURACY_SCORER",
@@ -60,124 +65,9 @@ IDEAL_VALUES = {"calibration_intercept": 0.0, "calibration_slope": 1.0}
 #: Probabilities are clipped to [EPS, 1 - EPS] before their logit is taken.
 _EPS = 1e-12
 
-#: A recall of exactly zero is replaced by this value inside the geometric
-#: mean, so one missed class lowers the score instead of zeroing it.
-GMEAN_CORRECTION = 1e-3
-
-
-def geometric_mean(y_true, y_pred, *, correction=GMEAN_CORRECTION):
-    """Geometric mean of the per-class recalls, with zero recalls corrected.
-
-    imbalanced-learn's :func:`~imblearn.metrics.geometric_mean_score` with
-    ``average='multiclass'``: the ``n_classes``-th root of the product of the
-    per-class recalls, where a recall of 0 counts as ``correction``.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    correction : float, default=1e-3
-
-    Returns
-    -------
-    score : float
-
-    Examples
-    --------
-    >>> float(geometric_mean([0, 0, 1, 1, 2], [0, 0, 1, 1, 1]))  # no 2 found
-    0.1
-    """
-    return geometric_mean_score(
-        y_true, y_pred, average="multiclass", correction=correction
-    )
-
-
-def _plain_labels(a):
-    """Whether ``a`` is a non-empty 1-D array of integer, boolean or string
-    labels (what :func:`balanced_accuracy` counts itself)."""
-    if a.ndim != 1 or a.size == 0:
-        return None
-    if a.dtype.kind in "biu":
-        return "number"
-    if a.dtype.kind == "U" or (
-        a.dtype.kind == "O" and all(isinstance(v, str) for v in a.tolist())
-    ):
-        return "string"
-    return None
-
-
-def balanced_accuracy(y_true, y_pred, *, sample_weight=None, adjusted=False):
-    """scikit-learn's balanced accuracy, the same float, without its overhead.
-
-    The mean of the per-class recalls, exactly as
-    :func:`sklearn.metrics.balanced_accuracy_score` computes it (the same
-    counts, the same division and the same mean over the classes in sorted
-    order, so the same float): a class that appears in ``y_pred`` but not in
-    ``y_true`` has no recall and is left out of the mean, with scikit-learn's
-    warning. It counts with :func:`numpy.bincount` instead of building a
-    confusion matrix through scikit-learn's input checks (on 400 labels, 40
-    times faster for integers and 6 times for strings), which matters where
-    it is called a hundred times per fit (the threshold search of
-    :class:`~sklearn.model_selection.TunedThresholdClassifierCV`). Anything
-    but plain 1-D integer, boolean or string labels (``sample_weight``,
-    ``adjusted=True``, float labels, a single label) goes to scikit-learn's
-    function, which also raises its errors.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    sample_weight : array-like of shape (n_samples,), default=None
-    adjusted : bool, default=False
-
-    Returns
-    -------
-    score : float
-
-    Examples
-    --------
-    >>> from sklearn.metrics import balanced_accuracy_score
-    >>> from skweighted.comparison._metrics import balanced_accuracy
-    >>> y_true, y_pred = [0, 1, 0, 0, 1, 0], [0, 1, 0, 0, 0, 1]
-    >>> balanced_accuracy(y_true, y_pred)
-    0.625
-    >>> balanced_accuracy(y_true, y_pred) == balanced_accuracy_score(y_true, y_pred)
-    True
-    """
-    a, b = np.asarray(y_true), np.asarray(y_pred)
-    kind = _plain_labels(a)
-    if (
-        sample_weight is not None
-        or adjusted
-        or kind is None
-        or a.shape != b.shape
-        or _plain_labels(b) != kind
-    ):
-        return balanced_accuracy_score(
-            y_true, y_pred, sample_weight=sample_weight, adjusted=adjusted
-        )
-    labels, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
-    if len(labels) < 2:  # scikit-learn warns about the 1x1 confusion matrix
-        return balanced_accuracy_score(y_true, y_pred)
-    n = len(labels)
-    true, pred = codes[: a.size], codes[a.size :]
-    support = np.bincount(true, minlength=n)
-    hits = np.bincount(true[true == pred], minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_class = hits / support
-    if (support == 0).any():
-        warnings.warn("y_pred contains classes not in y_true", stacklevel=2)
-        per_class = per_class[support > 0]
-    return float(np.mean(per_class))
-
-
 #: A scorer of :func:`balanced_accuracy` (higher is better): what the
 #: built-in ``'threshold'`` strategy tunes its decision threshold for.
 BALANCED_ACCURACY_SCORER = make_scorer(balanced_accuracy)
-
-
-def _class_recall(y_true, y_pred, *, label):
-    return recall_score(
-        y_true, y_pred, labels=[label], average="macro", zero_division=0
-    )
 
 
 def _bin_ids(proba, n_bins):
@@ -356,13 +246,19 @@ def expected_calibration_error(
     >>> float(expected_calibration_error([0, 0, 1, 1], [0.1, 0.1, 0.8, 0.6]))
     0.2
     """
-    table = reliability_table(
-        y_true, y_proba, labels=labels, pos_label=pos_label, n_bins=n_bins
-    )
-    gap = (table["predicted"] - table["observed"]).abs() * table["count"]
+    gaps, counts, classes = [], [], []
+    for k, (_, _, count, predicted, observed) in enumerate(
+        _reliability_bins(y_true, y_proba, labels, pos_label, n_bins)
+    ):
+        gaps.append(np.abs(predicted - observed) * count)
+        counts.append(count)
+        classes.append(np.full(len(count), k))
+    # pandas' grouped sums (compensated), the floats of the reliability table's
+    # groupby, on the arrays of its bins
+    classes = np.concatenate(classes)
     per_class = (
-        gap.groupby(table["class"], sort=False).sum()
-        / table.groupby("class", sort=False)["count"].sum()
+        pd.Series(np.concatenate(gaps)).groupby(classes, sort=False).sum()
+        / pd.Series(np.concatenate(counts)).groupby(classes, sort=False).sum()
     )
     return float(per_class.mean())
 
@@ -441,7 +337,7 @@ def _intercept_slope(y, y_proba):
 
     lo, hi = -50.0, 50.0  # logit 1e-12 is -27.6: the root lies inside
     intercept = brentq(score, lo, hi, xtol=1e-10)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_blas_thread():
         # Perfectly separated data has no finite slope; lbfgs stops at a large one.
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit = LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y)
@@ -521,7 +417,9 @@ def default_scoring(classes):
     for binary problems; log-loss, the Brier score and the expected
     calibration error (:func:`expected_calibration_error`); for binary
     problems the calibration intercept and slope
-    (:func:`calibration_intercept_slope`).
+    (:func:`calibration_intercept_slope`). The label metrics give the floats
+    of scikit-learn's and imbalanced-learn's functions, counted once per call
+    instead of through their input checks (``_label_metrics``).
 
     The Brier score is scikit-learn's
     :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
@@ -549,13 +447,13 @@ def default_scoring(classes):
     """
     classes = list(np.asarray(classes).tolist())
     scoring = {
-        "balanced_accuracy": get_scorer("balanced_accuracy"),
-        "accuracy": get_scorer("accuracy"),
-        "f1_macro": get_scorer("f1_macro"),
+        "balanced_accuracy": BALANCED_ACCURACY_SCORER,
+        "accuracy": make_scorer(accuracy),
+        "f1_macro": make_scorer(f1_macro),
         "geometric_mean": make_scorer(geometric_mean),
     }
     for label in classes:
-        scoring[f"recall[{label}]"] = make_scorer(partial(_class_recall, label=label))
+        scoring[f"recall[{label}]"] = make_scorer(partial(class_recall, label=label))
     if len(classes) == 2:
         scoring["roc_auc"] = get_scorer("roc_auc")
         # scikit-learn's 'average_precision' scorer assumes pos_label=1, which

@@ -103,17 +103,17 @@ def summarize(results, metrics, test_train_ratio=None):
     grouped = results.groupby(["strategy", "metric"], sort=False)["value"]
     summary = grouped.agg(mean="mean", std=lambda v: float(np.std(v, ddof=0)))
     summary = summary.reset_index()
-    summary["rank"] = 0
-    summary["p_value"] = np.nan
-    summary["tied"] = False
+    ranks = np.zeros(len(summary), dtype=np.int64)
+    p_values = np.full(len(summary), np.nan)
+    tied = np.zeros(len(summary), dtype=bool)
+    # fold x strategy scores of every metric, folds sorted (those of pivot_table)
+    wide = results.set_index(["metric", "fold", "strategy"])["value"].unstack()
     for metric, part in summary.groupby("metric", sort=False):
         goal = metrics[metric]
         loss = pd.Series(to_loss(part["mean"], goal), index=part.index)
         rank = loss.rank(method="min", na_option="bottom").astype(int)
-        summary.loc[part.index, "rank"] = rank
-        folds = results[results["metric"] == metric].pivot_table(
-            index="fold", columns="strategy", values="value", dropna=False
-        )
+        ranks[part.index] = rank
+        folds = wide.loc[metric].sort_index()
         best_row = rank[rank == 1].index[0]
         best = part.loc[best_row, "strategy"]
         if not np.isfinite(part.loc[best_row, "mean"]):
@@ -121,13 +121,13 @@ def summarize(results, metrics, test_train_ratio=None):
         best_loss = to_loss(folds[best], goal)
         for row, strategy in part["strategy"].items():
             if row == best_row:
-                summary.loc[row, "tied"] = True
+                tied[row] = True
                 continue
             p = paired_p_value(
                 to_loss(folds[strategy], goal), best_loss, test_train_ratio
             )
-            summary.loc[row, ["p_value", "tied"]] = [p, bool(p >= ALPHA)]
-    summary["tied"] = summary["tied"].astype(bool)
+            p_values[row], tied[row] = p, p >= ALPHA
+    summary["rank"], summary["p_value"], summary["tied"] = ranks, p_values, tied
     summary["strategy"] = pd.Categorical(summary["strategy"], order)
     summary["metric"] = pd.Categorical(summary["metric"], list(metrics))
     summary = summary.sort_values(["metric", "strategy"]).reset_index(drop=True)

@@ -57,6 +57,17 @@ RESULT_COLUMNS = [
     "error_message",
 ]
 
+#: The columns of :attr:`Comparison.reliability`.
+RELIABILITY_COLUMNS = [
+    "strategy",
+    "fold",
+    "class",
+    "bin",
+    "count",
+    "predicted",
+    "observed",
+]
+
 
 @dataclass
 class Comparison:
@@ -523,11 +534,8 @@ def _assemble(
                 f"({record.error_type}: {record.error_message})."
             )
         if record.reliability:
-            curves.append(
-                pd.DataFrame(
-                    record.reliability,
-                    columns=["class", "bin", "count", "predicted", "observed"],
-                ).assign(strategy=record.strategy, fold=record.fold)
+            curves.extend(
+                [record.strategy, record.fold, *row] for row in record.reliability
             )
         for metric in scorers:
             value = fill if record.failed else record.scores[metric]
@@ -557,9 +565,7 @@ def _assemble(
         )
     reliability = None
     if curves:
-        reliability = pd.concat(curves, ignore_index=True)
-        front = ["strategy", "fold"]
-        reliability = reliability[front + [c for c in reliability if c not in front]]
+        reliability = pd.DataFrame(curves, columns=RELIABILITY_COLUMNS)
     metrics = metric_goals(scorers)
     classes = np.unique(y)
     counts = class_counts(y, classes)
