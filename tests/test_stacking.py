@@ -233,8 +233,8 @@ def test_chunking_does_not_change_the_results():
     with joblib.parallel_config(backend="threading"):  # chunks as joblib tasks
         in_parallel = train_stack(jobs, X, y, memory_budget=budget, n_jobs=2)
         per_worker = train_stack(jobs, X, y, memory_budget=roomy, n_jobs=2)
-    chunked = train_stack(jobs, X, y, memory_budget=budget)
-    for chunked in (chunked, in_parallel, per_worker):
+    in_turn = train_stack(jobs, X, y, memory_budget=budget)
+    for chunked in (in_turn, in_parallel, per_worker):
         for a, b in zip(one, chunked, strict=True):
             for name in a.state_dict:
                 torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
