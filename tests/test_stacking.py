@@ -405,6 +405,43 @@ PAIRS = {
 }
 
 
+class _Shifted(_Gated):
+    """A buffer its parameters and settings do not show: a class attribute."""
+
+    shift = 0.0
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes)
+        self.register_buffer("offset", torch.full((n_features_in,), self.shift))
+
+    def forward(self, X):
+        return super().forward(X + self.offset)
+
+
+def test_fits_whose_buffers_differ_get_their_own_results(data, monkeypatch):
+    X, y = data
+    session = Session()
+    est = WeightedNeuralNetClassifier(
+        _Shifted, max_epochs=3, batch_size=16, lr=0.01, random_state=0
+    )
+    fitted, separate = [], []
+    for mode in ("record", "replay"):
+        for shift in (0.0, 3.0):
+            monkeypatch.setattr(_Shifted, "shift", shift)
+            with getattr(session, f"{mode}ing")():
+                fit = clone(est).fit(X, y)
+            if mode == "replay":
+                fitted.append(fit)
+                separate.append(clone(est).fit(X, y))
+        if mode == "record":
+            session.train()
+    assert session.report()["n_stacked"] == 2, session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL
+        )
+
+
 @pytest.mark.parametrize("name", PAIRS)
 def test_fits_that_differ_get_their_own_results(data, name):
     X, y = data

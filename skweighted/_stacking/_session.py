@@ -99,6 +99,7 @@ def _fingerprint(net, plan, data):
         plan.class_weight,
         plan.sampling_weight,
         *(p.detach().cpu().numpy() for p in net.module_.parameters()),
+        *(b.detach().cpu().numpy() for b in net.module_.buffers()),
     )
 
 
