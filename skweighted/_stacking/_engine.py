@@ -71,8 +71,10 @@ class StackResult:
     batch_sizes : list of list of int
         Per epoch, the rows of each batch.
     epoch_durations : list of float
-        Per epoch, its share of the stack's wall time (the time of each of
-        its steps divided by the models that took that step together).
+        Per epoch, its share of the stack's wall time: each of its steps
+        counts the time of the window of :data:`WINDOW` steps it belongs to
+        (on a GPU, until its kernels finished), over the window's steps and
+        the models that took them together.
     optimizer_state : list of dict
         Per parameter (in ``parameters()`` order), the state PyTorch's
         optimizer would hold after the same steps.
@@ -239,7 +241,9 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     n_models, n_steps = len(jobs), sched.n_steps
     losses = torch.zeros(n_models, n_steps, device=device)
     sizes = torch.zeros(n_models, n_steps, dtype=torch.int32)
-    shares = np.zeros(n_steps)  # per step, each active model's share of its time
+    # per step, each active model's share of its time (of its window's time:
+    # timing each step on a GPU would need a synchronisation each)
+    shares = np.zeros(n_steps)
     for start, stop, a in sched.segments(WINDOW):
         idx, epochs = (t.to(device) for t in sched.window(start, stop, a))
         valid = idx >= 0
@@ -259,15 +263,17 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
             denom = torch.where(mean[:a, None], counts, denom)
         c = w / denom.unsqueeze(-1)
         width = idx.shape[-1]
+        began = time.perf_counter()
         for t in range(stop - start):
-            began = time.perf_counter()
             Xb = X.index_select(0, idx[:, t].reshape(-1))
             loss, grad = model.loss_and_grad(
                 Xb.view(a, width, *X.shape[1:]), labels[:, t], c[:, t]
             )
             opt.step(grad, a)
             losses[:a, start + t] = loss
-            shares[start + t] = (time.perf_counter() - began) / a
+        if device.type == "cuda":  # the window's kernels have run, not just launched
+            torch.cuda.synchronize(device)
+        shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
     results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt)
     out = [None] * n_models
     for m, result in zip(perm, results):
