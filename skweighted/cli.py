@@ -96,6 +96,14 @@ def _parser():
         "use it to spread the fits themselves over --n-jobs or --scheduler)",
     )
     p.add_argument(
+        "--memory-budget",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="MiB one stack may hold; larger stacks train in chunks, with the "
+        "same numbers (default: 1024 on the CPU, half the free GPU memory)",
+    )
+    p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run the fits on a Dask cluster at ADDRESS (e.g. tcp://host:8786), "
@@ -255,6 +263,10 @@ def _compare(args, argv):
         )
     if args.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.memory_budget is not None and args.memory_budget < 1:
+        raise InputError(
+            f"--memory-budget must be at least 1 (MiB), got {args.memory_budget}"
+        )
     error_score = _error_score(args.error_score)
     if args.csv is not None:
         if args.dataset is not None:
@@ -288,6 +300,9 @@ def _compare(args, argv):
                 checkpoint=args.out,
                 resume=args.resume,
                 stacking=not args.no_stacking,
+                memory_budget=None
+                if args.memory_budget is None
+                else args.memory_budget * 2**20,
             )
     except ResumeError as e:
         raise InputError(str(e)) from None

@@ -175,7 +175,8 @@ error_score, return_train_score
         state, one batch of activations); larger stacks are split into
         chunks, which gives the same results. ``None`` is 1 GiB on the CPU and
         half the free memory on a GPU. With ``n_jobs``, chunks run in
-        parallel through joblib (a Dask backend spreads them over a cluster).
+        parallel through joblib (a Dask backend spreads them over a cluster),
+        and a stack is split into one chunk per worker at least.
 
     Attributes
     ----------

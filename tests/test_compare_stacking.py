@@ -66,6 +66,13 @@ def test_stacked_and_separate_fits_give_the_same_report(both):
     name, stacked, separate = both
     assert stacked.notes == separate.notes  # every network fit was stacked
     assert ("threshold" in stacked.strategies) == (name == "binary")
+    _assert_same_numbers(stacked, separate)
+    assert (stacked.results["fit_time"] > 0).all()
+
+
+def _assert_same_numbers(stacked, separate):
+    """Label metrics equal, probability metrics within float32 rounding, the
+    same ranks and ties."""
     a, b = _value_columns(stacked), _value_columns(separate)
     pd.testing.assert_frame_equal(
         a.drop(columns="value"), b.drop(columns="value")
@@ -80,7 +87,6 @@ def test_stacked_and_separate_fits_give_the_same_report(both):
     # the same ranking and the same ties, metric by metric
     columns = ["strategy", "metric", "rank", "tied"]
     pd.testing.assert_frame_equal(stacked.summary[columns], separate.summary[columns])
-    assert (stacked.results["fit_time"] > 0).all()
 
 
 def test_stacking_false_is_cross_validate_by_hand(binary, monkeypatch):
@@ -233,6 +239,44 @@ def test_cli_no_stacking(tmp_path, capsys, monkeypatch):
         header = json.loads((out / FILENAME).read_text().splitlines()[0])
         assert header["body"]["fingerprint"]["stacking"] is stacked
     capsys.readouterr()
+
+
+def test_memory_budget_chunks_the_stacks_with_the_same_numbers(binary, monkeypatch):
+    X, y = binary
+    chunks = []
+    train = Session.train
+
+    def spy(self):
+        train(self)
+        chunks.append(list(self.chunks))
+
+    monkeypatch.setattr(Session, "train", spy)
+    kwargs = _kwargs(strategies=["none", "balanced", "random_over"], cv=2)
+    roomy, tight = compare(X, y, **kwargs), compare(X, y, memory_budget=1, **kwargs)
+    assert chunks == [[6], [1] * 6]  # one model per chunk at the least
+    _assert_same_numbers(roomy, tight)  # a stack of one rounds its own way
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "1GB", True])
+def test_memory_budget_must_be_a_positive_int(binary, value):
+    X, y = binary
+    with pytest.raises(ValueError, match="memory_budget must be None or a positive"):
+        compare(X, y, memory_budget=value)
+
+
+def test_cli_memory_budget_is_in_mib(tmp_path, capsys, monkeypatch):
+    budgets = []
+    monkeypatch.setattr(
+        _runner,
+        "Session",
+        lambda budget=None, n_jobs=None: budgets.append(budget) or Session(budget),
+    )
+    argv = ["compare", "--dataset", "wine", "--strategies", "none", "--folds", "2"]
+    argv += ["--epochs", "1", "-q", "--out", str(tmp_path)]
+    assert main([*argv, "--memory-budget", "3"]) == 0
+    assert budgets == [3 * 2**20]
+    assert main([*argv, "--memory-budget", "0"]) == 2
+    assert "--memory-budget must be at least 1 (MiB), got 0" in capsys.readouterr().err
 
 
 def test_progress_says_what_the_stacking_does(binary, capsys):

@@ -232,6 +232,7 @@ def compare(
     checkpoint=None,
     resume=False,
     stacking=True,
+    memory_budget=None,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
@@ -317,6 +318,9 @@ def compare(
         :class:`~skweighted.losses.WeightedCrossEntropyLoss`, ...) trains
         separately, and a note says which and why. ``False`` trains every
         fit on its own. Part of what a resume checks.
+    memory_budget : int or None, default=None
+        Bytes one stack may hold; larger stacks train in chunks, with the
+        same results. See :class:`skweighted.model_selection.GridSearchCV`.
 
     Returns
     -------
@@ -368,6 +372,15 @@ def compare(
         )
     if not isinstance(stacking, bool | np.bool_):
         raise ValueError(f"stacking must be True or False; got {stacking!r}.")
+    if memory_budget is not None and not (
+        isinstance(memory_budget, numbers.Integral)
+        and not isinstance(memory_budget, bool)
+        and memory_budget >= 1
+    ):
+        raise ValueError(
+            "memory_budget must be None or a positive number of bytes; got "
+            f"{memory_budget!r}."
+        )
     if resume and checkpoint is None:
         raise ValueError(
             "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
@@ -404,7 +417,7 @@ def compare(
         )
         store, records = RecordStore.open(checkpoint, identity, tasks, resume=resume)
     pending = [t for t in tasks if t not in records]  # a resume skips the rest
-    session = Session(n_jobs=n_jobs) if stacking else None
+    session = Session(memory_budget, n_jobs) if stacking else None
     networks = [t for t in pending if stacking and has_network(built[t[0]])]
     others = [t for t in pending if t not in networks]
     log = []  # (strategy, "stacked" or why not) per network fit scored
