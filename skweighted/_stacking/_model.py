@@ -201,12 +201,10 @@ class _MLPKernel:
                     params[bias].unsqueeze(2), params[weight], h.transpose(1, 2)
                 )
             y, c = y.unsqueeze(1), c.unsqueeze(1)
-            shifted = logits - logits.amax(1, keepdim=True)
-            e = shifted.exp()
-            total = e.sum(1, keepdim=True)
-            loss = (c * (total.log() - shifted.gather(1, y))).sum((1, 2))
+            log_p = logits.log_softmax(1)  # as F.cross_entropy computes it
+            loss = (c * log_p.gather(1, y)).sum((1, 2)).neg_()
             # d loss / d logits = c * (softmax - one_hot(y))
-            dz = e.div_(total).mul_(c)
+            dz = log_p.exp_().mul_(c)
             dz.scatter_add_(1, y, -c)
             grads = {weight: torch.bmm(dz, h)}
             if bias is not None:
