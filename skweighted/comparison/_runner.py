@@ -496,9 +496,12 @@ def _stacked(session, tasks, args, bar, X, y, splits, log):
             _, _, estimator, *_ = args(name, k)
             record_fits(session, estimator, X, y, [splits[k]])
             spans[name, k] = first, len(session.order)
-    n = sum(r.job is not None for r in session.records.values())
-    bar.stage(f"stacking: training {n} network fits")
-    session.train()  # on the caller's threads: a stack has work for them
+        n = sum(r.job is not None for r in session.records.values())
+        bar.stage(f"stacking: training {n} network fits")
+        # one thread too: on two cores, two threads train the default run's
+        # stack 15-20% faster on an idle machine, and three to ten times
+        # slower when another process takes a core (OpenMP's spinning)
+        session.train()
     bar.stage(None)  # the time left, from the fits finished from now on
     for name, k in tasks:
         first = len(session.replayed)
