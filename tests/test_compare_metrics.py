@@ -357,3 +357,112 @@ def test_ece_is_the_reliability_tables_float(n, n_classes, n_bins, seed, float32
         kwargs = {"labels": np.arange(n_classes)}
     want = _ece_with_pandas(y_true, proba, n_bins=n_bins, **kwargs)
     assert expected_calibration_error(y_true, proba, n_bins=n_bins, **kwargs) == want
+
+
+@st.composite
+def scored_labels(draw, n_classes=None, proba=False):
+    """``(y_true, scores, labels)``: labels of one kind, often with a class
+    missing; scores with ties, exact 0 and 1 and either float dtype; for
+    ``proba``, rows of probabilities (2-D for more than two classes, or
+    when drawn), now and then not summing to one."""
+    kind = draw(st.sampled_from(["int", "str", "bool"]))
+    universe = {"int": [0, 1, 2, 5], "str": ["a", "b", "c", "d"], "bool": [False, True]}
+    if n_classes is None:
+        n_classes = draw(st.integers(min_value=2, max_value=len(universe[kind])))
+    n_classes = min(n_classes, len(universe[kind]))
+    labels = np.array(universe[kind][:n_classes], dtype=object if kind == "str" else None)
+    n = draw(st.integers(min_value=1, max_value=80))
+    codes = np.array(draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)))
+    y_true = labels[codes]
+    if kind == "str" and draw(st.booleans()):
+        y_true = y_true.astype(str)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    grid = draw(st.sampled_from([None, 2, 5]))  # few distinct values: ties
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if proba:
+        raw = rng.dirichlet(np.full(n_classes, 0.7), size=n)
+        if grid is not None:
+            raw = np.round(raw * grid) / grid
+            raw[raw.sum(axis=1) == 0, 0] = 1.0
+            raw = raw / raw.sum(axis=1, keepdims=True)
+        if draw(st.integers(0, 9)) == 0:
+            raw[0] *= 0.9  # does not sum to one
+        scores = raw.astype(dtype)
+        if n_classes == 2 and draw(st.booleans()):
+            scores = scores[:, 1]
+    else:
+        scores = rng.normal(size=n) if grid is None else rng.integers(0, grid, n) / grid
+        scores = scores.astype(dtype)
+        if draw(st.integers(0, 19)) == 0:
+            scores[0] = np.nan
+    return y_true, scores, labels
+
+
+def _same(got, want):
+    if isinstance(want, float) and np.isnan(want):
+        return isinstance(got, float) and np.isnan(got)
+    return type(got) is type(want) and got == want
+
+
+def _check_against_library(ours, theirs, *args, **kwargs):
+    want, want_warnings = _outcome(partial(theirs, **kwargs), *args)
+    got, got_warnings = _outcome(partial(ours, **kwargs), *args)
+    assert _same(got, want), (got, want)
+    assert got_warnings == want_warnings
+
+
+PROBA_SETTINGS = settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(n_classes=2))
+def test_roc_auc_is_the_librarys_float(case):
+    from sklearn.metrics import roc_auc_score
+
+    from skweighted.comparison._proba_metrics import roc_auc
+
+    y_true, scores, _ = case
+    _check_against_library(roc_auc, roc_auc_score, y_true, scores)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(n_classes=2), last=st.booleans())
+def test_average_precision_is_the_librarys_float(case, last):
+    from sklearn.metrics import average_precision_score
+
+    from skweighted.comparison._proba_metrics import average_precision
+
+    y_true, scores, labels = case
+    pos_label = labels[-1 if last else 0]
+    _check_against_library(
+        average_precision, average_precision_score, y_true, scores, pos_label=pos_label
+    )
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(proba=True))
+def test_log_loss_is_the_librarys_float(case):
+    from sklearn.metrics import log_loss
+
+    from skweighted.comparison._proba_metrics import neg_log_loss_of
+
+    y_true, proba, _ = case
+    _check_against_library(neg_log_loss_of, log_loss, y_true, proba)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(proba=True), last=st.booleans())
+def test_brier_score_is_the_librarys_float(case, last):
+    from sklearn.metrics import brier_score_loss
+
+    from skweighted.comparison._proba_metrics import brier_score
+
+    y_true, proba, labels = case
+    if proba.ndim == 1:
+        kwargs = {"pos_label": labels[-1 if last else 0]}
+    else:
+        kwargs = {"labels": labels}
+    _check_against_library(brier_score, brier_score_loss, y_true, proba, **kwargs)
