@@ -176,7 +176,7 @@ def neg_log_loss_of(y_true, y_proba):
     --------
     >>> from skweighted.comparison._proba_metrics import neg_log_loss_of
     >>> round(neg_log_loss_of([0, 1, 1], [0.2, 0.7, 0.9]), 6)
-    0.229987
+    0.228393
     """
     n_classes = np.shape(y_proba)[1] if np.ndim(y_proba) == 2 else 2
     plain = _probabilities(y_true, y_proba, n_classes)
