@@ -357,3 +357,232 @@ def test_ece_is_the_reliability_tables_float(n, n_classes, n_bins, seed, float32
         kwargs = {"labels": np.arange(n_classes)}
     want = _ece_with_pandas(y_true, proba, n_bins=n_bins, **kwargs)
     assert expected_calibration_error(y_true, proba, n_bins=n_bins, **kwargs) == want
+
+
+@st.composite
+def scored_labels(draw, n_classes=None, proba=False):
+    """``(y_true, scores, labels)``: labels of one kind, often with a class
+    missing; scores with ties, exact 0 and 1 and either float dtype; for
+    ``proba``, rows of probabilities (2-D for more than two classes, or
+    when drawn), now and then not summing to one."""
+    kind = draw(st.sampled_from(["int", "str", "bool"]))
+    universe = {"int": [0, 1, 2, 5], "str": ["a", "b", "c", "d"], "bool": [False, True]}
+    if n_classes is None:
+        n_classes = draw(st.integers(min_value=2, max_value=len(universe[kind])))
+    n_classes = min(n_classes, len(universe[kind]))
+    labels = np.array(
+        universe[kind][:n_classes], dtype=object if kind == "str" else None
+    )
+    n = draw(st.integers(min_value=1, max_value=80))
+    codes = np.array(
+        draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
+    )
+    y_true = labels[codes]
+    if kind == "str" and draw(st.booleans()):
+        y_true = y_true.astype(str)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    grid = draw(st.sampled_from([None, 2, 5]))  # few distinct values: ties
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if proba:
+        raw = rng.dirichlet(np.full(n_classes, 0.7), size=n)
+        if grid is not None:
+            raw = np.round(raw * grid) / grid
+            raw[raw.sum(axis=1) == 0, 0] = 1.0
+            raw = raw / raw.sum(axis=1, keepdims=True)
+        if draw(st.integers(0, 9)) == 0:
+            raw[0] *= 0.9  # does not sum to one
+        scores = raw.astype(dtype)
+        if n_classes == 2 and draw(st.booleans()):
+            scores = scores[:, 1]
+    else:
+        scores = rng.normal(size=n) if grid is None else rng.integers(0, grid, n) / grid
+        scores = scores.astype(dtype)
+        if draw(st.integers(0, 19)) == 0:
+            scores[0] = np.nan
+    return y_true, scores, labels
+
+
+def _same(got, want):
+    if isinstance(want, float) and np.isnan(want):
+        return isinstance(got, float) and np.isnan(got)
+    return type(got) is type(want) and got == want
+
+
+def _check_against_library(ours, theirs, *args, **kwargs):
+    want, want_warnings = _outcome(partial(theirs, **kwargs), *args)
+    got, got_warnings = _outcome(partial(ours, **kwargs), *args)
+    assert _same(got, want), (got, want)
+    assert got_warnings == want_warnings
+
+
+PROBA_SETTINGS = settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(n_classes=2))
+def test_roc_auc_is_the_librarys_float(case):
+    from sklearn.metrics import roc_auc_score
+
+    from skweighted.comparison._proba_metrics import roc_auc
+
+    y_true, scores, _ = case
+    _check_against_library(roc_auc, roc_auc_score, y_true, scores)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(n_classes=2), last=st.booleans())
+def test_average_precision_is_the_librarys_float(case, last):
+    from sklearn.metrics import average_precision_score
+
+    from skweighted.comparison._proba_metrics import average_precision
+
+    y_true, scores, labels = case
+    pos_label = labels[-1 if last else 0]
+    _check_against_library(
+        average_precision, average_precision_score, y_true, scores, pos_label=pos_label
+    )
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(proba=True))
+def test_log_loss_is_the_librarys_float(case):
+    from sklearn.metrics import log_loss
+
+    from skweighted.comparison._proba_metrics import neg_log_loss_of
+
+    y_true, proba, _ = case
+    _check_against_library(neg_log_loss_of, log_loss, y_true, proba)
+
+
+@PROBA_SETTINGS
+@given(case=scored_labels(proba=True), last=st.booleans())
+def test_brier_score_is_the_librarys_float(case, last):
+    from sklearn.metrics import brier_score_loss
+
+    from skweighted.comparison._proba_metrics import brier_score
+
+    y_true, proba, labels = case
+    if proba.ndim == 1:
+        kwargs = {"pos_label": labels[-1 if last else 0]}
+    else:
+        kwargs = {"labels": labels}
+    _check_against_library(brier_score, brier_score_loss, y_true, proba, **kwargs)
+
+
+def _library_scores(model, X, y, classes):
+    """What cross_validate scored a fold with before: the default scorers
+    and the reliability recorder."""
+    from sklearn.metrics import check_scoring
+
+    from skweighted.comparison._metrics import ReliabilityRecorder, default_scoring
+
+    recorder = ReliabilityRecorder()
+    scorers = {**default_scoring(classes), recorder.NAME: recorder}
+    scores = check_scoring(model, scorers)(model, X, y)
+    del scores[recorder.NAME]
+    return scores, recorder.rows()
+
+
+def _score_outcome(score, *args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = score(*args)
+        except Exception as exc:
+            value = (type(exc), str(exc))
+    return value, sorted(str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "binary",
+        "strings",
+        "multiclass",
+        "decision_function",
+        "one class in the test rows",
+        "no predict_proba",
+        "other classes",
+        "single-column probabilities",
+    ],
+)
+def test_default_scorer_gives_the_default_scorers_numbers(case):
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.svm import SVC
+
+    from skweighted.comparison._fold_scorer import DefaultScorer
+
+    class OneColumn(GaussianNB):
+        def predict_proba(self, X):
+            return np.ones((len(X), 1))
+
+    n_classes = 3 if case == "multiclass" else 2
+    X, y = make_classification(
+        n_samples=240, n_classes=n_classes, n_informative=3, weights=None,
+        random_state=0,
+    )  # fmt: skip
+    if case == "strings":
+        y = np.array(["common", "rare", "x"], dtype=object)[y]
+    classes = np.unique(y)
+    model = GaussianNB()  # predict_proba, no decision function
+    if case == "decision_function":
+        model = LogisticRegression()
+    elif case == "no predict_proba":
+        model = SVC()
+    elif case == "single-column probabilities":
+        model = OneColumn()
+    model.fit(X[:160], y[:160])
+    X_test, y_test = X[160:], y[160:]
+    if case == "one class in the test rows":
+        X_test, y_test = X_test[y_test == 1], y_test[y_test == 1]
+    elif case == "other classes":
+        classes = np.array([0, 2])
+    scorer = DefaultScorer(classes)
+    got = _score_outcome(lambda *a: (scorer(*a), scorer.rows()), model, X_test, y_test)
+    want = _score_outcome(_library_scores, model, X_test, y_test, classes)
+    assert got == want
+
+
+def test_default_scorer_asks_for_each_prediction_once(monkeypatch):
+    from sklearn.naive_bayes import GaussianNB
+
+    from skweighted.comparison._fold_scorer import DefaultScorer
+
+    X, y = make_classification(n_samples=200, random_state=0)
+    model = GaussianNB().fit(X, y)  # neither method calls the other
+    calls = []
+    for method in ("predict", "predict_proba"):
+        bound = getattr(model, method)
+
+        def counted(X, _bound=bound, _method=method):
+            calls.append(_method)
+            return _bound(X)
+
+        monkeypatch.setattr(model, method, counted)
+    DefaultScorer([0, 1])(model, X, y)
+    assert calls == ["predict", "predict_proba"]  # for 13 metrics and the table
+
+
+def test_compare_scores_default_metrics_in_one_pass(monkeypatch):
+    from skweighted.comparison import _fold_scorer, compare
+
+    X, y = make_classification(n_samples=120, weights=[0.8], random_state=0)
+    seen = []
+    call = _fold_scorer.DefaultScorer.__call__
+
+    def spying(self, *args):
+        seen.append(type(self).__name__)
+        return call(self, *args)
+
+    monkeypatch.setattr(_fold_scorer.DefaultScorer, "__call__", spying)
+    strategies = {"lr": LogisticRegression()}
+    default = compare(X, y, strategies=strategies, cv=3)
+    assert seen == ["DefaultScorer"] * 3
+    named = compare(X, y, strategies=strategies, cv=3, scoring=["accuracy"])
+    assert len(seen) == 3  # a scoring of the caller's goes through its scorers
+    accuracy = default.results.query("metric == 'accuracy'")["value"].tolist()
+    assert named.results["value"].tolist() == accuracy
+    assert default.reliability is not None and named.reliability is not None

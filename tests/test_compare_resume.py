@@ -569,3 +569,20 @@ def test_a_killed_dask_worker_changes_no_number(data, tmp_path):
     local = compare(X, y, n_jobs=1, **kwargs)
     assert remote.notes == local.notes == []
     _same(remote.results, local.results)
+
+
+def test_other_scorers_under_the_same_names_are_named():
+    from skweighted.comparison._fingerprint import describe_differences
+
+    same = {
+        "data": {"X": "x", "y": "y", "shape": [2, 1]},
+        "folds": {"hash": "f", "n_folds": 2},
+        "strategies": {},
+        "estimator": {},
+        "random_state": ["r", "0"],
+        "versions": {},
+    }
+    old = {**same, "scoring": {"accuracy": ["a", 1], "log_loss": ["b", -1]}}
+    new = {**same, "scoring": {"accuracy": ["a", 1], "log_loss": ["c", -1]}}
+    (said,) = describe_differences(old, new)
+    assert said.startswith("the scorers of ['log_loss'] differ (same names;")

@@ -154,12 +154,15 @@ def describe_differences(old, new):
         changes = _param_changes(old.get("estimator", {}), new["estimator"])
         out.append(f"the estimator differs: {changes}")
     if old.get("scoring") != new["scoring"]:
-        o, n = sorted(old.get("scoring", {})), sorted(new["scoring"])
-        out.append(
-            f"the metrics differ: {o} -> {n}"
-            if o != n
-            else "the metrics differ (same names, other scorers)"
-        )
+        o, n = old.get("scoring", {}), new["scoring"]
+        if sorted(o) != sorted(n):
+            out.append(f"the metrics differ: {sorted(o)} -> {sorted(n)}")
+        else:  # a scorer of the caller's, or a default metric re-implemented
+            other = [name for name in n if o[name] != n[name]]
+            out.append(
+                f"the scorers of {other} differ (same names; a run recorded by "
+                "another version of skweighted's default metrics is not resumed)"
+            )
     if old.get("random_state") != new["random_state"]:
         o = old.get("random_state", [None, "?"])[1]
         out.append(f"random_state differs: {o} -> {new['random_state'][1]}")

@@ -34,6 +34,7 @@ __all__ = [
     "f1_macro",
     "geometric_mean",
     "label_counts",
+    "plain_labels",
 ]
 
 #: A recall of exactly zero is replaced by this value inside the geometric
@@ -52,7 +53,7 @@ class LabelCounts(NamedTuple):
     hits: np.ndarray
 
 
-def _plain_labels(a):
+def plain_labels(a):
     """Whether ``a`` is a non-empty 1-D array of integer, boolean or string
     labels (what :func:`label_counts` counts itself)."""
     if a.ndim != 1 or a.size == 0:
@@ -82,8 +83,8 @@ def label_counts(y_true, y_pred):
     ([0, 1, 2], [2, 1, 1], [1, 1, 0])
     """
     a, b = np.asarray(y_true), np.asarray(y_pred)
-    kind = _plain_labels(a)
-    if kind is None or a.shape != b.shape or _plain_labels(b) != kind:
+    kind = plain_labels(a)
+    if kind is None or a.shape != b.shape or plain_labels(b) != kind:
         return None
     labels, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     if len(labels) < 2:  # scikit-learn warns about the 1x1 confusion matrix

@@ -11,7 +11,6 @@ import hashlib
 import threading
 import warnings
 from collections import OrderedDict
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,13 +18,7 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    check_scoring,
-    get_scorer,
-    make_scorer,
-)
+from sklearn.metrics import check_scoring, get_scorer, make_scorer
 
 from .._compat import scorer_sign, single_blas_thread
 from ._label_metrics import (
@@ -36,6 +29,7 @@ from ._label_metrics import (
     f1_macro,
     geometric_mean,
 )
+from ._proba_metrics import average_precision, brier_score, neg_log_loss_of, roc_auc
 
 __all__ = [
     "BALANCED_ACCURACY_SCORER",
@@ -44,6 +38,7 @@ __all__ = [
     "IDEAL_VALUES",
     "balanced_accuracy",
     "calibration_intercept_slope",
+    "default_metrics",
     "default_scoring",
     "expected_calibration_error",
     "geometric_mean",
@@ -186,24 +181,38 @@ class ReliabilityRecorder:
         self._rows = None
 
     def __call__(self, estimator, X, y_true):
+        self._rows = None
         if hasattr(estimator, "predict_proba"):
             try:
                 proba = estimator.predict_proba(X)
-                self._rows = [
-                    [_plain(label), int(b), int(n), float(pred), float(obs)]
-                    for label, *columns in _reliability_bins(
-                        y_true, proba, estimator.classes_, None, None
-                    )
-                    for b, n, pred, obs in zip(*columns)
-                ]
             except Exception:  # a diagram is a bonus; the real scorers report
-                self._rows = None
+                return 0.0
+            self.keep(y_true, proba, estimator.classes_)
         return 0.0
+
+    def keep(self, y_true, y_proba, classes):
+        """Keep the rows of these probabilities (a column per entry of
+        ``classes``), or ``None`` if they have none."""
+        try:
+            self._rows = reliability_rows(y_true, y_proba, classes)
+        except Exception:
+            self._rows = None
 
     def rows(self):
         """The table as JSON-ready rows ``[class, bin, count, predicted,
         observed]`` (``None`` when there is none)."""
         return self._rows
+
+
+def reliability_rows(y_true, y_proba, classes):
+    """The rows of :func:`reliability_table` as JSON-ready lists ``[class,
+    bin, count, predicted, observed]``, built straight from the arrays;
+    ``y_proba`` has a column per entry of ``classes``."""
+    return [
+        [_plain(label), int(b), int(n), float(pred), float(obs)]
+        for label, *columns in _reliability_bins(y_true, y_proba, classes, None, None)
+        for b, n, pred, obs in zip(*columns)
+    ]
 
 
 def _plain(label):
@@ -417,9 +426,11 @@ def default_scoring(classes):
     for binary problems; log-loss, the Brier score and the expected
     calibration error (:func:`expected_calibration_error`); for binary
     problems the calibration intercept and slope
-    (:func:`calibration_intercept_slope`). The label metrics give the floats
-    of scikit-learn's and imbalanced-learn's functions, counted once per call
-    instead of through their input checks (``_label_metrics``).
+    (:func:`calibration_intercept_slope`). The label and probability metrics
+    give the floats of scikit-learn's and imbalanced-learn's functions,
+    without most of their input checks (``_label_metrics``,
+    ``_proba_metrics``); every scorer is ``make_scorer`` of an entry of
+    :func:`default_metrics`.
 
     The Brier score is scikit-learn's
     :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
@@ -445,38 +456,63 @@ def default_scoring(classes):
      'recall[1]', 'roc_auc', 'average_precision', 'log_loss', 'brier', 'ece',
      'calibration_intercept', 'calibration_slope']
     """
-    classes = list(np.asarray(classes).tolist())
-    scoring = {
-        "balanced_accuracy": BALANCED_ACCURACY_SCORER,
-        "accuracy": make_scorer(accuracy),
-        "f1_macro": make_scorer(f1_macro),
-        "geometric_mean": make_scorer(geometric_mean),
+    return {
+        name: make_scorer(
+            func, response_method=response, greater_is_better=higher, **kwargs
+        )
+        for name, func, response, kwargs, higher in default_metrics(classes)
     }
-    for label in classes:
-        scoring[f"recall[{label}]"] = make_scorer(partial(class_recall, label=label))
-    if len(classes) == 2:
-        scoring["roc_auc"] = get_scorer("roc_auc")
+
+
+def default_metrics(classes):
+    """What every default metric is: ``(name, function, response_method,
+    kwargs, greater_is_better)``, in report order.
+
+    The one table of the default metrics: :func:`default_scoring` makes a
+    scorer of each entry (``make_scorer(function, response_method=...,
+    greater_is_better=..., **kwargs)``), and
+    :class:`~._fold_scorer.DefaultScorer` computes them all from one
+    prediction of each kind. The functions give the floats of scikit-learn's
+    and imbalanced-learn's (``_label_metrics``, ``_proba_metrics``).
+
+    Examples
+    --------
+    >>> from skweighted.comparison._metrics import default_metrics
+    >>> [(name, response) for name, _, response, *_ in default_metrics([0, 1])][6]
+    ('roc_auc', ('decision_function', 'predict_proba'))
+    """
+    classes = list(np.asarray(classes).tolist())
+    binary = len(classes) == 2
+    label, proba = "predict", "predict_proba"
+    score = ("decision_function", "predict_proba")
+    metrics = [
+        ("balanced_accuracy", balanced_accuracy, label, {}, True),
+        ("accuracy", accuracy, label, {}, True),
+        ("f1_macro", f1_macro, label, {}, True),
+        ("geometric_mean", geometric_mean, label, {}, True),
+        *[(f"recall[{c}]", class_recall, label, {"label": c}, True) for c in classes],
+    ]
+    if binary:
         # scikit-learn's 'average_precision' scorer assumes pos_label=1, which
         # string labels lack; the positive class is the second, as for ROC AUC.
-        scoring["average_precision"] = make_scorer(
-            average_precision_score,
-            response_method=("decision_function", "predict_proba"),
-            pos_label=classes[1],
-        )
-    scoring["log_loss"] = get_scorer("neg_log_loss")
-    proba = {"response_method": "predict_proba"}
-    if len(classes) == 2:
-        proba["pos_label"] = classes[1]  # the scorer passes its column alone
-    else:
-        proba["labels"] = classes
-    scoring["brier"] = make_scorer(brier_score_loss, greater_is_better=False, **proba)
-    scoring["ece"] = make_scorer(
-        expected_calibration_error, greater_is_better=False, **proba
-    )
-    if len(classes) == 2:
-        scoring["calibration_intercept"] = make_scorer(_intercept, **proba)
-        scoring["calibration_slope"] = make_scorer(_slope, **proba)
-    return scoring
+        positive = {"pos_label": classes[1]}
+        metrics += [
+            ("roc_auc", roc_auc, score, {}, True),
+            ("average_precision", average_precision, score, positive, True),
+        ]
+    # for two classes the scorer passes the positive column alone
+    of_classes = {"pos_label": classes[1]} if binary else {"labels": classes}
+    metrics += [
+        ("log_loss", neg_log_loss_of, proba, {}, False),
+        ("brier", brier_score, proba, of_classes, False),
+        ("ece", expected_calibration_error, proba, of_classes, False),
+    ]
+    if binary:
+        metrics += [
+            ("calibration_intercept", _intercept, proba, of_classes, True),
+            ("calibration_slope", _slope, proba, of_classes, True),
+        ]
+    return metrics
 
 
 def resolve_scoring(scoring, classes, estimator=None):

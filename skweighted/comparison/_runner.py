@@ -38,6 +38,7 @@ from .._stacking._session import Session
 from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
+from ._fold_scorer import DefaultScorer
 from ._metrics import ReliabilityRecorder, metric_goals, resolve_scoring
 from ._progress import Progress
 from ._store import FitRecord, RecordStore
@@ -172,17 +173,25 @@ def _one_torch_thread():
         torch.set_num_threads(before)
 
 
-def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
+def run_task(
+    name, fold, strategy, X, y, train, test, scorers, error_score, classes=None
+):
     """Fit ``strategy`` on one split and score it; a :class:`FitRecord`.
 
     A fit that raises becomes a record of the error (no scores), unless
     ``error_score='raise'``. ``KeyboardInterrupt`` always propagates. The
     record keeps the reliability table of the test rows (when the strategy
-    gives probabilities).
+    gives probabilities). ``classes`` says that ``scorers`` are
+    ``default_scoring(classes)``: one :class:`~._fold_scorer.DefaultScorer`
+    then computes them all in one pass.
     """
     start = time.perf_counter()
-    recorder = ReliabilityRecorder()
-    scoring = {m: scorer for m, (scorer, _) in scorers.items()}
+    if classes is None:
+        recorder = ReliabilityRecorder()
+        scoring = {m: scorer for m, (scorer, _) in scorers.items()}
+        scoring[recorder.NAME] = recorder
+    else:
+        recorder = scoring = DefaultScorer(classes)
     try:
         with _one_torch_thread():
             cv = cross_validate(
@@ -190,7 +199,7 @@ def run_task(name, fold, strategy, X, y, train, test, scorers, error_score):
                 X,
                 y,
                 cv=[(train, test)],
-                scoring={**scoring, recorder.NAME: recorder},
+                scoring=scoring,
                 n_jobs=1,
                 error_score="raise",
             )
@@ -422,8 +431,12 @@ def compare(
     others = [t for t in pending if t not in networks]
     log = []  # (strategy, "stacked" or why not) per network fit scored
 
+    # the default metrics are scored in one pass per fold
+    default = classes if scoring is None else None
+
     def args(name, k):
-        return name, k, clone(built[name]), X, y, *splits[k], scorers, error_score
+        estimator = clone(built[name])
+        return name, k, estimator, X, y, *splits[k], scorers, error_score, default
 
     def assemble(partial):
         return _assemble(
