@@ -483,3 +483,38 @@ def test_what_a_stack_would_get_wrong_trains_separately(data, module, X_kind, re
     np.testing.assert_array_equal(
         fitted[0].predict_proba(X), separate[0].predict_proba(X)
     )
+
+
+def test_recording_a_threshold_search_scores_two_thresholds(binary):
+    """A recording's networks are untrained: scoring 100 thresholds on their
+    predictions was waste. The recorded fits are the same, so every fit of the
+    real pass finds its trained record."""
+    from sklearn.metrics import balanced_accuracy_score, make_scorer
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    from skweighted._stacking._passes import record_fits
+
+    X, y = binary
+    thresholds = []
+
+    def score(y_true, y_pred):
+        thresholds.append(1)
+        return balanced_accuracy_score(y_true, y_pred)
+
+    tuned = TunedThresholdClassifierCV(
+        _net(), scoring=make_scorer(score), cv=2, thresholds=20
+    )
+    splits = [(np.arange(len(y)) % 3 != k, np.arange(len(y)) % 3 == k) for k in (0, 1)]
+    splits = [(np.flatnonzero(a), np.flatnonzero(b)) for a, b in splits]
+    session = Session()
+    record_fits(session, tuned, X, y, splits)
+    assert len(thresholds) == 2 * 2 * 2  # 2 thresholds x 2 inner folds x 2 splits
+    assert tuned.thresholds == 20  # the caller's estimator is not modified
+    session.train()
+    thresholds.clear()
+    with session.replaying():
+        for train, _ in splits:
+            clone(tuned).fit(X[train], y[train])
+    assert len(thresholds) == 20 * 2 * 2
+    report = session.report()
+    assert report["n_fits"] == report["n_stacked"] == 2 * 3, report  # 2 inner + refit

@@ -3,9 +3,11 @@ trained, through scikit-learn's own ``cross_validate`` (so splitting,
 metadata routing and pipelines behave exactly as in the real pass)."""
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn import model_selection
+from sklearn.base import clone
 
 from .._classifier import WeightedNeuralNetClassifier
 
@@ -33,7 +35,7 @@ def record_fits(session, estimator, X, y, splits, params=None):
         warnings.simplefilter("ignore")
         try:
             model_selection.cross_validate(
-                estimator,
+                _few_thresholds(estimator),
                 X,
                 y,
                 cv=splits,
@@ -45,6 +47,22 @@ def record_fits(session, estimator, X, y, splits, params=None):
         except Exception:
             pass
     return marks if len(marks) == len(splits) else None
+
+
+def _few_thresholds(estimator):
+    """``estimator`` with every ``TunedThresholdClassifierCV`` in it scoring
+    2 thresholds instead of its 100: it fits the same networks on the same
+    rows, and a recording (whose networks are untrained) never uses the
+    scores."""
+    tuned = getattr(model_selection, "TunedThresholdClassifierCV", ())
+    params = {
+        f"{key}__thresholds": 2
+        for key, value in estimator.get_params(deep=True).items()
+        if isinstance(value, tuned) and isinstance(value.thresholds, Integral)
+    }
+    if isinstance(estimator, tuned) and isinstance(estimator.thresholds, Integral):
+        params["thresholds"] = 2
+    return clone(estimator).set_params(**params) if params else estimator
 
 
 def fit_time_shares(session, first, marks, n_splits):
