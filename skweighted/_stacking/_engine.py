@@ -262,15 +262,17 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
             counts = valid.sum(-1).to(torch.float32).clamp_min(1)
             denom = torch.where(mean[:a, None], counts, denom)
         c = w / denom.unsqueeze(-1)
-        width = idx.shape[-1]
+        # step-major, so that each step's slices are contiguous views
+        idx, labels, c = (t.transpose(0, 1).contiguous() for t in (idx, labels, c))
+        shape = (a, idx.shape[-1], *X.shape[1:])
         began = time.perf_counter()
+        step_losses = []
         for t in range(stop - start):
-            Xb = X.index_select(0, idx[:, t].reshape(-1))
-            loss, grad = model.loss_and_grad(
-                Xb.view(a, width, *X.shape[1:]), labels[:, t], c[:, t]
-            )
+            Xb = X.index_select(0, idx[t].view(-1)).view(shape)
+            loss, grad = model.loss_and_grad(Xb, labels[t], c[t])
             opt.step(grad, a)
-            losses[:a, start + t] = loss
+            step_losses.append(loss)
+        losses[:a, start:stop] = torch.stack(step_losses, 1)
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)

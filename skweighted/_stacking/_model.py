@@ -60,6 +60,7 @@ class StackedModel:
         }
         self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
         self._vmapped = None
+        self._views = {}
 
     @property
     def n_models(self):
@@ -85,10 +86,12 @@ class StackedModel:
         c : Tensor of shape (n, B)
             Each row's weight over its batch's normaliser (0 for padding).
         """
-        flat = self.flat[: X.shape[0]]
+        n = X.shape[0]
+        if n not in self._views:  # the first n rows of flat, updated in place
+            self._views = {n: self.views(self.flat[:n])}
         if self._kernel is not None:
-            return self._kernel.loss_and_grad(self.views(flat), X, y, c)
-        params = {k: v.detach().requires_grad_() for k, v in self.views(flat).items()}
+            return self._kernel.loss_and_grad(self._views[n], X, y, c)
+        params = {k: v.detach().requires_grad_() for k, v in self._views[n].items()}
         logits = self.logits(X, params)
         n, B = y.shape
         per_row = F.cross_entropy(
