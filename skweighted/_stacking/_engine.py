@@ -266,13 +266,14 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         idx, labels, c = (t.transpose(0, 1).contiguous() for t in (idx, labels, c))
         shape = (a, idx.shape[-1], *X.shape[1:])
         began = time.perf_counter()
-        step_losses = []
         for t in range(stop - start):
             Xb = X.index_select(0, idx[t].view(-1)).view(shape)
             loss, grad = model.loss_and_grad(Xb, labels[t], c[t])
             opt.step(grad, a)
-            step_losses.append(loss)
-        losses[:a, start:stop] = torch.stack(step_losses, 1)
+            # copied at once: small tensors kept alive between the steps'
+            # large temporaries doubled the resident memory (malloc cannot
+            # give the heap back)
+            losses[:a, start + t] = loss
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
