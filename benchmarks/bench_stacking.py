@@ -49,6 +49,50 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
+class _Parts:
+    """Wall seconds spent inside some functions while active:
+    ``name=(owner, attribute)`` each."""
+
+    def __init__(self, **targets):
+        self.targets, self.seconds = targets, dict.fromkeys(targets, 0.0)
+
+    def __enter__(self):
+        self._saved = [(o, a, getattr(o, a)) for o, a in self.targets.values()]
+        for name, (owner, attr, f) in zip(self.targets, self._saved):
+            setattr(owner, attr, self._timed(name, f))
+        return self
+
+    def _timed(self, name, f):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+
+        return timed
+
+    def __exit__(self, *exc):
+        for owner, attr, f in self._saved:
+            setattr(owner, attr, f)
+
+
+def _stacking_parts(record_owner):
+    """Where a stacked run's time goes: the recording pass, the stack training
+    (a search's refit included), scikit-learn's scoring, the history
+    write-back."""
+    from sklearn.model_selection import _validation
+
+    from skweighted._stacking import _session
+
+    return _Parts(
+        recording=(record_owner, "record_fits"),
+        training=(_session.Session, "train"),
+        scoring=(_validation, "_score"),
+        write_back=(_session, "write_back"),
+    )
+
+
 def _child(section, *args):
     """Run ``--_child section args`` in a fresh process; its JSON answer."""
     cmd = [sys.executable, __file__, "--_child", section, *map(str, args)]
@@ -70,26 +114,28 @@ def _side_by_side(name, other, stacked):
 # -- 1. compare -------------------------------------------------------------------
 def _compare_child(stacking, quick):
     from skweighted import compare, load_imbalanced
-    from skweighted.comparison import default_estimator
+    from skweighted.comparison import _runner, default_estimator
 
     X, y = load_imbalanced("synthetic", return_X_y=True)
     epochs = 3 if quick else 30
-    times, result = [], None
-    for _ in range(2):  # cold, then warm
-        result, t = _timed(
-            lambda: compare(
-                X,
-                y,
-                estimator=default_estimator(max_epochs=epochs, random_state=0),
-                random_state=0,
-                stacking=stacking == "on",
-            )
+
+    def run():
+        return compare(
+            X,
+            y,
+            estimator=default_estimator(max_epochs=epochs, random_state=0),
+            random_state=0,
+            stacking=stacking == "on",
         )
-        times.append(t)
+
+    _, cold = _timed(run)
+    with _stacking_parts(_runner) as parts:  # the warm run
+        result, warm = _timed(run)
     r = result.results
     return {
-        "cold_s": times[0],
-        "warm_s": times[1],
+        "cold_s": cold,
+        "warm_s": warm,
+        "parts_warm_s": parts.seconds,
         "values": r[["strategy", "fold", "metric", "value"]].to_dict("list"),
         "ranking": result.table(rank_by="balanced_accuracy").index.tolist(),
         "notes": result.notes,
@@ -107,6 +153,7 @@ def bench_compare(quick):
     }
     return {
         **_side_by_side("separate", off, on),
+        "stacked_parts_warm_s": on["parts_warm_s"],
         "same_ranking": on["ranking"] == off["ranking"],
         "ranking_stacked": on["ranking"],
         "ranking_separate": off["ranking"],
@@ -162,10 +209,13 @@ def _search_child(which, quick):
         def search():
             return sk.GridSearchCV(est, GRID, n_jobs=2, **kwargs).fit(X, y)
 
-    (first, cold), (_, warm) = _timed(search), _timed(search)
+    first, cold = _timed(search)
+    with _stacking_parts(ms) as parts:  # the warm run
+        _, warm = _timed(search)
     return {
         "cold_s": cold,
         "warm_s": warm,
+        "parts_warm_s": parts.seconds,
         "best_params": repr(first.best_params_),
         "mean_test_score": first.cv_results_["mean_test_score"].tolist(),
         "refit_s": first.refit_time_,
@@ -185,6 +235,7 @@ def bench_search(quick):
         "rows": 2_000 if quick else 20_000,
         **_side_by_side("sklearn", theirs, ours),
         "stacked_train_s": ours["train_s"],
+        "stacked_parts_warm_s": ours["parts_warm_s"],
         "refit_s": ours["refit_s"],
         "same_best_params": ours["best_params"] == theirs["best_params"],
         "best_params": ours["best_params"],
@@ -336,6 +387,19 @@ def markdown(results, command):
         f"stack and {s['refit_s']:.1f} s refit the best candidate (a stack of "
         "one; scikit-learn's search refits with a separate fit).",
         "",
+        "Where the stacked time goes (wall seconds of the warm runs, inside "
+        "the recording pass, the stack training, scikit-learn's scoring and "
+        "the history write-back):",
+        "",
+        "| workload | total | recording | training | scoring | write-back | the rest |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        _parts_row("`compare`", c["stacked_warm_s"], c["stacked_parts_warm_s"]),
+        _parts_row(
+            "grid search (training includes the refit's)",
+            s["stacked_warm_s"],
+            s["stacked_parts_warm_s"],
+        ),
+        "",
         f"Memory of the stacked search with `memory_budget="
         f"{m['budget_bytes']}`: chunks {m['chunks']}, the engine's estimate for "
         f"the largest {m['estimated_chunk_bytes'] / mib:.1f} MiB, peak resident "
@@ -357,6 +421,13 @@ def markdown(results, command):
         )
     lines += ["", END]
     return "\n".join(lines) + "\n"
+
+
+def _parts_row(name, total, parts):
+    keys = ("recording", "training", "scoring", "write_back")
+    rest = total - sum(parts[k] for k in keys)
+    cells = " | ".join(f"{parts[k]:.2f}" for k in keys)
+    return f"| {name} | {total:.2f} | {cells} | {rest:.2f} |"
 
 
 def _write(path, report):
