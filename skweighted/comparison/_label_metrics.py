@@ -196,7 +196,7 @@ def geometric_mean(y_true, y_pred, *, correction=GMEAN_CORRECTION):
     imbalanced-learn's :func:`~imblearn.metrics.geometric_mean_score` with
     ``average='multiclass'``: the ``n_classes``-th root of the product of the
     per-class recalls, where a recall of 0 counts as ``correction``; the same
-    float (:func:`scipy.stats.gmean` of the same recalls).
+    float (``scipy.stats.gmean`` of the same recalls).
 
     Parameters
     ----------

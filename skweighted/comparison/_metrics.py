@@ -430,7 +430,7 @@ def default_scoring(classes):
     give the floats of scikit-learn's and imbalanced-learn's functions,
     without most of their input checks (``_label_metrics``,
     ``_proba_metrics``); every scorer is ``make_scorer`` of an entry of
-    :func:`default_metrics`.
+    ``default_metrics``.
 
     The Brier score is scikit-learn's
     :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
