@@ -62,10 +62,11 @@ def bytes_per_model(n_params, activation, n_steps, width, window):
     window : int
         Steps whose schedule is laid out at once.
     """
-    # per step its loss (float32) and batch size (int32); per step of the
-    # window: row index, its clamped copy, label (int64), valid flag, weight,
-    # its normalised copy (float32), and one gathered batch of inputs
-    schedule = n_steps * 8 + window * width * 33
+    # per step its loss (float32) and batch size (int32); per row of each
+    # step of the window: row index, its clamped copy, label (int64), valid
+    # flag, weight, its normalised copy (float32), and the step-major copies
+    # of the row index, label and weight the steps slice
+    schedule = n_steps * 8 + window * width * (33 + 20)
     return 5 * n_params * _BYTES + 3 * activation + schedule
 
 
