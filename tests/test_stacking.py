@@ -418,6 +418,29 @@ class _Shifted(_Gated):
         return super().forward(X + self.offset)
 
 
+class _HalfScale(_Gated):
+    """A bfloat16 buffer: NumPy has no such dtype."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes)
+        self.register_buffer("scale", torch.ones(n_features_in, dtype=torch.bfloat16))
+
+    def forward(self, X):
+        return super().forward(X * self.scale.float())
+
+
+def test_a_bfloat16_buffer_is_fingerprinted(data):
+    X, y = data
+    est = WeightedNeuralNetClassifier(
+        _HalfScale, max_epochs=2, batch_size=16, lr=0.01, random_state=0
+    )
+    fitted, separate, session = _record_train_replay([(est, X, y)])
+    assert session.report()["n_stacked"] == 1, session.report()
+    np.testing.assert_allclose(
+        fitted[0].predict_proba(X), separate[0].predict_proba(X), atol=TOL
+    )
+
+
 def test_fits_whose_buffers_differ_get_their_own_results(data, monkeypatch):
     X, y = data
     session = Session()
@@ -518,3 +541,25 @@ def test_recording_a_threshold_search_scores_two_thresholds(binary):
     assert len(thresholds) == 20 * 2 * 2
     report = session.report()
     assert report["n_fits"] == report["n_stacked"] == 2 * 3, report  # 2 inner + refit
+
+
+def test_a_frozen_threshold_search_does_not_stop_the_recording(binary):
+    """FrozenEstimator shows its inner estimator's parameters but takes
+    none: lowering its thresholds must not lose the recording."""
+    frozen = pytest.importorskip("sklearn.frozen")
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    from skweighted._stacking._passes import record_fits
+
+    X, y = binary
+    tuned = TunedThresholdClassifierCV(LogisticRegression(), cv=2).fit(X, y)
+    stack = StackingClassifier(
+        [("frozen", frozen.FrozenEstimator(tuned)), ("net", _net())], cv=2
+    )
+    session = Session()
+    marks = record_fits(
+        session, stack, X, y, [(np.arange(0, 200), np.arange(200, 240))]
+    )
+    assert marks is not None and len(session.records) == 3  # 2 folds + refit

@@ -118,8 +118,8 @@ def train_stack(
     n_jobs : int or None, default=None
         Chunks run through :class:`joblib.Parallel` (so a Dask backend spreads
         them over a cluster); with more than one worker the stack is split
-        into at least as many chunks as workers (one model each at most), so
-        that every worker trains a share.
+        into at least as many chunks as workers (while there are models for
+        them), so that every worker trains a share.
 
     Returns
     -------

@@ -8,9 +8,8 @@ its gradient, ``(n, P)``, in one of two ways:
 
 - the built-in :class:`~skweighted.modules.MLP` (Linear layers and the
   activations of :data:`_BACKWARD`): forward and backward written out as
-  batched matrix products (``torch.baddbmm``) into buffers kept between steps.
-  Autograd and a fresh allocation per activation cost more than the
-  arithmetic of networks this small.
+  batched matrix products (``torch.baddbmm``), the activations' backward in
+  place. Autograd costs more than the arithmetic of networks this small.
 - any other module: ``torch.func.vmap`` over ``torch.func.functional_call``,
   with autograd.
 

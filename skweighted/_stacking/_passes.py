@@ -62,7 +62,12 @@ def _few_thresholds(estimator):
     }
     if isinstance(estimator, tuned) and isinstance(estimator.thresholds, Integral):
         params["thresholds"] = 2
-    return clone(estimator).set_params(**params) if params else estimator
+    if not params:
+        return estimator
+    try:
+        return clone(estimator).set_params(**params)
+    except ValueError:  # e.g. inside a FrozenEstimator, which takes no params
+        return estimator
 
 
 def fit_time_shares(session, first, marks, n_splits):

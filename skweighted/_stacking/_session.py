@@ -69,6 +69,7 @@ def _fingerprint(net, plan, data):
     """What the training of the prepared ``net`` depends on, as a digest: two
     fits with the same fingerprint train the same model. ``data`` is the
     digest of its ``X, y, sample_weight``."""
+    tensors = [*net.module_.parameters(), *net.module_.buffers()]
     settings = repr(
         (
             type(net.module_),
@@ -92,15 +93,21 @@ def _fingerprint(net, plan, data):
             # with callbacks must never load the weights of one without
             _kinds(net.callbacks),
             _kinds([net.train_split]),
+            [(str(t.dtype), tuple(t.shape)) for t in tensors],
         )
     ).encode()
     return _digest(
         np.frombuffer(settings + data.encode(), dtype=np.uint8),
         plan.class_weight,
         plan.sampling_weight,
-        *(p.detach().cpu().numpy() for p in net.module_.parameters()),
-        *(b.detach().cpu().numpy() for b in net.module_.buffers()),
+        *(_raw_bytes(t) for t in tensors),
     )
+
+
+def _raw_bytes(tensor):
+    """The bytes of ``tensor`` as a uint8 array, whatever its dtype (NumPy
+    has no bfloat16 or float8)."""
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
 
 
 def _kinds(objects):

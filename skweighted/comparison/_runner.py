@@ -330,6 +330,7 @@ def compare(
     memory_budget : int or None, default=None
         Bytes one stack may hold; larger stacks train in chunks, with the
         same results. See :class:`skweighted.model_selection.GridSearchCV`.
+        Without stacking there are no stacks, and it has no effect.
 
     Returns
     -------
