@@ -292,16 +292,9 @@ def test_a_user_module_stacks_through_vmap(data):
         )
         for s in (0, 1)
     ]
-    session = Session()
-    with session.recording():
-        for est in ests:
-            clone(est).fit(X, y)
-    session.train()
-    with session.replaying():
-        fitted = [clone(est).fit(X, y) for est in ests]
+    fitted, separate, session = _record_train_replay([(e, X, y) for e in ests])
     assert session.report()["n_stacked"] == 2
-    for got, est in zip(fitted, ests):
-        want = clone(est).fit(X, y)
+    for got, want in zip(fitted, separate):
         np.testing.assert_allclose(
             got.predict_proba(X), want.predict_proba(X), atol=TOL
         )
