@@ -176,6 +176,34 @@ def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):
     np.testing.assert_allclose(state["exp_avg_sq"], want["exp_avg_sq"], atol=1e-6)
 
 
+def test_each_sgd_model_gets_the_optimizer_state_of_its_separate_fit(data):
+    """SGD with and without momentum in one stack: each model's optimizer
+    holds what its separate fit's holds (no momentum buffer without
+    momentum), so a warm start goes on alike."""
+    X, y = data
+    nets = [
+        _net(optimizer=torch.optim.SGD, lr=0.05, optimizer__momentum=m)
+        for m in (0.0, 0.9)
+    ]
+    session = Session()
+    with session.recording():
+        for net in nets:
+            clone(net).fit(X, y)
+    session.train()
+    with session.replaying():
+        fitted = [clone(net).fit(X, y) for net in nets]
+    assert session.report()["n_stacked"] == 2
+    for got, net in zip(fitted, nets):
+        state = got.net_.optimizer_.state_dict()["state"]
+        want = clone(net).fit(X, y).net_.optimizer_.state_dict()["state"]
+        assert {k: set(v) for k, v in state.items()} == {
+            k: set(v) for k, v in want.items()
+        }
+        for k, entries in want.items():
+            for name, value in entries.items():
+                np.testing.assert_allclose(state[k][name], value, atol=1e-5)
+
+
 def test_different_seeds_give_different_models(stacked, data):
     cases, fitted, _, _ = stacked
     names = [c[0] for c in cases]

@@ -188,7 +188,9 @@ class StackedOptimizer:
             views = self.model.views(rows[m : m + 1])
             return [v[0].clone() for v in views.values()]
 
-        if self.sgd:
+        if self.sgd:  # torch keeps no state for SGD without momentum
+            if not self.per_model[m]["momentum"]:
+                return [{} for _ in self.model.names]
             return [{"momentum_buffer": b} for b in split(self.momentum)]
         avg, sq = split(self.exp_avg), split(self.exp_avg_sq)
         max_sq = split(self.max_sq if self.per_model[m]["amsgrad"] else None)
