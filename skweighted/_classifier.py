@@ -623,9 +623,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         must hold at least ``min_classes`` of them (a chunk of
         ``partial_fit`` may hold one).
         """
-        check_classification_targets(y)
+        if not _small_codes(y):  # 1-D integers are always class labels
+            check_classification_targets(y)
         if classes is None and self.classes is None:
-            classes, y_enc = np.unique(y, return_inverse=True)
+            classes, y_enc = _unique_inverse(y)
         else:
             if classes is None:
                 classes = np.unique(np.asarray(self.classes))
@@ -844,3 +845,26 @@ def _seed(random_state):
     from sklearn.utils import check_random_state
 
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _small_codes(y):
+    """Whether ``y`` is 1-D, of non-negative integers below ``4 * len(y)``:
+    labels that :func:`_unique_inverse` encodes by counting."""
+    return (
+        y.ndim == 1
+        and y.dtype.kind in "iu"
+        and len(y) > 0
+        and y.min() >= 0
+        and y.max() < 4 * len(y)
+    )
+
+
+def _unique_inverse(y):
+    """``np.unique(y, return_inverse=True)``; for small non-negative integer
+    labels through ``np.bincount``, several times faster (a search runs
+    this for every fit)."""
+    if not _small_codes(y):
+        return np.unique(y, return_inverse=True)
+    present = np.bincount(y) > 0
+    codes = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(y.dtype), codes[y]

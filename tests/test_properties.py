@@ -3,7 +3,8 @@
 Random label vectors (ints or strings, sometimes with extra classes absent
 from ``y``) and random specs (names, scheme objects, dicts, callables): the
 result is finite, positive where the spec is positive, aligned with
-``classes`` and unchanged by permuting the samples.
+``classes`` and unchanged by permuting the samples. The classifier's label
+encoding equals ``np.unique`` for integer labels of every dtype and range.
 """
 
 import math
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.utils.class_weight import compute_class_weight
 
 from skweighted.class_weight import (
@@ -161,3 +163,24 @@ def test_any_negative_or_non_finite_dict_value_is_rejected(data, bad):
     spec = {**spec, data.draw(st.sampled_from(classes.tolist())): bad}
     with pytest.raises(ValueError, match="negative|not finite"):
         resolve_class_weight(spec, y, classes)
+
+
+@SETTINGS
+@given(
+    y=hnp.arrays(
+        st.sampled_from([np.int8, np.int32, np.int64, np.uint8, np.uint64]),
+        st.integers(1, 50),
+        elements=st.integers(0, 120),
+    )
+    | hnp.arrays(np.int64, st.integers(1, 50), elements=st.integers(-(2**40), 2**40))
+)
+def test_label_encoding_equals_numpy_unique(y):
+    """The counting path for small labels, and the sort for the rest, give
+    ``np.unique(y, return_inverse=True)`` exactly, dtype included."""
+    from skweighted._classifier import _unique_inverse
+
+    classes, codes = _unique_inverse(y)
+    expected_classes, expected_codes = np.unique(y, return_inverse=True)
+    assert classes.dtype == expected_classes.dtype
+    np.testing.assert_array_equal(classes, expected_classes)
+    np.testing.assert_array_equal(codes, expected_codes)
