@@ -262,3 +262,35 @@ def test_search_results_do_not_depend_on_the_chunking(imbalanced):
         < (whole.stacking_["estimated_bytes"])
     )
     _assert_same_results(chunked.cv_results_, whole.cv_results_)
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_a_diverging_candidate_fails_as_in_scikit_learns_search(imbalanced):
+    """A stacked fit whose loss becomes non-finite fails as its separate fit
+    does: ``error_score`` for its folds, the same message, the other
+    candidates' scores unchanged."""
+    from sklearn.exceptions import FitFailedWarning
+
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, _ = imbalanced
+    net = WeightedNeuralNetClassifier(
+        **{**STACK, "optimizer": torch.optim.SGD, "max_epochs": 4}
+    )
+    grid = {"lr": [0.01, 1e8]}
+    X = X * 100
+    with pytest.warns(FitFailedWarning, match="Training diverged") as stacked:
+        got = StackedGridSearchCV(net, grid, cv=2).fit(X, y)
+    with pytest.warns(FitFailedWarning, match="Training diverged") as separate:
+        want = GridSearchCV(net, grid, cv=2).fit(X, y)
+    assert got.stacking_["n_stacked"] == 4 + 1
+    _assert_same_results(got.cv_results_, want.cv_results_)
+    assert np.isnan(got.cv_results_["mean_test_score"][1])
+    errors = [
+        [line for line in str(w.message).splitlines() if "diverged" in line]
+        for w in (*stacked, *separate)
+        if w.category is FitFailedWarning
+    ]
+    assert errors[0] == errors[1] and len(errors[0]) == 1  # the same epoch
+    with pytest.raises(FloatingPointError, match="Training diverged"):
+        StackedGridSearchCV(net, grid, cv=2, error_score="raise").fit(X, y)

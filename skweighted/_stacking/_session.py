@@ -18,6 +18,7 @@ a reason not to stack) trains separately, and the report says why.
 import contextlib
 import copy
 import hashlib
+import math
 import time
 from collections import defaultdict
 from contextvars import ContextVar
@@ -205,9 +206,9 @@ class Session:
                 else record.reason or "not trained in a stack"
             )
             return False
+        self.replayed.append("stacked")  # counted even if it diverged
         _check_finite(record.result)
         write_back(net, record.result)
-        self.replayed.append("stacked")
         return True
 
     def _record(self, net, plan, X, labels, dataset, block, fingerprint):
@@ -335,7 +336,7 @@ def _not_an_array(X):
 
 def _check_finite(result):
     for epoch, losses in enumerate(result.batch_losses, start=1):
-        bad = [v for v in losses if not np.isfinite(v)]
+        bad = [v for v in losses if not math.isfinite(v)]  # floats: no NumPy
         if bad:
             raise FloatingPointError(
                 f"Training diverged: the train loss became non-finite ({bad[0]}) "
