@@ -1,6 +1,7 @@
 """Every version-dependent shim lives here, and nowhere else."""
 
 import inspect
+import threading
 from contextlib import contextmanager
 from functools import cache
 
@@ -116,6 +117,13 @@ def single_blas_thread():
     waking its threads than computing (scipy/scipy#23191): a logistic
     regression on one feature and 400 rows takes 15 ms on 2 cores instead of
     4 ms on one. The numbers are the same; the caller's setting is restored.
+
+    The limit is process-wide, so threads take turns in the block (a lock):
+    two blocks overlapping would each save the other's limit and could leave
+    the process on one thread.
     """
-    with _threadpools().limit(limits=1, user_api="blas"):
+    with _BLAS_LIMIT, _threadpools().limit(limits=1, user_api="blas"):
         yield
+
+
+_BLAS_LIMIT = threading.RLock()
