@@ -265,9 +265,11 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         # step-major, so that each step's slices are contiguous views
         idx, labels, c = (t.transpose(0, 1).contiguous() for t in (idx, labels, c))
         shape = (a, idx.shape[-1], *X.shape[1:])
+        # each step's rows go into one tensor (see _MLPKernel.workspace)
+        rows = X.new_empty((a * idx.shape[-1], *X.shape[1:]))
         began = time.perf_counter()
         for t in range(stop - start):
-            Xb = X.index_select(0, idx[t].view(-1)).view(shape)
+            Xb = torch.index_select(X, 0, idx[t].view(-1), out=rows).view(shape)
             loss, grad = model.loss_and_grad(Xb, labels[t], c[t])
             opt.step(grad, a)
             # copied at once: small tensors kept alive between the steps'

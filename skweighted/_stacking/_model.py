@@ -84,6 +84,9 @@ class StackedModel:
         y : LongTensor of shape (n, B)
         c : Tensor of shape (n, B)
             Each row's weight over its batch's normaliser (0 for padding).
+
+        The built-in MLP's gradient is written into the same tensor at every
+        call with the same shapes: use it before the next call.
         """
         n = X.shape[0]
         if n not in self._views:  # the first n rows of flat, updated in place
@@ -174,25 +177,51 @@ class _MLPKernel:
             elif type(layer) in _BACKWARD:
                 self.linear[-1][2] = layer
         self.names = names
+        self._work = {}
 
-    def forward(self, params, X, last=True):
+    def forward(self, params, X, last=True, work=None):
         """Every layer's output (activation applied in place), input first;
-        ``last=False`` stops before the output layer."""
+        ``last=False`` stops before the output layer. ``work``: tensors to
+        write the hidden layers' outputs into."""
         outs = [X.reshape(X.shape[0], X.shape[1], -1)]  # MLP.forward flattens
-        for weight, bias, act in self.linear if last else self.linear[:-1]:
+        for i, (weight, bias, act) in enumerate(
+            self.linear if last else self.linear[:-1]
+        ):
             W = params[weight].transpose(1, 2)
+            out = {} if work is None else {"out": work[i]}
             if bias is None:
-                z = torch.bmm(outs[-1], W)
+                z = torch.bmm(outs[-1], W, **out)
             else:
-                z = torch.baddbmm(params[bias].unsqueeze(1), outs[-1], W)
+                z = torch.baddbmm(params[bias].unsqueeze(1), outs[-1], W, **out)
             if act is not None:
                 _BACKWARD[type(act)][0](z, act)
             outs.append(z)
         return outs
 
+    def workspace(self, params, X):
+        """The step's large tensors, kept from one step to the next while the
+        shapes stay: each hidden layer's output and its gradient, ``(n, B,
+        width)``, and the gradient ``(n, P)``. A fresh megabyte-sized
+        temporary each step made glibc give the heap's top back and take it
+        again, page by page: a quarter of the step's time in page faults."""
+        n, B = X.shape[:2]
+        key = (n, B, X.dtype, X.device)
+        if key not in self._work:
+            widths = [params[w].shape[1] for w, _, _ in self.linear[:-1]]
+            n_params = sum(p[0].numel() for p in params.values())
+            self._work = {
+                key: {
+                    "outs": [X.new_empty((n, B, h)) for h in widths],
+                    "grads": [X.new_empty((n, B, h)) for h in widths],
+                    "grad": X.new_empty((n, n_params)),
+                }
+            }
+        return self._work[key]
+
     def loss_and_grad(self, params, X, y, c):
+        work = self.workspace(params, X)
         with torch.no_grad():
-            outs = self.forward(params, X, last=False)
+            outs = self.forward(params, X, last=False, work=work["outs"])
             h, (weight, bias, _) = outs[-1], self.linear[-1]
             # the logits as (n, K, B): with few classes, W @ h.T is several
             # times cheaper than h @ W.T, and so are the products below
@@ -211,9 +240,12 @@ class _MLPKernel:
             grads = {weight: torch.bmm(dz, h)}
             if bias is not None:
                 grads[bias] = dz.sum(2)
-            if len(self.linear) > 1:
-                dh = torch.bmm(dz.transpose(1, 2), params[weight])
-            for i in range(len(self.linear) - 2, -1, -1):
+            last = len(self.linear) - 2
+            if last >= 0:
+                dh = torch.bmm(
+                    dz.transpose(1, 2), params[weight], out=work["grads"][last]
+                )
+            for i in range(last, -1, -1):
                 weight, bias, act = self.linear[i]
                 if act is not None:  # in place: dh becomes d loss / d z
                     _BACKWARD[type(act)][1](dh, outs[i + 1], act)
@@ -221,9 +253,11 @@ class _MLPKernel:
                 if bias is not None:
                     grads[bias] = dh.sum(1)
                 if i:
-                    dh = torch.bmm(dh, params[weight])
+                    dh = torch.bmm(dh, params[weight], out=work["grads"][i - 1])
             n = X.shape[0]
-            grad = torch.cat([grads[k].reshape(n, -1) for k in self.names], 1)
+            grad = torch.cat(
+                [grads[k].reshape(n, -1) for k in self.names], 1, out=work["grad"]
+            )
         return loss, grad
 
 
