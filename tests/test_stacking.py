@@ -185,17 +185,11 @@ def test_each_sgd_model_gets_the_optimizer_state_of_its_separate_fit(data):
         _net(optimizer=torch.optim.SGD, lr=0.05, optimizer__momentum=m)
         for m in (0.0, 0.9)
     ]
-    session = Session()
-    with session.recording():
-        for net in nets:
-            clone(net).fit(X, y)
-    session.train()
-    with session.replaying():
-        fitted = [clone(net).fit(X, y) for net in nets]
+    fitted, separate, session = _record_train_replay([(n, X, y) for n in nets])
     assert session.report()["n_stacked"] == 2
-    for got, net in zip(fitted, nets):
+    for got, alone in zip(fitted, separate):
         state = got.net_.optimizer_.state_dict()["state"]
-        want = clone(net).fit(X, y).net_.optimizer_.state_dict()["state"]
+        want = alone.net_.optimizer_.state_dict()["state"]
         assert {k: set(v) for k, v in state.items()} == {
             k: set(v) for k, v in want.items()
         }
