@@ -108,6 +108,10 @@ def _threadpools():
     return ThreadpoolController()
 
 
+#: Held inside :func:`single_blas_thread`.
+_BLAS_LIMIT = threading.RLock()
+
+
 @contextmanager
 def single_blas_thread():
     """Run the block with the BLAS libraries (OpenBLAS, MKL) on one thread.
@@ -124,6 +128,3 @@ def single_blas_thread():
     """
     with _BLAS_LIMIT, _threadpools().limit(limits=1, user_api="blas"):
         yield
-
-
-_BLAS_LIMIT = threading.RLock()
