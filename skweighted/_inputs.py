@@ -47,6 +47,7 @@ __all__ = [
     "LabelledDataset",
     "form_of",
     "n_samples",
+    "tensor",
     "to_torch",
     "validate_fit",
     "validate_predict",
@@ -551,20 +552,26 @@ def n_samples(X):
 
 
 # -- to torch ------------------------------------------------------------------
-def _tensor(a):
-    """A tensor sharing ``a``'s memory (read-only arrays are copied)."""
-    if isinstance(a, torch.Tensor):
+def tensor(a, dtype=None):
+    """``a`` as a tensor sharing its memory where it can (None stays None).
+
+    A tensor is returned as it is; an array is converted to ``dtype`` (its
+    own when None) and copied only when it must be: torch cannot share
+    read-only memory, and a non-contiguous array or another dtype needs a copy.
+    """
+    if a is None or isinstance(a, torch.Tensor):
         return a
-    if not a.flags.writeable:  # torch cannot share read-only memory
+    a = np.asarray(a)
+    if not a.flags.writeable:
         a = a.copy()
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
 
 
 def to_torch(X):
     """Validated in-memory ``X`` as a tensor, or a dict of tensors."""
     if isinstance(X, Mapping):
-        return {k: _tensor(v) for k, v in X.items()}
-    return _tensor(X)
+        return {k: tensor(v) for k, v in X.items()}
+    return tensor(X)
 
 
 def item_to_torch(x):

@@ -18,8 +18,8 @@ from skorch.dataset import ValidSplit
 from torch.utils.data import default_collate
 
 from skweighted import MLP, WeightedCrossEntropyLoss, WeightedNeuralNetClassifier
+from skweighted._batching import BatchIterator
 from skweighted._compat import fast_optimizer_kwargs
-from skweighted._net import BatchIterator
 
 EPOCHS, BATCH, LR = 3, 32, 0.01
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from skweighted import WeightedNeuralNetClassifier, _inputs
-from skweighted._net import ArrayDataset, BatchIterator
+from skweighted._batching import ArrayDataset, BatchIterator
 from skweighted.resampling import RowSampler
 
 N = 60
