@@ -4,6 +4,7 @@ import sys
 
 from . import comparison
 from ._classifier import WeightedNeuralNetClassifier
+from ._version import __version__
 from .class_weight import (
     Deferred,
     EffectiveNumber,
@@ -23,8 +24,6 @@ from .losses import (
 )
 from .modules import CNN, MLP
 from .sampling import ClassBalancedSampler, DistributedClassBalancedSampler
-
-__version__ = "0.1.0.dev0"
 
 # The comparison package was first called ``skweighted.compare``, which the
 # top-level function of the same name shadowed. ``from skweighted.compare

@@ -10,11 +10,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from . import _build, _inputs, _net, calibration
+from ._compat import Interval, StrOptions
 from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
 from .losses import MultiLabelBCELoss
@@ -160,7 +160,9 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         imbalanced-learn sampler runs ahead of the estimator in a pipeline:
         the estimator only sees the resampled labels. An array follows the
         order of ``classes_``; a dict maps every label to its prior.
-        Normalised to sum 1. Requires ``correct_proba=True``.
+        Normalised to sum 1. Validated, but ignored with
+        ``correct_proba=False``, so that a grid can search ``correct_proba``
+        with a prior set.
     **kwargs
         skorch-style prefixed parameters: ``module__*``, ``criterion__*``,
         ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``,
@@ -512,6 +514,9 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             net.set_params(**self._changed_settings(net, criterion))
         else:
             net = self._new_net(len(classes), device, data.sample_shape, criterion)
+        _net.initialize(net, plan, data.X)
+        if self.correct_proba:
+            net.check_proba_correction()
         session = active_session()  # a search trains many fits at once
         try:
             stacked = (
@@ -587,9 +592,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return np.arange(y.shape[1]), y.astype(np.int64), label_counts(y)
 
     def _class_prior(self, plan, multilabel=False):
-        """Check ``correct_proba`` / ``class_prior`` before training; the
-        prior that corrected probabilities are for (None for a multi-label
-        ``y``, whose labels are each their own binary problem)."""
+        """Check ``correct_proba`` / ``class_prior`` for the labels; the prior
+        that corrected probabilities are for (None for a multi-label ``y``,
+        whose labels are each their own binary problem). Whether the
+        criterion can be undone is asked of the net once it is built."""
         if multilabel:
             if self.correct_proba or self.class_prior is not None:
                 raise ValueError(
@@ -597,20 +603,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     "for a multi-label y leave them at their defaults."
                 )
             return None
-        if self.correct_proba:
-            criterion = _build.criterion(
-                self.criterion,
-                self._params_for("criterion"),
-                weight=None,
-                counts=plan.counts,
-            )
-            calibration._check_correctable(criterion, plan)
-        elif self.class_prior is not None:
-            raise ValueError(
-                f"class_prior={self.class_prior!r} is used only with "
-                "correct_proba=True (the prior that corrected probabilities "
-                "are for); set correct_proba=True or drop class_prior."
-            )
         return calibration._resolve_class_prior(
             self.class_prior, plan.classes, plan.counts
         )

@@ -1,22 +1,32 @@
-"""Every version-dependent shim lives here, and nowhere else."""
+"""Every version-dependent shim lives here, and nowhere else.
+
+This is also the one place that reaches private scikit-learn or joblib API;
+each such name says which versions it was checked against (scikit-learn
+1.6 to 1.9, joblib 1.4 to 1.6).
+"""
 
 import inspect
-import threading
-from contextlib import contextmanager
-from functools import cache
 
 import numpy as np
 import sklearn
 import torch
+from joblib.parallel import get_active_backend
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.fixes import parse_version
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
+    "Interval",
+    "SearchHooks",
+    "StrOptions",
+    "active_backend",
     "check_sample_weight",
     "fast_optimizer_kwargs",
     "fused_adam_",
+    "routed_fit_params",
+    "safe_indexing",
     "scorer_sign",
-    "single_blas_thread",
     "validate_data",
 ]
 
@@ -99,32 +109,49 @@ def scorer_sign(scorer):
     return getattr(scorer, "_sign", 1)  # private, but stable since scikit-learn 0.x
 
 
-@cache
-def _threadpools():
-    # threadpoolctl comes with scikit-learn (a requirement of it); finding
-    # the loaded BLAS libraries takes ~10 ms, so it is done once
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+#: ``sklearn.utils._safe_indexing``: rows (or columns) of arrays, DataFrames,
+#: sparse matrices and lists alike; private but stable since scikit-learn 0.24.
+safe_indexing = _safe_indexing
 
 
-#: Held inside :func:`single_blas_thread`.
-_BLAS_LIMIT = threading.RLock()
+def routed_fit_params(search, params):
+    """The routed parameters of a search's fit (``.splitter.split``,
+    ``.estimator.fit``): ``BaseSearchCV._get_routed_params_for_fit``, private,
+    checked with scikit-learn 1.6 to 1.9."""
+    return search._get_routed_params_for_fit(params)
 
 
-@contextmanager
-def single_blas_thread():
-    """Run the block with the BLAS libraries (OpenBLAS, MKL) on one thread.
+class SearchHooks:
+    """Mixin for a ``BaseSearchCV`` subclass, over two private hooks of
+    scikit-learn's search (checked with scikit-learn 1.6 to 1.9):
 
-    SciPy's L-BFGS-B, rewritten in C in SciPy 1.15, calls BLAS on tiny
-    matrices at every iteration, and a multi-threaded OpenBLAS spends far more
-    waking its threads than computing (scipy/scipy#23191): a logistic
-    regression on one feature and 400 rows takes 15 ms on 2 cores instead of
-    4 ms on one. The numbers are the same; the caller's setting is restored.
-
-    The limit is process-wide, so threads take turns in the block (a lock):
-    two blocks overlapping would each save the other's limit and could leave
-    the process on one thread.
+    - ``_evaluator(evaluate_candidates)`` may wrap the function through which
+      ``_run_search`` evaluates candidates;
+    - ``_search_outputs(out)`` may rewrite the per-fit output dicts before
+      ``_format_results`` builds ``cv_results_`` from them.
     """
-    with _BLAS_LIMIT, _threadpools().limit(limits=1, user_api="blas"):
-        yield
+
+    def _evaluator(self, evaluate_candidates):
+        return evaluate_candidates
+
+    def _search_outputs(self, out):
+        return out
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        # scikit-learn >= 1.9 passes callback_ctx to a _run_search whose
+        # signature names it; older versions call it without
+        kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
+        return super()._run_search(self._evaluator(evaluate_candidates), **kwargs)
+
+    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        out = self._search_outputs(out)
+        return super()._format_results(candidate_params, n_splits, out, more_results)
+
+
+def active_backend():
+    """The caller's joblib backend as ``parallel_config`` keyword arguments, to
+    be set again in a block that changed it (``get_active_backend`` is
+    joblib's, public in ``joblib.parallel`` but undocumented; joblib 1.4 to
+    1.6)."""
+    backend, n_jobs = get_active_backend()
+    return {"backend": backend, "n_jobs": n_jobs}

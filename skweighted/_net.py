@@ -100,8 +100,10 @@ class WeightedNet(NeuralNet):
         stored, and an initialised net rebuilds its criterion through
         :meth:`initialize_criterion`, exactly as the first initialisation
         built it. (A criterion with learnable parameters therefore starts
-        again at each fit.)
+        again at each fit.) The plan applied already is not applied twice.
         """
+        if plan is self.plan_ and self.initialized_:
+            return self
         self.plan_ = plan
         if self.initialized_:
             self._initialize_criterion()
@@ -125,6 +127,13 @@ class WeightedNet(NeuralNet):
             device=self.device,
         )
         return self
+
+    def check_proba_correction(self):
+        """Raise a ``ValueError`` unless ``correct_proba`` can undo what this
+        net's criterion and plan train with (the criterion built by
+        :meth:`initialize_criterion`; see
+        :func:`skweighted.calibration._check_correctable`)."""
+        calibration._check_correctable(self.criterion_, self.plan_)
 
     def proba_correction(self, class_prior):
         """The class weights that ``correct_proba=True`` divides out.
@@ -477,13 +486,13 @@ def train(net, plan, X, y, sample_weight=None, epochs=None):
     return net
 
 
-def prepare(net, plan, X, y, sample_weight=None):
-    """Everything :func:`train` does before training; returns the dataset.
+def initialize(net, plan, X):
+    """Apply ``plan`` to ``net``; a new net is initialised under the fit's seed
+    and its module's output checked on two samples of validated ``X``.
 
-    Applies the plan, initialises a new net under the fit's seed and checks
-    its output width and the criterion's ``sample_weight`` support. The
-    stacking engine calls this too, so a stacked model starts exactly where
-    its separate fit would.
+    Nothing trains: the classifier calls this before training to ask the
+    net's own criterion whether ``correct_proba`` can be undone
+    (:meth:`WeightedNet.check_proba_correction`).
     """
     net.apply_plan(plan)
     if not net.initialized_:
@@ -491,6 +500,17 @@ def prepare(net, plan, X, y, sample_weight=None):
             net.initialize()
         n_classes = len(plan.classes)
         check_module_output(net, X, n_outputs(net.criterion_, n_classes), n_classes)
+    return net
+
+
+def prepare(net, plan, X, y, sample_weight=None):
+    """Everything :func:`train` does before training; returns the dataset.
+
+    :func:`initialize`, then a check of the criterion's ``sample_weight``
+    support. The stacking engine calls this too, so a stacked model starts
+    exactly where its separate fit would.
+    """
+    initialize(net, plan, X)
     if sample_weight is not None and not _build.accepts(
         net.criterion_.forward, SAMPLE_WEIGHT
     ):

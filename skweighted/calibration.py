@@ -169,9 +169,11 @@ def _check_correctable(criterion, plan):
     logit-adjusted training) do not estimate :math:`w_c\\,p(c|x)`, so no
     exact correction exists: a ``ValueError``. Class weights set through the
     criterion itself (``criterion__weight``, ``pos_weight``) are unknown to
-    the plan: a ``ValueError`` too. :class:`~skweighted.class_weight.PerBatch`
-    is corrected with the scheme on the whole fit's counts (its weights on a
-    batch with the training mix): a ``UserWarning`` says it is approximate.
+    the plan: a ``ValueError`` too. ``criterion`` is the fit's own, holding
+    the plan's weights when the plan is weighted.
+    :class:`~skweighted.class_weight.PerBatch` is corrected with the scheme
+    on the whole fit's counts (its weights on a batch with the training
+    mix): a ``UserWarning`` says it is approximate.
     """
     exact = isinstance(criterion, _CROSS_ENTROPY) and not getattr(
         criterion, "label_smoothing", 0.0
@@ -190,7 +192,9 @@ def _check_correctable(criterion, plan):
             "correct_proba=False and recalibrate, e.g. with "
             "sklearn.calibration.CalibratedClassifierCV."
         )
-    for name in ("weight", "pos_weight"):
+    # the criterion holds the plan's weights when the plan is weighted (and
+    # a user's criterion__weight with class_weight is refused when it is built)
+    for name in () if plan.weighted else ("weight", "pos_weight"):
         if getattr(criterion, name, None) is not None:
             raise ValueError(
                 f"correct_proba=True undoes the class weights it knows: pass them "

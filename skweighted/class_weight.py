@@ -35,7 +35,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._compat import Interval, StrOptions
 
 __all__ = [
     "SCHEME_NAMES",

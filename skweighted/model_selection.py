@@ -28,13 +28,14 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from joblib import parallel_config
 from sklearn import model_selection as _sk
 from sklearn.base import clone, is_classifier
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import indexable
 
+from ._compat import Interval, SearchHooks, routed_fit_params
+from ._recording import fit_time_shares, has_network, record_fits
 from ._stacking._memory import default_budget
-from ._stacking._passes import fit_time_shares, has_network, record_fits
 from ._stacking._session import Session
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate"]
@@ -54,7 +55,7 @@ def _reason(estimator, X):
     return None
 
 
-class _StackedSearchMixin:
+class _StackedSearchMixin(SearchHooks):
     """What :class:`GridSearchCV` and :class:`RandomizedSearchCV` add."""
 
     def fit(self, X, y=None, **params):
@@ -75,28 +76,29 @@ class _StackedSearchMixin:
         reason = None if self.stacking else "stacking=False"
         reason = reason or _reason(self.estimator, X)
         session = None if reason else Session(self.memory_budget, self.n_jobs)
-        n_jobs = self.n_jobs
         self._session, self._stack_args, self._fit_time_shares = session, None, []
         try:
             if session is None:
                 super().fit(X, y, **params)
             else:
                 self._stack_args = (X, y, params)
-                self.n_jobs = 1  # pass 2 replays the fits here
-                with session.alone():  # the refit, outside _run_search
+                # pass 2 replays the fits one after the other: scikit-learn's
+                # search makes its Parallel(n_jobs) before _run_search, so the
+                # sequential backend is set around the whole fit (the session
+                # trains its stacks through the caller's backend)
+                with session.alone(), parallel_config(backend="sequential"):
                     super().fit(X, y, **params)
         finally:
-            self.n_jobs = n_jobs
             for name in ("_session", "_stack_args", "_fit_time_shares"):
                 vars(self).pop(name, None)
         self.stacking_ = _report(session, reason, X, self)
         return self
 
-    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
-        # scikit-learn >= 1.9 passes callback_ctx, older versions do not
-        kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
+    def _evaluator(self, evaluate_candidates):
+        """Candidates are recorded and trained in stacks, then evaluated by
+        scikit-learn's code, each fit loading its trained result."""
         if getattr(self, "_session", None) is None:
-            return super()._run_search(evaluate_candidates, **kwargs)
+            return evaluate_candidates
 
         def stacked(candidate_params, cv=None, more_results=None, **kw):
             candidate_params = list(candidate_params)
@@ -104,14 +106,14 @@ class _StackedSearchMixin:
             with self._session.replaying():
                 return evaluate_candidates(candidate_params, cv, more_results, **kw)
 
-        return super()._run_search(stacked, **kwargs)
+        return stacked
 
     def _prefit(self, candidate_params, cv):
         X, y, params = self._stack_args
         session = self._session
         cv = cv or self._checked_cv_orig
         X_, y_ = indexable(X, y)
-        routed = self._get_routed_params_for_fit(params)
+        routed = routed_fit_params(self, params)
         splits = list(cv.split(X_, y_, **routed.splitter.split))
         fit_params = routed.estimator.fit
         base = clone(self.estimator)
@@ -122,19 +124,19 @@ class _StackedSearchMixin:
             self._fit_time_shares.append((first, marks, len(splits)))
         session.train()
 
-    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+    def _search_outputs(self, out):
+        """Each stacked fit's ``fit_time`` gains its share of the stacks."""
         session = getattr(self, "_session", None)
-        if session is not None:
-            shares = [
-                s
-                for first, marks, n in self._fit_time_shares
-                for s in fit_time_shares(session, first, marks, n)
-            ]
-            if len(shares) == len(out):
-                out = [
-                    {**o, "fit_time": o["fit_time"] + s} for o, s in zip(out, shares)
-                ]
-        return super()._format_results(candidate_params, n_splits, out, more_results)
+        if session is None:
+            return out
+        shares = [
+            s
+            for first, marks, n in self._fit_time_shares
+            for s in fit_time_shares(session, first, marks, n)
+        ]
+        if len(shares) != len(out):
+            return out
+        return [{**o, "fit_time": o["fit_time"] + s} for o, s in zip(out, shares)]
 
 
 def _report(session, reason, X, search=None):
@@ -147,6 +149,7 @@ def _report(session, reason, X, search=None):
             "estimated_bytes": 0,
             "memory_budget": None,
             "train_time": 0.0,
+            "recording_errors": [],
         }
     report = session.report()
     if report["memory_budget"] is None:
@@ -188,7 +191,9 @@ scorer_, n_splits_, refit_time_, multimetric_
         the refit counts, trained as a stack of one),
         ``separate`` (for every fit trained on its own, why), ``chunks``
         (models per stack chunk), ``estimated_bytes`` (of the largest chunk)
-        and ``memory_budget``, ``train_time`` (seconds spent in stacks).
+        and ``memory_budget``, ``train_time`` (seconds spent in stacks),
+        ``recording_errors`` (the errors of fits that failed in the
+        recording pass; they train separately and fail as in scikit-learn).
         ``mean_fit_time`` in ``cv_results_`` includes each stacked fit's
         share of that time.
 """

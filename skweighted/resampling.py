@@ -9,8 +9,8 @@ that ``RandomUnderSampler`` or ``SMOTE`` can sit in an imbalanced-learn
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import _safe_indexing
 
+from ._compat import safe_indexing
 from ._inputs import form_of, n_samples
 
 __all__ = ["RowSampler"]
@@ -21,12 +21,12 @@ def _take(X, idx):
     if isinstance(X, dict):
         from skorch.helper import SliceDict
 
-        return SliceDict(**{k: _safe_indexing(v, idx) for k, v in X.items()})
+        return SliceDict(**{k: safe_indexing(v, idx) for k, v in X.items()})
     if isinstance(X, torch.utils.data.Dataset):
         return torch.utils.data.Subset(X, idx.tolist())
     if form_of(X).name == "dataset":  # a SliceDataset slices itself
         return X[idx]
-    return _safe_indexing(X, idx)
+    return safe_indexing(X, idx)
 
 
 def _selects_rows_only(sampler):

@@ -272,7 +272,7 @@ def test_sample_weight_is_part_of_the_data_not_undone(data):
         ({"class_prior": {"rare": 0.5}}, r"missing \['common'\]"),
         ({"class_prior": "balanced"}, "class_prior"),
         ({"correct_proba": "yes"}, "'correct_proba' parameter"),
-        ({"correct_proba": False, "class_prior": [0.5, 0.5]}, "correct_proba=True"),
+        ({"correct_proba": False, "class_prior": [0.5]}, "one finite value"),
     ],
 )
 def test_bad_settings_raise_before_training(data, params, match, monkeypatch):
@@ -359,3 +359,19 @@ def test_corrected_balanced_brier_is_near_the_unweighted_one(name):
         values.loc["balanced_accuracy", "balanced+corrected"],
         values.loc["balanced_accuracy", "balanced"],
     )
+
+
+def test_class_prior_is_ignored_without_correct_proba(data):
+    """``class_prior`` used to be refused with ``correct_proba=False``, so a
+    grid over ``correct_proba`` with a prior set failed on half its rows."""
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = data
+    plain = WeightedNeuralNetClassifier(class_weight="balanced", **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(
+        class_weight="balanced", class_prior=[0.8, 0.2], **FAST
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    search = GridSearchCV(clf, {"correct_proba": [False, True]}, cv=2)
+    search.fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skweighted import WeightedNeuralNetClassifier, compare, load_imbalanced
+from skweighted._threads import one_torch_thread
 from skweighted.comparison import (
     DEFAULT_STRATEGIES,
     ECE_BINS,
@@ -39,7 +40,6 @@ from skweighted.comparison._report import (
     paired_p_value,
     summarize,
 )
-from skweighted.comparison._runner import _one_torch_thread
 
 STRATEGIES = [
     "none",
@@ -162,7 +162,7 @@ def test_results_schema(result):
 
 def test_numbers_equal_cross_validate_by_hand(data, result):
     X, y = data
-    with _one_torch_thread():  # as compare runs it; only faster on a busy CPU
+    with one_torch_thread():  # as compare runs it; only faster on a busy CPU
         by_hand = cross_validate(
             result.strategies["random_over"],
             X,
@@ -187,7 +187,7 @@ def test_calibration_metrics_equal_scikit_learn_by_hand(data, result):
     part = result.results.query("strategy == 'balanced'").set_index(["metric", "fold"])
     curves = result.reliability.query("strategy == 'balanced'")
     for k, (train, test) in enumerate(StratifiedKFold(N_FOLDS).split(X, y)):
-        with _one_torch_thread():
+        with one_torch_thread():
             p = clone(strategy).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
         assert part.loc[("brier", k), "value"] == pytest.approx(
             brier_score_loss(y[test], p), abs=1e-6

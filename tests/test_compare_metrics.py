@@ -322,36 +322,6 @@ def test_calibration_fit_runs_on_one_blas_thread(monkeypatch):
     assert [lib["num_threads"] for lib in threadpool_info()] == before
 
 
-def test_single_blas_thread_restores_the_limit_when_threads_overlap():
-    """Two threads in ``single_blas_thread`` at once, the first leaving
-    before the second: the process gets its BLAS threads back."""
-    import threading
-    import time
-
-    from threadpoolctl import threadpool_info
-
-    from skweighted._compat import single_blas_thread
-
-    def blas_threads():
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-
-    def hold(seconds):
-        with single_blas_thread():
-            time.sleep(seconds)
-
-    before = blas_threads()
-    if not before or max(before) < 2:
-        pytest.skip("BLAS runs on one thread already: nothing to restore")
-    first = threading.Thread(target=hold, args=(0.2,))
-    second = threading.Thread(target=hold, args=(0.4,))
-    first.start()
-    time.sleep(0.05)
-    second.start()
-    first.join()
-    second.join()
-    assert blas_threads() == before
-
-
 def _ece_with_pandas(y_true, y_proba, **kwargs):
     """expected_calibration_error as it was computed before it grouped the
     bins' arrays itself: from the reliability table (the oracle)."""

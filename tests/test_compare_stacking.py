@@ -25,9 +25,9 @@ from skorch.callbacks import Callback
 from skweighted import WeightedNeuralNetClassifier, compare
 from skweighted._stacking import _memory
 from skweighted._stacking._session import Session
+from skweighted._threads import one_torch_thread
 from skweighted.cli import main
 from skweighted.comparison import _runner, default_estimator
-from skweighted.comparison._runner import _one_torch_thread
 from skweighted.comparison._store import FILENAME
 
 EPOCHS = 5
@@ -106,7 +106,7 @@ def test_stacking_false_is_cross_validate_by_hand(binary, monkeypatch):
         **_kwargs(stacking=False),
     )
     for name in ("balanced", "threshold"):
-        with _one_torch_thread():
+        with one_torch_thread():
             want = cross_validate(
                 result.strategies[name],
                 X,
@@ -171,7 +171,8 @@ def test_the_notes_name_what_trained_separately_and_why(binary):
         f"stacking: 3 of {total} network fits trained separately ('callback' x3): "
         "callbacks ['Callback'] need a separate net.",
         f"stacking: 1 of {total} network fits trained separately ('flaky' x1): "
-        "its data or settings differ from every recorded fit.",
+        "it was not recorded: a fit failed while recording "
+        "(ValueError: only the first time).",
     ]
     separate = compare(X, y, strategies=strategies, stacking=False, **kwargs)
     assert separate.notes == []

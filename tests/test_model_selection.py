@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import FAST, BatchNormNet
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from skorch.callbacks import Callback
 
 from skweighted import WeightedNeuralNetClassifier
 
@@ -294,3 +295,52 @@ def test_a_diverging_candidate_fails_as_in_scikit_learns_search(imbalanced):
     assert errors[0] == errors[1] and len(errors[0]) == 1  # the same epoch
     with pytest.raises(FloatingPointError, match="Training diverged"):
         StackedGridSearchCV(net, grid, cv=2, error_score="raise").fit(X, y)
+
+
+#: the search whose parameters _ReadsNJobs reads, and what it read (module
+#: level: clone copies a callback's parameters)
+_SEARCH, _SEEN = [], []
+
+
+class _ReadsNJobs(Callback):
+    """Records the search's ``n_jobs`` each time a network starts training."""
+
+    def on_train_begin(self, net, **kwargs):
+        _SEEN.append(_SEARCH[0].get_params()["n_jobs"])
+
+
+def test_a_search_never_changes_its_parameters_in_fit(imbalanced):
+    """scikit-learn's rule: ``fit`` leaves the parameters as they are. The
+    replay pass ran its fits sequentially by setting ``self.n_jobs = 1``."""
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, _ = imbalanced
+    net = WeightedNeuralNetClassifier(**STACK, callbacks=[("reads", _ReadsNJobs())])
+    search = StackedGridSearchCV(net, {"lr": [0.01, 0.03]}, cv=2, n_jobs=2)
+    _SEARCH[:], _SEEN[:] = [search], []
+    search.fit(X, y)  # a callback: every fit trains apart, in the replay pass
+    assert len(_SEEN) == 2 * 2 + 1 and set(_SEEN) == {2}, _SEEN
+    assert search.n_jobs == 2
+
+
+def test_a_fit_that_fails_while_recording_says_so(imbalanced):
+    """The recording pass swallowed every error: a fit that failed there
+    trained separately with the reason "its data or settings differ"."""
+    from sklearn.exceptions import FitFailedWarning
+
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, _ = imbalanced
+    grid = {"module__hidden_units": [(8,), (-1,)]}  # -1 units: no such layer
+    search = StackedGridSearchCV(WeightedNeuralNetClassifier(**STACK), grid, cv=2)
+    with pytest.warns(FitFailedWarning):
+        search.fit(X, y)
+    report = search.stacking_
+    assert len(report["recording_errors"]) == 1, report
+    error = report["recording_errors"][0]
+    assert error.startswith(("RuntimeError", "ValueError")), error
+    assert "negative dimension" in error, error
+    # the good candidate's folds and the refit; the failing fits fail again in
+    # the real pass, as in scikit-learn's search
+    assert report["n_stacked"] == report["n_fits"] == 2 + 1, report
+    assert np.isnan(search.cv_results_["mean_test_score"][1])

@@ -558,7 +558,7 @@ def test_recording_a_threshold_search_scores_two_thresholds(binary):
     from sklearn.metrics import balanced_accuracy_score, make_scorer
     from sklearn.model_selection import TunedThresholdClassifierCV
 
-    from skweighted._stacking._passes import record_fits
+    from skweighted._recording import record_fits
 
     X, y = binary
     thresholds = []
@@ -594,7 +594,7 @@ def test_a_frozen_threshold_search_does_not_stop_the_recording(binary):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import TunedThresholdClassifierCV
 
-    from skweighted._stacking._passes import record_fits
+    from skweighted._recording import record_fits
 
     X, y = binary
     tuned = TunedThresholdClassifierCV(LogisticRegression(), cv=2).fit(X, y)

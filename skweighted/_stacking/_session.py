@@ -29,6 +29,7 @@ import torch
 from joblib import parallel_config
 
 from .. import _net
+from .._compat import active_backend
 from . import _eligibility
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
 from ._writeback import write_back
@@ -144,6 +145,10 @@ class Session:
         self.chunks = []
         self.estimated_bytes = 0
         self.train_time = 0.0
+        self.recording_errors = []  # distinct errors of fits that failed recording
+        # train() sends its chunks through the backend of whoever made the
+        # session, even from inside a block that runs fits sequentially
+        self._backend = active_backend()
 
     @contextlib.contextmanager
     def _active(self, mode):
@@ -179,6 +184,12 @@ class Session:
         separately, if they cannot be stacked): a search's refit."""
         return self._active("alone")
 
+    def recording_failed(self, error):
+        """Keep the ``error`` (a line of text) of a fit that failed while
+        recording: it was not recorded, and trains separately."""
+        if error not in self.recording_errors:
+            self.recording_errors.append(error)
+
     # -- what WeightedNeuralNetClassifier.fit calls -----------------------------
     def fit(self, net, plan, X, y, sample_weight):
         """Handle one fit; True when the net needs no training of its own."""
@@ -200,16 +211,23 @@ class Session:
             self.train()  # alone: a stack of one, the engine's step is faster
         record = self.records.get(fingerprint)
         if record is None or record.result is None:
-            self.replayed.append(
-                "its data or settings differ from every recorded fit"
-                if record is None
-                else record.reason or "not trained in a stack"
-            )
+            self.replayed.append(self._why_not_stacked(record))
             return False
         self.replayed.append("stacked")  # counted even if it diverged
         _check_finite(record.result)
         write_back(net, record.result)
         return True
+
+    def _why_not_stacked(self, record):
+        if record is not None:
+            return record.reason or "not trained in a stack"
+        if self.recording_errors:
+            return (
+                "it was not recorded: a fit failed while recording ("
+                + "; ".join(self.recording_errors)
+                + ")"
+            )
+        return "its data or settings differ from every recorded fit"
 
     def _record(self, net, plan, X, labels, dataset, block, fingerprint):
         """Record the prepared fit of ``net`` on ``X`` and ``labels`` (``y``
@@ -265,6 +283,12 @@ class Session:
             if record.job is not None:
                 groups[record.group].append(record)
         start = time.perf_counter()
+        with parallel_config(**self._backend):
+            self._train_groups(groups)
+        self.blocks.clear()
+        self.train_time += time.perf_counter() - start
+
+    def _train_groups(self, groups):
         for group, records in groups.items():
             optimizer, device = group[0], group[1]
             offsets, parts = {}, []
@@ -300,8 +324,6 @@ class Session:
             for r, result in zip(records, results):
                 r.result = result
                 r.job = None  # the initial module and orders are no longer needed
-        self.blocks.clear()
-        self.train_time += time.perf_counter() - start
 
     def train_time_of(self, first, last):
         """Training seconds of the recorded fits ``first:last`` (their shares
@@ -324,6 +346,7 @@ class Session:
             "estimated_bytes": self.estimated_bytes,
             "memory_budget": self.memory_budget,
             "train_time": self.train_time,
+            "recording_errors": list(self.recording_errors),
         }
 
 

@@ -55,7 +55,7 @@ def _versions():
     import sklearn
     import torch
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "skweighted": __version__,

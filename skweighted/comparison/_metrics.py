@@ -20,7 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring, get_scorer, make_scorer
 
-from .._compat import scorer_sign, single_blas_thread
+from .._compat import scorer_sign
+from .._threads import single_blas_thread
 from ._label_metrics import (
     GMEAN_CORRECTION,
     accuracy,

@@ -20,7 +20,6 @@ trained weights.
 import numbers
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import chain
 
@@ -33,8 +32,9 @@ from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from .._stacking._passes import has_network, record_fits
+from .._recording import has_network, record_fits
 from .._stacking._session import Session
+from .._threads import one_torch_thread
 from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
@@ -157,22 +157,6 @@ class Comparison:
         return report.save(self, out, title=title)
 
 
-@contextmanager
-def _one_torch_thread():
-    """Run a fit on one torch thread, then restore the caller's setting.
-
-    The networks of a comparison are small: PyTorch's intra-op threads cost
-    more in synchronisation than they save (ten times more on a busy machine),
-    and parallelism comes from running fits side by side (``n_jobs``).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_task(
     name, fold, strategy, X, y, train, test, scorers, error_score, classes=None
 ):
@@ -193,7 +177,7 @@ def run_task(
     else:
         recorder = scoring = DefaultScorer(classes)
     try:
-        with _one_torch_thread():
+        with one_torch_thread():
             cv = cross_validate(
                 strategy,
                 X,
@@ -504,7 +488,7 @@ def _stacked(session, tasks, args, bar, X, y, splits, log):
         return
     bar.stage(f"stacking: recording the network fits of {len(tasks)} tasks")
     spans = {}  # task -> its fits' positions in the recording order
-    with _one_torch_thread():
+    with one_torch_thread():
         for name, k in tasks:
             first = len(session.order)
             _, _, estimator, *_ = args(name, k)

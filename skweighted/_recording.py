@@ -1,6 +1,11 @@
 """The recording pass of a search: every fit prepared and recorded, none
 trained, through scikit-learn's own ``cross_validate`` (so splitting,
-metadata routing and pipelines behave exactly as in the real pass)."""
+metadata routing and pipelines behave exactly as in the real pass).
+
+This is the layer that knows the estimator: the stacking engine below it
+(:mod:`skweighted._stacking`) knows only nets and plans, and the searches and
+the comparison above it call :func:`record_fits`.
+"""
 
 import warnings
 from numbers import Integral
@@ -8,8 +13,9 @@ from numbers import Integral
 import numpy as np
 from sklearn import model_selection
 from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
 
-from .._classifier import WeightedNeuralNetClassifier
+from ._classifier import WeightedNeuralNetClassifier
 
 
 def has_network(estimator):
@@ -24,6 +30,12 @@ def record_fits(session, estimator, X, y, splits, params=None):
 
     Returns, per split, the number of records once that split's fit was done
     (None when a fit failed and the splits cannot be told apart).
+
+    A fit that fails here is not recorded, so it trains separately in the
+    real pass (where it fails again, as scikit-learn's ``error_score``
+    says); its error is kept with :meth:`Session.recording_failed` and shows
+    in the report. The other warnings of this pass are not shown: the real
+    pass runs the same code and gives them again.
     """
     marks = []
 
@@ -31,8 +43,8 @@ def record_fits(session, estimator, X, y, splits, params=None):
         marks.append(len(session.order))
         return 0.0
 
-    with warnings.catch_warnings(), session.recording():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught, session.recording():
+        warnings.simplefilter("always")
         try:
             model_selection.cross_validate(
                 _few_thresholds(estimator),
@@ -44,9 +56,20 @@ def record_fits(session, estimator, X, y, splits, params=None):
                 n_jobs=1,
                 error_score=np.nan,
             )
-        except Exception:
-            pass
+        except Exception as exc:  # e.g. a splitter or router error
+            session.recording_failed(_last_error(f"{type(exc).__name__}: {exc}"))
+    for warning in caught:
+        if issubclass(warning.category, FitFailedWarning):
+            session.recording_failed(_last_error(str(warning.message)))
     return marks if len(marks) == len(splits) else None
+
+
+def _last_error(message):
+    """The error line (``Type: message``) that ends ``message``: scikit-learn's
+    ``FitFailedWarning`` and its "All the fits failed" error end with the
+    failed fits' tracebacks."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else message
 
 
 def _few_thresholds(estimator):
