@@ -218,18 +218,32 @@ class Fitted:
 class Form:
     """One accepted form of ``X``.
 
-    Subclasses implement :meth:`fit` and :meth:`check`; both return ``X``
-    validated (converted by the dtype rule), never modifying the caller's.
+    Subclasses implement :meth:`validate_fit` and :meth:`_check_in_memory`;
+    both return ``X`` validated (converted by the dtype rule), never
+    modifying the caller's.
     """
 
     name = ""
 
-    def fit(self, estimator, X, y, *, reset, module, multi_output=False):
-        """Validate ``X``, ``y`` for fit; ``(X, y, sample_shape)``."""
+    def validate_fit(self, estimator, X, y, *, reset, module, multi_output=False):
+        """Validate ``X`` of this form and ``y`` for fit; ``(X, y, sample_shape)``."""
         raise NotImplementedError
 
-    def check(self, estimator, X, sample_shape):
-        """Validate ``X`` for predict against the fitted ``sample_shape``."""
+    def validate_predict(self, estimator, X, sample_shape):
+        """Validate ``X`` for predict with a model fitted on this form.
+
+        A Dataset is always accepted (its samples are checked as it is
+        read); in-memory ``X`` goes to :meth:`_check_in_memory`, where the
+        fitted form says which forms it takes.
+        """
+        form = form_of(X)  # a clear TypeError for what is no form at all
+        if form.name == "dataset":
+            DatasetForm._check_len(X)
+            return X
+        return self._check_in_memory(estimator, X, sample_shape)
+
+    def _check_in_memory(self, estimator, X, sample_shape):
+        """Validate in-memory ``X`` against the fitted ``sample_shape``."""
         raise NotImplementedError
 
 
@@ -258,7 +272,7 @@ class Table(Form):
             return _WIDENED[X.dtype]
         return [np.float32, *KEPT_DTYPES]
 
-    def fit(self, estimator, X, y, *, reset, module, multi_output=False):
+    def validate_fit(self, estimator, X, y, *, reset, module, multi_output=False):
         if isinstance(X, torch.Tensor):
             X = _as_array(X)
         y = labels(y)
@@ -268,7 +282,7 @@ class Table(Form):
         )
         return X, y, (X.shape[1],)
 
-    def check(self, estimator, X, sample_shape):
+    def _check_in_memory(self, estimator, X, sample_shape):
         if isinstance(X, torch.Tensor):
             X = _as_array(X)
         return validate_data(estimator, X, dtype=self._dtype(X), reset=False)
@@ -279,11 +293,19 @@ class Array(Form):
 
     name = "array"
 
-    def fit(self, estimator, X, y, *, reset, module, multi_output=False):
+    def validate_fit(self, estimator, X, y, *, reset, module, multi_output=False):
         X = _check_array(_as_array(X), "X", 3)
         return X, _check_y(len(X), y, multi_output), X.shape[1:]
 
-    def check(self, estimator, X, sample_shape):
+    def _check_in_memory(self, estimator, X, sample_shape):
+        # 2-D X too: e.g. token ids after a fit on a Dataset
+        if isinstance(X, Mapping) and sample_shape is not None:
+            raise ValueError(
+                f"The estimator was fitted on samples of shape "
+                f"{tuple(sample_shape)}, not on a dict; got a dict X."
+            )
+        if isinstance(X, Mapping):
+            return FORMS["dict"]._check_in_memory(estimator, X, None)
         X = _check_array(_as_array(X), "X", 2)
         if sample_shape is not None and X.shape[1:] != tuple(sample_shape):
             raise _shape_error("X", X.shape[1:], sample_shape)
@@ -367,14 +389,19 @@ class Dict(Form):
             )
         return out
 
-    def fit(self, estimator, X, y, *, reset, module, multi_output=False):
+    def validate_fit(self, estimator, X, y, *, reset, module, multi_output=False):
         check_keys(X.keys(), module)
         X = self._convert(X)
         n = len(next(iter(X.values())))
         shapes = {k: v.shape[1:] for k, v in X.items()}
         return X, _check_y(n, y, multi_output), shapes
 
-    def check(self, estimator, X, sample_shape):
+    def _check_in_memory(self, estimator, X, sample_shape):
+        if not isinstance(X, Mapping):
+            raise ValueError(
+                f"The estimator was fitted on a dict X with keys "
+                f"{sorted(sample_shape)}; got {type(X).__name__}."
+            )
         X = self._convert(X)
         if isinstance(sample_shape, dict):
             if set(X) != set(sample_shape):
@@ -451,7 +478,7 @@ class DatasetForm(Form):
             labels.append(_scalar(item[1], i))
         return np.asarray(labels)
 
-    def fit(self, estimator, X, y, *, reset, module, multi_output=False):
+    def validate_fit(self, estimator, X, y, *, reset, module, multi_output=False):
         self._check_len(X)
         if y is None:
             y = self.read_labels(X)
@@ -459,9 +486,10 @@ class DatasetForm(Form):
         x_only = isinstance(X, _slice_dataset_type())
         return X, y, _shape_of(_x_part(X[0], x_only))
 
-    def check(self, estimator, X, sample_shape):
-        self._check_len(X)
-        return X
+    def _check_in_memory(self, estimator, X, sample_shape):
+        # samples of the shape its items had: a dict's keys, or an array's
+        form = FORMS["dict" if isinstance(sample_shape, dict) else "array"]
+        return form._check_in_memory(estimator, X, sample_shape)
 
 
 #: form name -> the form
@@ -509,7 +537,7 @@ def validate_fit(estimator, X, y, *, reset=True, module=None, multi_output=False
         Accept a 2-D ``y``.
     """
     form = form_of(X)
-    X, y, shape = form.fit(
+    X, y, shape = form.validate_fit(
         estimator, X, y, reset=reset, module=module, multi_output=multi_output
     )
     return Fitted(X=X, y=y, form=form.name, sample_shape=shape)
@@ -518,30 +546,15 @@ def validate_fit(estimator, X, y, *, reset=True, module=None, multi_output=False
 def validate_predict(estimator, X):
     """Validate ``X`` for predict against the fitted form and sample shape.
 
-    A model fitted on a table takes tables (scikit-learn's checks); one fitted
-    on an array, a dict or a Dataset takes any form whose samples have the
-    shape seen in fit, and a Dataset.
+    The fitted form answers (:meth:`Form.validate_predict`): a model fitted
+    on a table takes tables (scikit-learn's checks); one fitted on an
+    array, a dict or a Dataset takes any form whose samples have the shape
+    seen in fit; every model takes a Dataset.
     """
-    fitted = getattr(estimator, "input_form_", "table")
-    shape = getattr(estimator, "sample_shape_", None)
-    form = form_of(X)
-    if form.name == "dataset":
-        return form.check(estimator, X, shape)
-    if fitted == "table":
-        return FORMS["table"].check(estimator, X, shape)
-    if form.name == "table" and not isinstance(shape, dict):
-        form = FORMS["array"]  # e.g. 2-D token ids after a fit on a Dataset
-    if isinstance(shape, dict) and form.name != "dict":
-        raise ValueError(
-            f"The estimator was fitted on a dict X with keys {sorted(shape)}; "
-            f"got {type(X).__name__}."
-        )
-    if form.name == "dict" and shape is not None and not isinstance(shape, dict):
-        raise ValueError(
-            f"The estimator was fitted on samples of shape {tuple(shape)}, not on "
-            "a dict; got a dict X."
-        )
-    return form.check(estimator, X, shape)
+    fitted = FORMS[getattr(estimator, "input_form_", "table")]
+    return fitted.validate_predict(
+        estimator, X, getattr(estimator, "sample_shape_", None)
+    )
 
 
 def n_samples(X):
