@@ -19,12 +19,17 @@ Run ``python benchmarks/bench_calibration.py`` (a few minutes on 2 cores);
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 import pandas as pd
 
 from skweighted import compare, load_imbalanced
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sections import write_section
+
 from skweighted.comparison import default_estimator
 from skweighted.datasets import DATASETS
 
@@ -82,8 +87,9 @@ def main(argv=None):
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.round(4).to_string())
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table.round(4).to_markdown() + "\n")
+        write_section(
+            args.markdown, os.path.basename(__file__), table.round(4).to_markdown()
+        )
     return 0 if ok.all() else 1
 
 
