@@ -13,6 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
     "check_sample_weight",
+    "default_backend",
     "fast_optimizer_kwargs",
     "fused_adam_",
     "scorer_sign",
@@ -128,3 +129,12 @@ def single_blas_thread():
     """
     with _BLAS_LIMIT, _threadpools().limit(limits=1, user_api="blas"):
         yield
+
+
+def default_backend(device):
+    """The ``torch.distributed`` backend for a group initialised from a
+    launcher's environment: gloo for CPU tensors, and NCCL too on a GPU
+    (a backend string per device type, torch >= 2.0)."""
+    if torch.device(device).type == "cuda":
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"

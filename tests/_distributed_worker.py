@@ -1,0 +1,211 @@
+"""The processes of tests/test_distributed.py: ``python _distributed_worker.py OUT
+[gloo|nccl]``.
+
+Spawns two processes joined in a gloo process group; each fits the
+scenarios of :data:`SCENARIOS` data-parallel and writes what it got to
+``OUT/rank{r}.npz`` (parameters, predictions, histories) and
+``OUT/rank{r}.json`` (errors, dtypes, the rows a Dataset served). The test
+compares them with single-process fits in its own process. One launch for
+every check keeps the test in a few seconds (starting processes is the cost).
+"""
+
+import json
+import pickle
+import socket
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+# the checkout's skweighted, whichever one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+WORLD = 2
+
+
+def data():
+    """Rows whose classes alternate by position, so that with the rows in
+    order rank 0 (even positions) holds nearly all the rare classes and
+    rank 1 nearly none: the shards' class mixes differ."""
+    rng = np.random.default_rng(0)
+    n = 96
+    y = np.zeros(n, dtype=np.int64)
+    y[0:48:4] = 1  # rank 0's rows (even positions): 1 in 2 is rare
+    y[2:48:4] = 2
+    y[49] = 1  # rank 1's rows: one rare row
+    X = rng.normal(size=(n, 5)).astype(np.float32) + y[:, None].astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=n)
+    return X, y, w
+
+
+def multilabel_data():
+    X, y, _ = data()
+    Y = np.stack([y == 1, y == 2, (y == 0) & (np.arange(len(y)) % 3 == 0)], axis=1)
+    return X, Y.astype(np.int64)
+
+
+#: name -> (estimator parameters, fit keywords); batch_size is per process.
+#: The test fits each in one process with batch_size * WORLD.
+BASE = dict(
+    optimizer=torch.optim.SGD,
+    lr=0.2,
+    max_epochs=3,
+    batch_size=8,
+    random_state=0,
+    class_weight="balanced",
+    iterator_train__shuffle=False,
+)
+SCENARIOS = {
+    "weighted_mean": dict(BASE),
+    "mean": dict(BASE, criterion__normalization="mean"),
+    "focal_sample_weight": dict(BASE, criterion="focal", sample_weight=True),
+    "balanced_sampler_accumulate": dict(
+        BASE,
+        class_weight="inverse_sqrt",
+        sampler="balanced",
+        iterator_train__shuffle=True,
+        accumulate_grad_batches=2,
+        batch_size=4,
+    ),
+    "per_batch": dict(BASE, class_weight="per_batch"),
+    # 81 rows: rank 0 has 41 (6 batches), rank 1 has 40 (5 batches, and a filler)
+    "uneven": dict(BASE, rows=81),
+    "dataset": dict(BASE, dataset=True),
+    "multilabel": dict(BASE, multilabel=True),
+}
+
+
+def make(name, **extra):
+    """The estimator and fit data of a scenario (shared with the test)."""
+    from skweighted import WeightedNeuralNetClassifier
+    from skweighted.class_weight import PerBatch
+    from skweighted.losses import FocalLoss
+
+    params = {**SCENARIOS[name], **extra}
+    use_sw = params.pop("sample_weight", False)
+    as_dataset = params.pop("dataset", False)
+    multilabel = params.pop("multilabel", False)
+    rows = slice(params.pop("rows", None))
+    if params.get("criterion") == "focal":
+        params["criterion"] = FocalLoss
+    if params.get("class_weight") == "per_batch":
+        params["class_weight"] = PerBatch("balanced")
+    X, y, w = data()
+    if multilabel:
+        X, y = multilabel_data()
+    fit = {"X": X[rows], "y": y[rows], "sample_weight": w[rows] if use_sw else None}
+    if as_dataset:
+        fit["X"] = RecordingDataset(fit["X"])
+    return WeightedNeuralNetClassifier(**params), fit
+
+
+class RecordingDataset(torch.utils.data.Dataset):
+    """A Dataset that records which rows it served."""
+
+    def __init__(self, X):
+        self.X = X
+        self.served = []
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        self.served.append(int(i))
+        return torch.from_numpy(self.X[i])
+
+
+def parameters(clf):
+    return torch.cat([p.detach().reshape(-1) for p in clf.net_.module_.parameters()])
+
+
+def _errors(rank, out):
+    from skweighted import WeightedNeuralNetClassifier
+    from skweighted.sampling import DistributedClassBalancedSampler
+
+    X, y, _ = data()
+    errors = {}
+
+    def attempt(key, **kwargs):
+        fit_y = kwargs.pop("fit_y", y)
+        try:
+            WeightedNeuralNetClassifier(max_epochs=1, **kwargs).fit(X, fit_y)
+        except (ValueError, TypeError) as exc:
+            errors[key] = f"{type(exc).__name__}: {exc}"
+        else:
+            errors[key] = None
+
+    y_other = y.copy()
+    y_other[-1] = 2
+    attempt("y_differs", fit_y=y_other if rank == 1 else y)
+    sampler = DistributedClassBalancedSampler(y, num_replicas=3, rank=0, seed=0)
+    attempt("num_replicas", iterator_train__sampler=sampler)
+    attempt("cuda", device="cuda" if rank == 1 else "cpu")
+    attempt("unknown_criterion", criterion=torch.nn.MultiMarginLoss)
+    return errors
+
+
+def run(rank, out, port, backend):
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+        BASE["device"] = "cuda"
+        for params in SCENARIOS.values():
+            params["device"] = "cuda"
+    dist.init_process_group(
+        backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
+    out = Path(out)
+    arrays, info = {}, {}
+    for name in SCENARIOS:
+        clf, fit = make(name)
+        clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
+        arrays[f"{name}/params"] = parameters(clf).numpy()
+        arrays[f"{name}/loss"] = np.array(clf.net_.history[:, "train_loss"])
+        if name == "dataset":
+            info["served"] = fit["X"].served
+    # the naive per-shard weighted mean: each process divides by its own
+    # sum of weights (and DDP averages): the trap the exact loss avoids
+    from skweighted import _distributed
+
+    exact = _distributed.loss_scales
+    _distributed.loss_scales = lambda ds, group: [1 / d.clamp_min(1e-30) for d in ds]
+    clf, fit = make("weighted_mean")
+    clf.fit(fit["X"], fit["y"])
+    arrays["naive/params"] = parameters(clf).numpy()
+    _distributed.loss_scales = exact
+    # predict on every rank, and a pickle of the fitted model
+    clf, fit = make("weighted_mean", verbose=1)
+    print(f"rank {rank} verbose fit begins", flush=True)
+    clf.fit(fit["X"], fit["y"])
+    sys.stdout.flush()
+    arrays["predict_proba"] = clf.predict_proba(fit["X"])
+    if rank == 0:
+        (out / "model.pkl").write_bytes(pickle.dumps(clf))
+    info["module_type"] = type(clf.net_.module_).__name__
+    # mixed precision: bf16 autocast, the class weights stay float32
+    clf, fit = make("weighted_mean")
+    with torch.autocast(BASE.get("device", "cpu"), dtype=torch.bfloat16):
+        clf.fit(fit["X"], fit["y"])
+    info["autocast_weight_dtype"] = str(clf.net_.criterion_.weight.dtype)
+    info["autocast_loss"] = clf.net_.history[-1, "train_loss"]
+    if backend == "gloo":
+        info["errors"] = _errors(rank, out)
+    np.savez(out / f"rank{rank}.npz", **arrays)
+    (out / f"rank{rank}.json").write_text(json.dumps(info))
+    dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    backend = sys.argv[2] if len(sys.argv) > 2 else "gloo"
+    mp.spawn(run, args=(sys.argv[1], free_port(), backend), nprocs=WORLD)
