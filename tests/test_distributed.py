@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from skweighted import WeightedNeuralNetClassifier, _distributed
+from skweighted import WeightedNeuralNetClassifier, _distributed, load_imbalanced
 from skweighted._batching import ArrayDataset, BatchIterator, EpochOrder
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -266,3 +266,24 @@ def test_data_parallel_true_needs_a_group():
         ValueError, match="data_parallel=True needs a torch.distributed"
     ):
         clf.fit(X, y)
+
+
+@needs_gloo
+def test_example_script_under_torchrun(tmp_path):
+    """The gallery script, launched by torchrun with two CPU processes: the
+    process group comes from the launcher's environment, rank 0 alone
+    prints, and the saved model loads and predicts in a plain process."""
+    model = tmp_path / "model.pkl"
+    script = ROOT / "examples" / "train_data_parallel.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node=2", str(script), str(model)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.count("trained by 2 process(es)") == 1, result.stdout
+    assert result.stdout.count("train_loss") == 1
+    clf = pickle.loads(model.read_bytes())
+    X, y = load_imbalanced("digits_images", return_X_y=True)
+    assert set(clf.predict(X[:50])) <= set(y)
