@@ -1,5 +1,5 @@
 """The processes of tests/test_distributed.py: ``python _distributed_worker.py OUT
-[gloo|nccl]``.
+[gloo|nccl] [--report]`` (``--report`` prints the parameter differences).
 
 Spawns two processes joined in a gloo process group; each fits the
 scenarios of :data:`SCENARIOS` data-parallel and writes what it got to
@@ -200,6 +200,27 @@ def run(rank, out, port, backend):
     dist.destroy_process_group()
 
 
+def single_process(name, **extra):
+    """The scenario fitted in this process on the same global batches."""
+    params = SCENARIOS[name]
+    batch_size = params["batch_size"] * WORLD
+    batch_size *= params.get("accumulate_grad_batches", 1)
+    clf, fit = make(name, batch_size=batch_size, accumulate_grad_batches=1, **extra)
+    return clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
+
+
+def report(out):
+    """Print the largest parameter difference of each scenario (and of the
+    naive per-shard mean) from its single-process fit."""
+    ranks = [np.load(Path(out) / f"rank{r}.npz") for r in range(WORLD)]
+    print(f"{'scenario':30} max |data-parallel - one process| over ranks")
+    for name in [*SCENARIOS, "naive"]:
+        reference = single_process("weighted_mean" if name == "naive" else name)
+        expected = parameters(reference).cpu().numpy()
+        diff = max(np.max(np.abs(r[f"{name}/params"] - expected)) for r in ranks)
+        print(f"{name:30} {diff:.2e}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -209,3 +230,5 @@ def free_port():
 if __name__ == "__main__":
     backend = sys.argv[2] if len(sys.argv) > 2 else "gloo"
     mp.spawn(run, args=(sys.argv[1], free_port(), backend), nprocs=WORLD)
+    if "--report" in sys.argv:
+        report(sys.argv[1])

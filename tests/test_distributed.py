@@ -63,20 +63,9 @@ def gloo(tmp_path_factory):
     return out, ranks, stdout
 
 
-def single_process(name, **extra):
-    """The scenario fitted in this process on the same global batches."""
-    params = worker.SCENARIOS[name]
-    batch_size = params["batch_size"] * worker.WORLD
-    batch_size *= params.get("accumulate_grad_batches", 1)
-    clf, fit = worker.make(
-        name, batch_size=batch_size, accumulate_grad_batches=1, **extra
-    )
-    return clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
-
-
 @pytest.fixture(scope="module")
 def references():
-    return {name: single_process(name) for name in worker.SCENARIOS}
+    return {name: worker.single_process(name) for name in worker.SCENARIOS}
 
 
 def max_diff(a, b):
@@ -183,7 +172,7 @@ def test_nccl_equals_single_process(tmp_path):
     """The same comparison over NCCL, one process per GPU."""
     ranks, _ = launch(tmp_path, "nccl")
     for name in worker.SCENARIOS:
-        expected = worker.parameters(single_process(name, device="cuda"))
+        expected = worker.parameters(worker.single_process(name, device="cuda"))
         for arrays, info in ranks:
             assert max_diff(arrays[f"{name}/params"], expected.cpu().numpy()) <= TOL
             assert info["autocast_weight_dtype"] == "torch.float32"
