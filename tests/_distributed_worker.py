@@ -75,6 +75,7 @@ SCENARIOS = {
     # 81 rows: rank 0 has 41 (6 batches), rank 1 has 40 (5 batches, and a filler)
     "uneven": dict(BASE, rows=81),
     "dataset": dict(BASE, dataset=True),
+    "dict": dict(BASE, dict_input=True),
     "multilabel": dict(BASE, multilabel=True),
 }
 
@@ -89,6 +90,7 @@ def make(name, **extra):
     use_sw = params.pop("sample_weight", False)
     as_dataset = params.pop("dataset", False)
     multilabel = params.pop("multilabel", False)
+    dict_input = params.pop("dict_input", False)
     rows = slice(params.pop("rows", None))
     if params.get("criterion") == "focal":
         params["criterion"] = FocalLoss
@@ -98,9 +100,27 @@ def make(name, **extra):
     if multilabel:
         X, y = multilabel_data()
     fit = {"X": X[rows], "y": y[rows], "sample_weight": w[rows] if use_sw else None}
+    if dict_input:  # two inputs: the features and a token id per row
+        params["module"] = TwoInputs
+        fit["X"] = {
+            "x": fit["X"],
+            "token": (fit["y"] * 2 + np.arange(len(fit["y"])) % 2),
+        }
     if as_dataset:
         fit["X"] = RecordingDataset(fit["X"])
     return WeightedNeuralNetClassifier(**params), fit
+
+
+class TwoInputs(torch.nn.Module):
+    """A module whose forward takes a dict's arrays by name."""
+
+    def __init__(self, n_classes=3):
+        super().__init__()
+        self.embed = torch.nn.Embedding(6, 2)
+        self.out = torch.nn.Linear(5 + 2, n_classes)
+
+    def forward(self, x, token):
+        return self.out(torch.cat([x, self.embed(token)], dim=1))
 
 
 class RecordingDataset(torch.utils.data.Dataset):

@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from skweighted import WeightedNeuralNetClassifier, _distributed, load_imbalanced
 from skweighted._batching import ArrayDataset, BatchIterator, EpochOrder
+from skweighted.sampling import DistributedClassBalancedSampler
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _distributed_worker as worker
@@ -276,3 +277,20 @@ def test_example_script_under_torchrun(tmp_path):
     clf = pickle.loads(model.read_bytes())
     X, y = load_imbalanced("digits_images", return_X_y=True)
     assert set(clf.predict(X[:50])) <= set(y)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_balanced_shares_are_the_distributed_samplers(rank):
+    """With sampler='balanced', a process's rows of an epoch are those
+    DistributedClassBalancedSampler gives it (the same seeded draw, the same
+    rank::world_size share), when the rows divide evenly among the processes."""
+    _, y, _ = worker.data()
+    sampler = DistributedClassBalancedSampler(y, num_replicas=2, rank=rank, seed=7)
+    sampler.set_epoch(3)
+    order = EpochOrder(len(y), sampler.weights, seed=7, epoch=lambda: 3)
+    share = _distributed.Share(order, len(y), _distributed.share(_group(rank)))
+    assert list(share) == list(sampler)
+
+
+def _group(rank):
+    return _distributed.Group(None, rank, 2, torch.device("cpu"))
