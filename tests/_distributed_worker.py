@@ -207,6 +207,12 @@ def run(rank, out, port, backend):
     if rank == 0:
         (out / "model.pkl").write_bytes(pickle.dumps(clf))
     info["module_type"] = type(clf.net_.module_).__name__
+    # afterwards the model trains alone too (no DDP hook is left behind)
+    if rank == 0:
+        clf.set_params(data_parallel=False, warm_start=True, max_epochs=1)
+        clf.fit(fit["X"], fit["y"])
+        info["alone_after"] = len(clf.net_.history)
+    dist.barrier()
     # mixed precision: bf16 autocast, the class weights stay float32
     clf, fit = make("weighted_mean")
     with torch.autocast(BASE.get("device", "cpu"), dtype=torch.bfloat16):

@@ -136,6 +136,7 @@ def test_fitted_model_is_single_process(gloo):
     assert not dist.is_initialized()
     clf = pickle.loads((out / "model.pkl").read_bytes())
     assert ranks[0][1]["module_type"] == type(clf.net_.module_).__name__
+    assert ranks[0][1]["alone_after"] == len(clf.net_.history) + 1
     assert not isinstance(clf.net_.module_, torch.nn.parallel.DistributedDataParallel)
     X, _, _ = worker.data()
     for arrays, _ in ranks:
