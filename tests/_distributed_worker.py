@@ -193,7 +193,7 @@ def run(rank, out, port, backend):
     from skweighted import _distributed
 
     exact = _distributed.loss_scales
-    _distributed.loss_scales = lambda ds, group: [1 / d.clamp_min(1e-30) for d in ds]
+    _distributed.loss_scales = naive_scales
     clf, fit = make("weighted_mean")
     clf.fit(fit["X"], fit["y"])
     arrays["naive/params"] = parameters(clf).numpy()
@@ -235,6 +235,40 @@ def single_process(name, **extra):
     return clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
 
 
+#: variants of the accumulation comparison (make()'s options)
+ACCUMULATION = {
+    "weighted_mean": {},
+    "mean": {"criterion__normalization": "mean"},
+    "sample_weight": {"sample_weight": True},
+    "torch_cross_entropy": {"criterion": torch.nn.CrossEntropyLoss},
+    "sampler": {"sampler": "balanced", "iterator_train__shuffle": True},
+    "multilabel": {"multilabel": True},
+}
+
+
+def naive_scales(denominators, group):
+    """Each micro-batch its own (per-shard) weighted mean, their mean per
+    step: the usual recipe, in place of :func:`skweighted._distributed.loss_scales`."""
+    return [1 / (len(denominators) * d.clamp_min(1e-30)) for d in denominators]
+
+
+def accumulated(k, extra, naive=False):
+    """The parameters after training ``k`` micro-batches of ``32 / k`` rows
+    per step, in this process."""
+    from skweighted import _distributed
+
+    clf, fit = make(
+        "weighted_mean", batch_size=32 // k, accumulate_grad_batches=k, **extra
+    )
+    exact = _distributed.loss_scales
+    _distributed.loss_scales = naive_scales if naive else exact
+    try:
+        clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
+    finally:
+        _distributed.loss_scales = exact
+    return parameters(clf).numpy()
+
+
 def report(out):
     """Print the largest parameter difference of each scenario (and of the
     naive per-shard mean) from its single-process fit."""
@@ -244,6 +278,12 @@ def report(out):
         reference = single_process("weighted_mean" if name == "naive" else name)
         expected = parameters(reference).cpu().numpy()
         diff = max(np.max(np.abs(r[f"{name}/params"] - expected)) for r in ranks)
+        print(f"{name:30} {diff:.2e}")
+    print(f"{'accumulation':30} max |4 micro-batches of 8 - 1 batch of 32|")
+    for name, extra in [*ACCUMULATION.items(), ("naive", {})]:
+        diff = np.max(
+            np.abs(accumulated(4, extra, name == "naive") - accumulated(1, extra))
+        )
         print(f"{name:30} {diff:.2e}")
 
 

@@ -181,43 +181,18 @@ def test_nccl_equals_single_process(tmp_path):
 
 
 # -- gradient accumulation (one process) ------------------------------------
-ACCUMULATION = {
-    "weighted_mean": {},
-    "mean": {"criterion__normalization": "mean"},
-    "sample_weight": {"sample_weight": True},
-    "torch_cross_entropy": {"criterion": torch.nn.CrossEntropyLoss},
-    "sampler": {"sampler": "balanced", "iterator_train__shuffle": True},
-    "multilabel": {"multilabel": True},
-}
-
-
-def accumulated(k, extra, naive=False, monkeypatch=None):
-    clf, fit = worker.make(
-        "weighted_mean", batch_size=32 // k, accumulate_grad_batches=k, **extra
-    )
-    if naive:  # each micro-batch its own weighted mean, their mean per step
-        monkeypatch.setattr(
-            _distributed,
-            "loss_scales",
-            lambda ds, group: [1 / (len(ds) * d.clamp_min(1e-30)) for d in ds],
-        )
-    clf.fit(fit["X"], fit["y"], sample_weight=fit["sample_weight"])
-    return worker.parameters(clf).numpy()
-
-
-@pytest.mark.parametrize("extra", ACCUMULATION.values(), ids=list(ACCUMULATION))
+@pytest.mark.parametrize(
+    "extra", worker.ACCUMULATION.values(), ids=list(worker.ACCUMULATION)
+)
 def test_accumulation_equals_one_large_batch(extra):
     """4 micro-batches of 8 rows train exactly as one batch of 32 (micro-batches
     of different class mixes, class weights)."""
-    assert max_diff(accumulated(4, extra), accumulated(1, extra)) <= TOL
+    assert max_diff(worker.accumulated(4, extra), worker.accumulated(1, extra)) <= TOL
 
 
-def test_naive_accumulation_differs(monkeypatch):
-    one_batch = accumulated(1, {})
-    assert (
-        max_diff(accumulated(4, {}, naive=True, monkeypatch=monkeypatch), one_batch)
-        > 100 * TOL
-    )
+def test_naive_accumulation_differs():
+    one_batch = worker.accumulated(1, {})
+    assert max_diff(worker.accumulated(4, {}, naive=True), one_batch) > 100 * TOL
 
 
 def test_accumulation_records_one_entry_per_step():
