@@ -23,7 +23,13 @@ What differs from :class:`skorch.NeuralNet`:
   ``on_grad_computed``, ``on_batch_end``) go only to the callbacks that
   override them (the others are no-ops), modules switch train/eval mode only
   when their mode changes, and tensors already on the device skip
-  ``to_tensor``. Every callback still sees every event it listens to.
+  ``to_tensor``. Every callback still sees every event it listens to;
+- **steps over micro-batches and processes**: with gradient accumulation or
+  in a process group (:mod:`skweighted._distributed`), an optimizer step
+  trains several micro-batches, through DDP across processes, each on its
+  ``sum(w * l)`` over the sum of the weights of the whole step; the batch
+  events and ``history`` then count optimizer steps, and only rank 0 runs
+  the callbacks that print or write.
 """
 
 import contextlib
