@@ -370,7 +370,8 @@ class Share(torch.utils.data.Sampler):
 @contextlib.contextmanager
 def training(net, group, accumulate):
     """Train ``net`` over ``group`` (DDP around its module) with
-    ``accumulate`` micro-batches per step; the net is plain again afterwards."""
+    ``accumulate`` micro-batches per step; the net is plain again afterwards,
+    and every process holds rank 0's parameters."""
     ddp = None
     if group is not None:
         device = torch.device(net.device)
@@ -383,6 +384,11 @@ def training(net, group, accumulate):
     vars(net).update(_group=group, _ddp=ddp, _accumulate=accumulate)
     try:
         yield net
+        if group is not None:
+            # rank 0's model everywhere, also after a callback that only rank
+            # 0 runs changed it (e.g. Checkpoint(load_best=True))
+            for tensor in net.module_.state_dict().values():
+                _dist().broadcast(tensor, src=0, group=group.group)
     finally:
         for name in ("_group", "_ddp", "_accumulate"):
             vars(net).pop(name, None)

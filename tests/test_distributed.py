@@ -122,6 +122,15 @@ def test_dataset_reads_only_its_share(gloo):
 
 
 @needs_gloo
+def test_every_rank_ends_with_rank0s_model(gloo):
+    """A callback that writes runs on rank 0 alone; if it changes the model
+    (as Checkpoint(load_best=True) does), the other ranks receive it."""
+    _, ranks, _ = gloo
+    for arrays, _ in ranks:
+        assert not np.any(arrays["rank0_callback/params"])
+
+
+@needs_gloo
 def test_rank0_alone_prints(gloo):
     _, _, stdout = gloo
     assert stdout.count("train_loss") == 1, stdout
