@@ -142,24 +142,35 @@ class BatchIterator:
         Draws each epoch's order (positions into ``indices``); ``None`` keeps
         the rows in order.
     device : torch.device
+    share : slice or None, default=None
+        This process's positions of each epoch's order in a data-parallel
+        fit (``rank::world_size``, see :mod:`skweighted._distributed`); only
+        those rows are gathered.
     """
 
-    def __init__(self, dataset, indices, batch_size, order, device):
+    def __init__(self, dataset, indices, batch_size, order, device, share=None):
         self.dataset = dataset
         self.indices = indices
         self.batch_size = batch_size
         self.order = order
         self.device = device
+        self.share = share
+
+    def _n_rows(self):
+        n = len(self.dataset) if self.indices is None else len(self.indices)
+        return n if self.share is None else len(range(n)[self.share])
 
     def __len__(self):
-        n = len(self.dataset) if self.indices is None else len(self.indices)
-        return (n + self.batch_size - 1) // self.batch_size
+        return (self._n_rows() + self.batch_size - 1) // self.batch_size
 
     def _epoch_indices(self):
         idx = self.indices
-        if self.order is None:
+        order = None if self.order is None else self.order.indices()
+        if self.share is not None:
+            n = len(self.dataset) if idx is None else len(idx)
+            order = (torch.arange(n) if order is None else order)[self.share]
+        if order is None:
             return idx
-        order = self.order.indices()
         return order if idx is None else idx[order]
 
     def __iter__(self):

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from . import _build, _inputs, _net, calibration
+from . import _build, _distributed, _inputs, _net, calibration
 from ._compat import Interval, StrOptions
 from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
@@ -163,6 +163,22 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Normalised to sum 1. Validated, but ignored with
         ``correct_proba=False``, so that a grid can search ``correct_proba``
         with a prior set.
+    accumulate_grad_batches : int, default=1
+        Mini-batches per optimizer step (gradient accumulation, for a batch
+        that does not fit in memory): ``k`` batches of ``batch_size`` train
+        exactly as one batch of ``k * batch_size``, the loss of the step
+        being normalised by the sum of its weights over all ``k`` batches
+        (not the mean of ``k`` per-batch weighted means).
+    data_parallel : 'auto' or bool, default='auto'
+        Train one model over the processes of a ``torch.distributed``
+        process group, through ``DistributedDataParallel``: with ``'auto'``
+        whenever a group of more than one process is active (initialised
+        by the script, or described by ``torchrun``'s environment);
+        ``False`` trains in this process alone; ``True`` requires a group.
+        Each process trains on its share of every batch (``batch_size`` is
+        per process), the loss is normalised by the global sum of weights,
+        and the fitted estimator is an ordinary single-process model. See
+        :doc:`/user_guide/distributed`.
     **kwargs
         skorch-style prefixed parameters: ``module__*``, ``criterion__*``,
         ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``,
@@ -239,6 +255,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "sampler": _WEIGHT_SPEC,
         "correct_proba": ["boolean"],
         "class_prior": [None, "array-like", dict],
+        "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
+        "data_parallel": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -261,6 +279,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         sampler=None,
         correct_proba=False,
         class_prior=None,
+        accumulate_grad_batches=1,
+        data_parallel="auto",
         **kwargs,
     ):
         self.module = module
@@ -280,6 +300,8 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.sampler = sampler
         self.correct_proba = correct_proba
         self.class_prior = class_prior
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.data_parallel = data_parallel
         self._kwargs = kwargs
 
     # -- parameters ----------------------------------------------------------
@@ -499,16 +521,27 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         sample_weight = _inputs.validate_sample_weight(sample_weight, len(y_enc))
         criterion = self._criterion(multilabel)
         make_plan = _build.make_multilabel_plan if multilabel else _build.make_plan
+        seed = _seed(self.random_state)
+        group = _distributed.process_group(self.data_parallel, self.device)
+        if group is None:
+            device = _net.resolve_device(self.device)
+        else:  # every process checks its setup; all fail together
+            device, seed = _distributed.agree(
+                group,
+                device=self.device,
+                seed=seed,
+                labels=(classes, y_enc, sample_weight),
+                sampler=self._params_for("iterator_train").get("sampler"),
+            )
         plan = make_plan(
             self.class_weight,
             self.sampler,
             classes=classes,
             counts=counts,
             y=y_enc if multilabel else data.y,
-            seed=_seed(self.random_state),
+            seed=seed,
         )
         class_prior = self._class_prior(plan, multilabel)
-        device = _net.resolve_device(self.device)
         if warm:
             net = self.net_
             net.set_params(**self._changed_settings(net, criterion))
@@ -522,10 +555,21 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             stacked = (
                 session is not None
                 and epochs is None
+                and group is None
+                and self.accumulate_grad_batches == 1
                 and session.fit(net, plan, data.X, y_enc, sample_weight)
             )
             if not stacked:
-                _net.train(net, plan, data.X, y_enc, sample_weight, epochs=epochs)
+                _net.train(
+                    net,
+                    plan,
+                    data.X,
+                    y_enc,
+                    sample_weight,
+                    epochs=epochs,
+                    group=group,
+                    accumulate=self.accumulate_grad_batches,
+                )
         except FloatingPointError:  # diverged: its weights must not predict
             vars(self).pop("net_", None)
             raise

@@ -22,6 +22,7 @@ __all__ = [
     "StrOptions",
     "active_backend",
     "check_sample_weight",
+    "default_backend",
     "fast_optimizer_kwargs",
     "fused_adam_",
     "routed_fit_params",
@@ -155,3 +156,12 @@ def active_backend():
     1.6)."""
     backend, n_jobs = get_active_backend()
     return {"backend": backend, "n_jobs": n_jobs}
+
+
+def default_backend(device):
+    """The ``torch.distributed`` backend for a group initialised from a
+    launcher's environment: gloo for CPU tensors, and NCCL too on a GPU
+    (a backend string per device type, torch >= 2.0)."""
+    if torch.device(device).type == "cuda":
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"

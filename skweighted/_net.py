@@ -23,11 +23,18 @@ What differs from :class:`skorch.NeuralNet`:
   ``on_grad_computed``, ``on_batch_end``) go only to the callbacks that
   override them (the others are no-ops), modules switch train/eval mode only
   when their mode changes, and tensors already on the device skip
-  ``to_tensor``. Every callback still sees every event it listens to.
+  ``to_tensor``. Every callback still sees every event it listens to;
+- **steps over micro-batches and processes**: with gradient accumulation or
+  in a process group (:mod:`skweighted._distributed`), an optimizer step
+  trains several micro-batches, through DDP across processes, each on its
+  ``sum(w * l)`` over the sum of the weights of the whole step; the batch
+  events and ``history`` then count optimizer steps, and only rank 0 runs
+  the callbacks that print or write.
 """
 
 import contextlib
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -35,7 +42,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
-from . import _build, _inputs, calibration
+from . import _build, _distributed, _inputs, calibration
 from ._batching import (
     SAMPLE_WEIGHT,
     ArrayDataset,
@@ -91,6 +98,15 @@ class WeightedNet(NeuralNet):
     """
 
     plan_ = None
+    #: set while a fit trains (see :func:`skweighted._distributed.training`):
+    #: the process group, the DDP wrapper of ``module_``, micro-batches per step
+    _group = None
+    _ddp = None
+    _accumulate = 1
+    #: set while a step trains: the scale of each micro-batch's ``sum(w * l)``
+    #: and the step's class counts (for ``PerBatch`` weights)
+    _loss_scale = None
+    _step_counts = None
 
     # -- the plan of a fit -------------------------------------------------
     def apply_plan(self, plan):
@@ -204,6 +220,7 @@ class WeightedNet(NeuralNet):
             batch_size=batch_size,
             order=self._epoch_order(dataset, kwargs) if training else None,
             device=torch.device(self.device),
+            share=_distributed.share(self._group) if training else None,
         )
 
     def _epoch_order(self, dataset, kwargs):
@@ -261,8 +278,11 @@ class WeightedNet(NeuralNet):
             return self._fast_iterator(dataset, training, kwargs)
         user_order = {"sampler", "batch_sampler"} & set(kwargs)
         order = self._epoch_order(dataset, kwargs) if training else None
-        if order is None or user_order:
+        share = _distributed.share(self._group) if training else None
+        if user_order or (order is None and share is None):
             return super().get_iterator(dataset, training=training)
+        if share is not None:  # this process reads only its rows
+            order = _distributed.Share(order, len(dataset), share)
         kwargs = {**kwargs, "shuffle": False, "sampler": order}
         batch_size = kwargs.pop("batch_size", self.batch_size)
         return self.iterator_train(
@@ -275,26 +295,55 @@ class WeightedNet(NeuralNet):
     def infer(self, x, **fit_params):
         if isinstance(x, dict) and SAMPLE_WEIGHT in x:
             x = x["X"]
+        # training data-parallel: the forward pass goes through DDP
+        ddp = self._ddp if torch.is_grad_enabled() else None
+        module = self.module_ if ddp is None else ddp
         if isinstance(x, torch.Tensor) and not fit_params:
-            return self.module_(x.to(self.device))
-        return super().infer(x, **fit_params)
+            return module(x.to(self.device))
+        if ddp is None:
+            return super().infer(x, **fit_params)
+        x = to_tensor(x, device=self.device)
+        if isinstance(x, Mapping):
+            return ddp(**self._merge_x_and_fit_params(x, fit_params))
+        return ddp(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        if isinstance(y_true, torch.Tensor):
-            y_true = y_true.to(self.device)
+        y_true = self._target(y_true)
+        sw = self._sample_weight(y_true, X, training)
+        if sw is None:
+            loss = self.criterion_(y_pred, y_true)
         else:
-            y_true = to_tensor(y_true, device=self.device)
+            loss = self.criterion_(y_pred, y_true, sample_weight=sw)
+        if training and self._loss_scale is not None:
+            # this micro-batch's sum(w * l), over the sum of w of the whole step
+            d = _distributed.normalizer(self.criterion_, y_true, sw)
+            loss = loss * d.to(loss.device) * self._loss_scale.to(loss.device)
+        return loss
+
+    def _target(self, y_true):
+        if isinstance(y_true, torch.Tensor):
+            return y_true.to(self.device)
+        return to_tensor(y_true, device=self.device)
+
+    def _sample_weight(self, y_true, X, training):
+        """A batch's per-sample weights beyond the criterion's class weights:
+        ``sample_weight``, times the ``PerBatch`` class weights in training
+        (from the counts of the batch, or of the whole step when one spans
+        micro-batches or processes)."""
         sw = X.get(SAMPLE_WEIGHT) if isinstance(X, dict) else None
         per_batch = None if self.plan_ is None else self.plan_.per_batch
         if training and per_batch is not None:
-            counts = torch.bincount(y_true, minlength=y_pred.shape[-1]).cpu().numpy()
+            counts = self._step_counts
+            if counts is None:
+                counts = self._class_counts(y_true)
             # a class absent from the batch gets 1, which no sample here uses
             weights = scheme_weights(per_batch.weights_from_counts, counts)
-            cw = torch.as_tensor(weights, dtype=torch.float32, device=y_pred.device)
+            cw = torch.as_tensor(weights, dtype=torch.float32, device=y_true.device)
             sw = cw[y_true] if sw is None else cw[y_true] * sw
-        if sw is None:
-            return self.criterion_(y_pred, y_true)
-        return self.criterion_(y_pred, y_true, sample_weight=sw)
+        return sw
+
+    def _class_counts(self, y_true):
+        return torch.bincount(y_true, minlength=len(self.plan_.classes)).cpu().numpy()
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
@@ -326,7 +375,7 @@ class WeightedNet(NeuralNet):
         noop = getattr(Callback, method_name)
         return [
             cb
-            for _, cb in self.callbacks_
+            for cb in self._active_callbacks()
             if getattr(getattr(cb, method_name), "__func__", None) is not noop
         ]
 
@@ -336,7 +385,21 @@ class WeightedNet(NeuralNet):
         for cb in listeners:
             getattr(cb, method_name)(self, **cb_kwargs)
 
+    def notify(self, method_name, **cb_kwargs):
+        # in a data-parallel fit only rank 0 prints and writes files
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in self._active_callbacks():
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _active_callbacks(self):
+        callbacks = [cb for _, cb in self.callbacks_]
+        if self._group is None or self._group.rank == 0:
+            return callbacks
+        return [cb for cb in callbacks if not _distributed.rank0_only(cb)]
+
     def train_step(self, batch, **fit_params):
+        if isinstance(batch, _distributed.Step):
+            return self._train_global_step(batch, **fit_params)
         # skorch's train_step, but ``on_grad_computed`` (and the TeeGenerator
         # over all parameters it needs) only when someone listens to it.
         notify_grad = getattr(self, "_grad_listeners", None) != []
@@ -357,6 +420,48 @@ class WeightedNet(NeuralNet):
 
         self._step_optimizer(step_fn)
         return accumulator.get_step()
+
+    def _train_global_step(self, step, **fit_params):
+        """One optimizer step over micro-batches (and processes), each trained
+        on its ``sum(w * l)`` over the sum of the weights of the whole step
+        (see :mod:`skweighted._distributed`)."""
+        self._zero_grad_optimizer()
+        micro = step.micro
+        labels = [self._target(m.batch[1]) for m in micro]
+        if self.plan_ is not None and self.plan_.per_batch is not None:
+            counts = sum(
+                torch.bincount(y, minlength=len(self.plan_.classes))
+                for y, m in zip(labels, micro)
+                if m.real
+            )
+            self._step_counts = _distributed.all_reduce(counts, self._group).cpu()
+            self._step_counts = self._step_counts.numpy()
+        denominators = [
+            _distributed.normalizer(
+                self.criterion_, y, self._sample_weight(y, m.batch[0], True)
+            )
+            * m.real
+            for y, m in zip(labels, micro)
+        ]
+        scales = _distributed.loss_scales(denominators, self._group)
+        total = 0
+        try:
+            for i, (m, scale) in enumerate(zip(micro, scales)):
+                self._loss_scale = scale if m.real else scale * 0
+                with _distributed.no_sync(self._ddp, i < len(micro) - 1):
+                    out = self.train_step_single(m.batch, **fit_params)
+                total = total + out["loss"].detach()
+        finally:
+            self._loss_scale = self._step_counts = None
+        if getattr(self, "_grad_listeners", None) != []:
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=step.last,
+                training=True,
+            )
+        self._step_optimizer(lambda: total)
+        return {"loss": total, "y_pred": out["y_pred"]}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
@@ -381,27 +486,45 @@ class WeightedNet(NeuralNet):
         net_hears_grad = type(self).on_grad_computed is not NeuralNet.on_grad_computed
         grad = self._listeners("on_grad_computed")
         self._grad_listeners = None if net_hears_grad else grad
-        losses, records = [], []
+        losses, sizes, records = [], [], []
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
+        grouped = training and (self._group is not None or self._accumulate > 1)
+        if grouped:  # optimizer steps over micro-batches and processes
+            iterator = _distributed.steps(iterator, self._accumulate, self._group)
         try:
             for batch in iterator:
+                cb_batch = batch.last if grouped else batch
                 self._notify_batch(
-                    begin, "on_batch_begin", batch=batch, training=training
+                    begin, "on_batch_begin", batch=cb_batch, training=training
                 )
                 step = step_fn(batch, **fit_params)
                 loss = step["loss"].detach()
-                n = _batch_len(batch[0])
+                if grouped:
+                    n = sum(_batch_len(m.batch[0]) for m in batch.micro if m.real)
+                else:
+                    n = _batch_len(batch[0])
                 self.history.record_batch(loss_key, loss)  # a float after the epoch
                 self.history.record_batch(size_key, n)
                 losses.append(loss)
+                sizes.append(n)
                 records.append(self.history[-1]["batches"][-1])
                 self._notify_batch(
-                    end, "on_batch_end", batch=batch, training=training, **step
+                    end, "on_batch_end", batch=cb_batch, training=training, **step
                 )
         finally:  # also on KeyboardInterrupt: history holds floats, never tensors
             self._grad_listeners = None
             # One host-device transfer per epoch for all batch losses.
-            values = torch.stack(losses).tolist() if losses else []
+            values = torch.stack(losses) if losses else torch.zeros(0)
+            if grouped and self._group is not None:
+                # the global step's loss and rows: the sums over the processes
+                # (each process's step loss is its share times world_size)
+                both = torch.stack([values, torch.tensor(sizes).to(values)])
+                both = _distributed.all_reduce(both, self._group)
+                values = both[0] / self._group.world_size
+                sizes = both[1].round().long().tolist()
+                for record, n in zip(records, sizes):
+                    record[size_key] = n
+            values = values.tolist()
             for record, value in zip(records, values):
                 record[loss_key] = value
             self.history.record(prefix + "_batch_count", len(values))
@@ -460,7 +583,7 @@ def seeded(seed, device):
         yield
 
 
-def train(net, plan, X, y, sample_weight=None, epochs=None):
+def train(net, plan, X, y, sample_weight=None, epochs=None, group=None, accumulate=1):
     """Train ``net`` on one fit's data with ``plan``, cold or warm.
 
     Applies the plan; a net that is not initialised yet is initialised under
@@ -479,10 +602,18 @@ def train(net, plan, X, y, sample_weight=None, epochs=None):
         Labels encoded as ``0 .. n_classes - 1``.
     sample_weight : ndarray of shape (n_samples,) or None
     epochs : int or None
+    group : skweighted._distributed.Group or None
+        Train data-parallel over this process group (each process on its
+        share of every batch).
+    accumulate : int, default=1
+        Micro-batches per optimizer step.
     """
     dataset = prepare(net, plan, X, y, sample_weight)
+    if group is not None or accumulate > 1:
+        _distributed.check_criterion(net.criterion_)
     fit_params = {} if epochs is None else {"epochs": epochs}
-    net.partial_fit(dataset, y, **fit_params)
+    with _distributed.training(net, group, accumulate):
+        net.partial_fit(dataset, y, **fit_params)
     return net
 
 

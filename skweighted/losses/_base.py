@@ -42,6 +42,14 @@ def _reduce(losses, weights, normalization):
     return total / weights.sum().clamp_min(torch.finfo(weights.dtype).tiny)
 
 
+def _denominator(n, weights, normalization, device):
+    """What :func:`_reduce` divides ``sum(w * l)`` by: ``sum(w)`` for the
+    weighted mean, else the number of losses ``n`` (unclamped)."""
+    if weights is None or normalization == "mean":
+        return torch.tensor(float(n), device=device)
+    return weights.sum()
+
+
 def _sample_weights(class_weight, target, sample_weight):
     """Per-sample weight = class weight of the sample's class * sample weight."""
     w = None if class_weight is None else class_weight[target]
@@ -107,6 +115,14 @@ class _ClassWeightedLoss(nn.Module):
             _sample_weights(self.weight, target, sample_weight),
             self.normalization,
         )
+
+    def normalizer(self, target, sample_weight=None):
+        """What the batch loss divides ``sum(w * l)`` by: ``sum(w)`` under
+        ``"weighted_mean"`` (before the clamp that keeps an all-zero batch
+        at 0), else the number of samples. Data-parallel training and
+        gradient accumulation divide by its sum over a whole step instead."""
+        weights = _sample_weights(self.weight, target, sample_weight)
+        return _denominator(target.shape[0], weights, self.normalization, target.device)
 
     def predict_proba(self, logits):
         """Class probabilities from the module's outputs (softmax)."""

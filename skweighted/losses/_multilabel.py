@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._base import _NORMALIZATIONS, _float_buffer, _reduce
+from ._base import _NORMALIZATIONS, _denominator, _float_buffer, _reduce
 
 
 class MultiLabelBCELoss(nn.Module):
@@ -100,18 +100,28 @@ class MultiLabelBCELoss(nn.Module):
         """The batch loss; ``target`` is the 0/1 indicator matrix of the batch."""
         target = target.to(input.dtype).reshape(input.shape)
         losses = F.binary_cross_entropy_with_logits(input, target, reduction="none")
+        return _reduce(
+            losses.reshape(-1), self._weights(target, sample_weight), self.normalization
+        )
+
+    def normalizer(self, target, sample_weight=None):
+        """What the batch loss divides ``sum(w * l)`` by: the sum of the
+        weights under ``"weighted_mean"``, else the number of entries
+        (samples times labels)."""
+        target = target.to(torch.float32)
+        v = self._weights(target, sample_weight)
+        return _denominator(target.numel(), v, self.normalization, target.device)
+
+    def _weights(self, target, sample_weight):
+        """The weight of every entry, flattened (None: all 1)."""
         v = None
         if self.weight is not None:
-            w = self.weight.to(input.dtype)
+            w = self.weight.to(target.dtype)
             v = w[:, 0] + target * (w[:, 1] - w[:, 0])
         if sample_weight is not None:
-            s = sample_weight.to(input.dtype).reshape(-1, 1)
-            v = s.expand_as(losses) if v is None else v * s
-        return _reduce(
-            losses.reshape(-1),
-            None if v is None else v.reshape(-1),
-            self.normalization,
-        )
+            s = sample_weight.to(target.dtype).reshape(-1, 1)
+            v = s.expand_as(target) if v is None else v * s
+        return None if v is None else v.reshape(-1)
 
     def predict_proba(self, logits):
         """The probability of each label, ``sigmoid(z)``, in float64 (shape
