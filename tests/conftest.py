@@ -14,6 +14,15 @@ from sklearn.datasets import make_classification
 FAST = dict(max_epochs=3, batch_size=32, lr=0.01, random_state=0)
 
 
+def fast(**overrides):
+    """``FAST`` with some settings changed: ``fast(max_epochs=5)``."""
+    return {**FAST, **overrides}
+
+
+#: One epoch: for tests of what ``fit`` checks or touches, not what it learns.
+ONE_EPOCH = fast(max_epochs=1)
+
+
 class BatchNormNet(torch.nn.Module):
     """A small network with BatchNorm: what a stack cannot train."""
 
@@ -30,24 +39,41 @@ class BatchNormNet(torch.nn.Module):
         return self.layers(X)
 
 
-def _read_only(*arrays):
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
+class TwoInputs(torch.nn.Module):
+    """A float image (1 x 6 x 6) and int64 token ids (< 30), by name."""
+
+    def __init__(self, n_classes=3):
+        super().__init__()
+        self.image = torch.nn.Linear(36, 8)
+        self.embed = torch.nn.EmbeddingBag(30, 8)
+        self.out = torch.nn.Linear(16, n_classes)
+
+    def forward(self, image, tokens):
+        h = torch.cat([self.image(image.flatten(1)), self.embed(tokens)], dim=1)
+        return self.out(torch.relu(h))
 
 
-def make_imbalanced(weights, labels, n_samples, n_features=6, random_state=0):
-    """A small ``make_classification`` problem with string labels, float32."""
+def read_only(a):
+    """A read-only copy of ``a`` (as joblib's memory-mapped CV folds are)."""
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def make_imbalanced(weights, labels, n_samples, n_features=6, random_state=0, **params):
+    """A small ``make_classification`` problem, float32, with ``labels`` (an
+    object array) as its classes; read-only. ``params`` go to
+    ``make_classification`` (by default ``n_informative=min(4, n_features)``,
+    ``n_redundant=0``)."""
     X, y = make_classification(
         n_samples=n_samples,
         n_features=n_features,
-        n_informative=min(4, n_features),
-        n_redundant=0,
         n_classes=len(labels),
         weights=weights,
         random_state=random_state,
+        **{"n_informative": min(4, n_features), "n_redundant": 0, **params},
     )
-    return _read_only(X.astype(np.float32), np.array(labels, dtype=object)[y])
+    return read_only(X.astype(np.float32)), read_only(np.array(labels, dtype=object)[y])
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +107,7 @@ def small_three():
         weights=[0.6, 0.3, 0.1],
         random_state=0,
     )
-    return _read_only(X.astype(np.float32), y)
+    return read_only(X.astype(np.float32)), read_only(y)
 
 
 @pytest.fixture(scope="session")

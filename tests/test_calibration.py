@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import fast, make_imbalanced
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from scipy.special import softmax
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from skweighted import (
@@ -111,15 +111,14 @@ def test_shift_prior_names_the_bad_prior():
 
 # -- the estimator's correct_proba / class_prior -----------------------------
 
-FAST = {"max_epochs": 3, "batch_size": 64, "lr": 0.01, "random_state": 0}
+BIG_BATCH = fast(batch_size=64)
 
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(
-        n_samples=200, n_features=5, weights=[0.85], random_state=0
+    return make_imbalanced(
+        [0.85], ["common", "rare"], 200, 5, n_informative=2, n_redundant=2
     )
-    return X.astype(np.float32), np.where(y == 1, "rare", "common")
 
 
 def _pair(data, **params):
@@ -130,7 +129,7 @@ def _pair(data, **params):
     returns, read at prediction time.
     """
     X, y = data
-    corrected = WeightedNeuralNetClassifier(correct_proba=True, **FAST, **params)
+    corrected = WeightedNeuralNetClassifier(correct_proba=True, **BIG_BATCH, **params)
     corrected.fit(X, y)
     plain = copy.deepcopy(corrected).set_params(correct_proba=False)
     return plain, corrected
@@ -195,7 +194,7 @@ def test_class_prior_corrects_for_resampling_before_the_estimator(data):
     X, y = data
     prior = {"common": 0.9, "rare": 0.1}
     corrected = WeightedNeuralNetClassifier(
-        correct_proba=True, class_prior=prior, **FAST
+        correct_proba=True, class_prior=prior, **BIG_BATCH
     ).fit(X, y)
     plain = copy.deepcopy(corrected).set_params(correct_proba=False, class_prior=None)
     seen = np.array([np.mean(y == "common"), np.mean(y == "rare")])
@@ -217,7 +216,7 @@ def test_in_an_imblearn_pipeline_with_a_sampler(data):
     prior = {"common": np.mean(y == "common"), "rare": np.mean(y == "rare")}
     pipe = make_imb_pipeline(
         RandomUnderSampler(random_state=0),
-        WeightedNeuralNetClassifier(correct_proba=True, class_prior=prior, **FAST),
+        WeightedNeuralNetClassifier(correct_proba=True, class_prior=prior, **BIG_BATCH),
     ).fit(X, y)
     q = pipe[-1]._network_proba(X)
     # trained on 50:50, corrected back to the prior before undersampling
@@ -232,7 +231,7 @@ def test_per_batch_is_approximate_and_says_so(data):
     X, y = data
     with pytest.warns(UserWarning, match="approximate"):
         corrected = WeightedNeuralNetClassifier(
-            class_weight=PerBatch("balanced"), correct_proba=True, **FAST
+            class_weight=PerBatch("balanced"), correct_proba=True, **BIG_BATCH
         ).fit(X, y)
     plain = copy.deepcopy(corrected).set_params(correct_proba=False)
     np.testing.assert_allclose(
@@ -245,7 +244,7 @@ def test_per_batch_is_approximate_and_says_so(data):
 def test_sample_weight_is_part_of_the_data_not_undone(data):
     X, y = data
     sw = np.linspace(0.5, 2.0, len(y))
-    kw = {"class_weight": {"rare": 4.0}, **FAST}
+    kw = {"class_weight": {"rare": 4.0}, **BIG_BATCH}
     corrected = WeightedNeuralNetClassifier(correct_proba=True, **kw)
     corrected.fit(X, y, sample_weight=sw)
     plain = copy.deepcopy(corrected).set_params(correct_proba=False)
@@ -280,7 +279,7 @@ def test_bad_settings_raise_before_training(data, params, match, monkeypatch):
     params = {"correct_proba": True, **params}
     if "criterion__label_smoothing" in params:
         params["criterion"] = torch.nn.CrossEntropyLoss
-    clf = WeightedNeuralNetClassifier(**{**FAST, **params})
+    clf = WeightedNeuralNetClassifier(**{**BIG_BATCH, **params})
     trained = []
     monkeypatch.setattr("skweighted._net.train", lambda *a, **k: trained.append(1))
     with pytest.raises(ValueError, match=match):
@@ -297,7 +296,7 @@ def test_cross_entropy_forms_are_accepted(data):
         torch.nn.CrossEntropyLoss,
     ):
         clf = WeightedNeuralNetClassifier(
-            criterion=criterion, correct_proba=True, **FAST
+            criterion=criterion, correct_proba=True, **BIG_BATCH
         ).fit(X, y)
         assert np.allclose(clf.predict_proba(X).sum(axis=1), 1)
 
@@ -305,7 +304,7 @@ def test_cross_entropy_forms_are_accepted(data):
 def test_clone_pickle_and_grid_search(data):
     X, y = data
     clf = WeightedNeuralNetClassifier(
-        class_weight="balanced", correct_proba=True, class_prior=[0.8, 0.2], **FAST
+        class_weight="balanced", correct_proba=True, class_prior=[0.8, 0.2], **BIG_BATCH
     )
     params = clone(clf).get_params()
     assert params["correct_proba"] is True and params["class_prior"] == [0.8, 0.2]
@@ -313,7 +312,7 @@ def test_clone_pickle_and_grid_search(data):
     back = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     search = GridSearchCV(
-        WeightedNeuralNetClassifier(class_weight="balanced", **FAST),
+        WeightedNeuralNetClassifier(class_weight="balanced", **BIG_BATCH),
         {"correct_proba": [False, True]},
         scoring="neg_log_loss",
         cv=2,
@@ -325,7 +324,7 @@ def test_clone_pickle_and_grid_search(data):
     acc = [
         cross_val_score(
             WeightedNeuralNetClassifier(
-                class_weight="balanced", correct_proba=c, **FAST
+                class_weight="balanced", correct_proba=c, **BIG_BATCH
             ),
             X,
             y,
@@ -367,9 +366,9 @@ def test_class_prior_is_ignored_without_correct_proba(data):
     from sklearn.model_selection import GridSearchCV
 
     X, y = data
-    plain = WeightedNeuralNetClassifier(class_weight="balanced", **FAST).fit(X, y)
+    plain = WeightedNeuralNetClassifier(class_weight="balanced", **BIG_BATCH).fit(X, y)
     clf = WeightedNeuralNetClassifier(
-        class_weight="balanced", class_prior=[0.8, 0.2], **FAST
+        class_weight="balanced", class_prior=[0.8, 0.2], **BIG_BATCH
     ).fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
     search = GridSearchCV(clf, {"correct_proba": [False, True]}, cv=2)

@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from conftest import make_imbalanced
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.utils.class_weight import compute_class_weight
 
 from skweighted import (
@@ -193,10 +193,9 @@ class RecordingLoss(WeightedCrossEntropyLoss):
 
 @pytest.fixture(scope="module")
 def rare_data():
-    X, y = make_classification(
-        n_samples=120, n_features=5, weights=[0.9], flip_y=0, random_state=0
+    return make_imbalanced(
+        [0.9], ["neg", "pos"], 120, 5, n_informative=2, n_redundant=2, flip_y=0
     )
-    return X, np.array(["neg", "pos"], dtype=object)[y]
 
 
 def _inverse_counts(y):

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import sklearn
 import torch
+from conftest import fast, make_imbalanced
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -21,28 +21,27 @@ from torch import nn
 
 from skweighted import MLP, WeightedCrossEntropyLoss, WeightedNeuralNetClassifier
 
-FAST = dict(max_epochs=5, batch_size=64, lr=0.01, random_state=0)
+#: For 600 rows: larger batches and more epochs than FAST.
+TRAIN = fast(max_epochs=5, batch_size=64)
 
 
 @pytest.fixture(scope="module")
 def imbalanced():
-    X, y = make_classification(
-        n_samples=600,
+    return make_imbalanced(
+        [0.8, 0.15, 0.05],
+        ["common", "middle", "rare"],
+        600,
         n_features=8,
         n_informative=5,
-        n_classes=3,
-        weights=[0.8, 0.15, 0.05],
-        random_state=0,
+        n_redundant=2,
     )
-    labels = np.array(["common", "middle", "rare"], dtype=object)[y]
-    return X, labels
 
 
 @pytest.fixture(scope="module")
 def fitted(imbalanced):
     """Fit once, assert many."""
     X, y = imbalanced
-    return WeightedNeuralNetClassifier(class_weight="balanced", **FAST).fit(X, y)
+    return WeightedNeuralNetClassifier(class_weight="balanced", **TRAIN).fit(X, y)
 
 
 def test_labels_in_labels_out(fitted, imbalanced):
@@ -82,8 +81,8 @@ def test_default_module_sized_from_data(fitted):
 
 def test_history_complete(fitted):
     history = fitted.net_.history
-    assert len(history) == FAST["max_epochs"]
-    n_batches = int(np.ceil(600 / FAST["batch_size"]))
+    assert len(history) == TRAIN["max_epochs"]
+    n_batches = int(np.ceil(600 / TRAIN["batch_size"]))
     assert history[-1, "train_batch_count"] == n_batches
     losses = history[-1, "batches", :, "train_loss"]
     assert all(isinstance(v, float) and np.isfinite(v) for v in losses)
@@ -107,8 +106,8 @@ def test_loss_equals_hand_written_formula():
 def test_weights_reach_the_loss_of_the_trained_net(imbalanced):
     """The fitted criterion applies the resolved weights to a fixed batch."""
     X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(class_weight={"rare": 7.0}, **FAST).fit(X, y)
-    Xb = torch.as_tensor(X[:32], dtype=torch.float32)
+    clf = WeightedNeuralNetClassifier(class_weight={"rare": 7.0}, **TRAIN).fit(X, y)
+    Xb = torch.tensor(X[:32], dtype=torch.float32)  # X is read-only
     yb = torch.as_tensor(np.searchsorted(clf.classes_, y[:32]))
     logits = clf.net_.module_(Xb)
     w = torch.tensor([1.0, 1.0, 7.0])[yb]
@@ -118,9 +117,9 @@ def test_weights_reach_the_loss_of_the_trained_net(imbalanced):
 
 def test_extreme_weights_move_predictions(imbalanced):
     X, y = imbalanced
-    plain = WeightedNeuralNetClassifier(**FAST).fit(X, y)
+    plain = WeightedNeuralNetClassifier(**TRAIN).fit(X, y)
     favour = WeightedNeuralNetClassifier(
-        class_weight={"rare": 1000.0, "common": 0.001, "middle": 0.001}, **FAST
+        class_weight={"rare": 1000.0, "common": 0.001, "middle": 0.001}, **TRAIN
     ).fit(X, y)
     assert np.mean(favour.predict(X) == "rare") > 0.8
     assert np.mean(favour.predict(X) == "rare") > 3 * np.mean(
@@ -130,7 +129,7 @@ def test_extreme_weights_move_predictions(imbalanced):
 
 def test_weights_recomputed_at_every_fit(imbalanced):
     X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(class_weight="balanced", **FAST)
+    clf = WeightedNeuralNetClassifier(class_weight="balanced", **TRAIN)
     clf.fit(X, y)
     first = clf.class_weight_.copy()
     keep = np.flatnonzero(y != "common")[:60].tolist() + list(range(100))
@@ -145,18 +144,18 @@ def test_weights_recomputed_at_every_fit(imbalanced):
 def test_random_state_reproducible_and_global_rng_untouched(imbalanced):
     X, y = imbalanced
     state = torch.get_rng_state()
-    a = WeightedNeuralNetClassifier(**FAST).fit(X, y).predict_proba(X)
+    a = WeightedNeuralNetClassifier(**TRAIN).fit(X, y).predict_proba(X)
     assert torch.equal(state, torch.get_rng_state())
-    b = WeightedNeuralNetClassifier(**FAST).fit(X, y).predict_proba(X)
+    b = WeightedNeuralNetClassifier(**TRAIN).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
-    c = WeightedNeuralNetClassifier(**{**FAST, "random_state": 1}).fit(X, y)
+    c = WeightedNeuralNetClassifier(**{**TRAIN, "random_state": 1}).fit(X, y)
     assert not np.array_equal(a, c.predict_proba(X))
 
 
 def test_sklearn_pipeline_float64(imbalanced):
     X, y = imbalanced
     pipe = Pipeline(
-        [("scale", StandardScaler()), ("clf", WeightedNeuralNetClassifier(**FAST))]
+        [("scale", StandardScaler()), ("clf", WeightedNeuralNetClassifier(**TRAIN))]
     )
     pipe.fit(X.astype(np.float64), y)
     assert pipe.score(X, y) > 0.8
@@ -170,7 +169,7 @@ def test_imblearn_pipeline_weights_follow_resampled_y(imbalanced, sampler):
     pipe = ImbPipeline(
         [
             ("sample", sampler),
-            ("clf", WeightedNeuralNetClassifier(class_weight="inverse", **FAST)),
+            ("clf", WeightedNeuralNetClassifier(class_weight="inverse", **TRAIN)),
         ]
     ).fit(X, y)
     _, y_res = clone(sampler).fit_resample(X, y)
@@ -187,7 +186,7 @@ def test_grid_search_strings_dataframe_n_jobs(imbalanced):
     X, y = imbalanced
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     pipe = Pipeline(
-        [("scale", StandardScaler()), ("clf", WeightedNeuralNetClassifier(**FAST))]
+        [("scale", StandardScaler()), ("clf", WeightedNeuralNetClassifier(**TRAIN))]
     )
     grid = {
         "clf__class_weight": [None, "balanced", {"rare": 10}],
@@ -212,7 +211,7 @@ def test_grid_search_strings_dataframe_n_jobs(imbalanced):
 def test_dataframe_input_keeps_feature_names(imbalanced):
     X, y = imbalanced
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    clf = WeightedNeuralNetClassifier(**FAST).fit(df, pd.Series(y))
+    clf = WeightedNeuralNetClassifier(**TRAIN).fit(df, pd.Series(y))
     assert list(clf.feature_names_in_) == list(df.columns)
     with pytest.warns(UserWarning, match="feature names"):
         np.testing.assert_array_equal(clf.predict(df), clf.predict(X))
@@ -234,7 +233,7 @@ def test_prefixed_params_roundtrip():
 def test_prefixed_params_reach_the_net(imbalanced):
     X, y = imbalanced
     clf = WeightedNeuralNetClassifier(
-        module__hidden_units=(5,), optimizer__weight_decay=0.25, **FAST
+        module__hidden_units=(5,), optimizer__weight_decay=0.25, **TRAIN
     ).fit(X, y)
     assert clf.net_.module_.layers[0].out_features == 5
     assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 0.25
@@ -251,11 +250,11 @@ def test_sample_weight_multiplies_class_weight(imbalanced):
     X, y = imbalanced
     sw = np.linspace(0.5, 2.0, len(y))
     sw_orig = sw.copy()
-    clf = WeightedNeuralNetClassifier(class_weight="balanced", **FAST)
+    clf = WeightedNeuralNetClassifier(class_weight="balanced", **TRAIN)
     clf.fit(X, y, sample_weight=sw)
     np.testing.assert_array_equal(sw, sw_orig)
     # per-sample weight = class weight * sample weight, inside the loss
-    Xb = torch.as_tensor(X[:16], dtype=torch.float32)
+    Xb = torch.tensor(X[:16], dtype=torch.float32)
     yb = torch.as_tensor(np.searchsorted(clf.classes_, y[:16]))
     swb = torch.as_tensor(sw[:16], dtype=torch.float32)
     logits = clf.net_.module_(Xb)
@@ -267,7 +266,7 @@ def test_sample_weight_multiplies_class_weight(imbalanced):
 
 def test_sample_weight_zero_equals_dropping_rows(imbalanced):
     X, y = imbalanced
-    params = {**FAST, "batch_size": 1024, "iterator_train__shuffle": False}
+    params = {**TRAIN, "batch_size": 1024, "iterator_train__shuffle": False}
     sw = np.ones(len(y))
     sw[::3] = 0
     a = WeightedNeuralNetClassifier(**params).fit(X, y, sample_weight=sw)
@@ -280,7 +279,9 @@ def test_sample_weight_metadata_routing(imbalanced):
     sw = np.where(y == "rare", 5.0, 1.0)
 
     def search(request):
-        clf = WeightedNeuralNetClassifier(**FAST).set_fit_request(sample_weight=request)
+        clf = WeightedNeuralNetClassifier(**TRAIN).set_fit_request(
+            sample_weight=request
+        )
         scaler = StandardScaler().set_fit_request(sample_weight=False)
         scoring = get_scorer("balanced_accuracy").set_score_request(sample_weight=False)
         pipe = Pipeline([("scale", scaler), ("clf", clf)])
@@ -310,7 +311,7 @@ def test_classes_param_covers_a_fold_missing_a_class(imbalanced):
     X, y = imbalanced
     keep = y != "rare"
     clf = WeightedNeuralNetClassifier(
-        class_weight="balanced", classes=["common", "middle", "rare"], **FAST
+        class_weight="balanced", classes=["common", "middle", "rare"], **TRAIN
     ).fit(X[keep], y[keep])
     assert list(clf.classes_) == ["common", "middle", "rare"]
     assert clf.predict_proba(X).shape == (len(X), 3)
@@ -322,14 +323,11 @@ def test_classes_param_covers_a_fold_missing_a_class(imbalanced):
     assert clf.class_weight_[2] == 1.0
 
 
-def test_grid_search_with_classes_when_folds_miss_a_class():
-    X, y = make_classification(
-        n_samples=120, n_classes=3, n_informative=4, random_state=0
-    )
-    y = y.astype(object)
-    y[:] = np.where(y == 2, "b", "a")
+def test_grid_search_with_classes_when_folds_miss_a_class(small_three):
+    X, y = small_three
+    y = np.where(y == 2, "b", "a").astype(object)
     y[:2] = "rare"  # two rare samples: most training folds of a 5-fold CV miss one
-    clf = WeightedNeuralNetClassifier(classes=["a", "b", "rare"], **FAST)
+    clf = WeightedNeuralNetClassifier(classes=["a", "b", "rare"], **TRAIN)
     search = GridSearchCV(
         clf, {"class_weight": [None, "balanced"]}, cv=StratifiedKFold(2)
     )
@@ -350,12 +348,12 @@ def test_module_class_and_instance(imbalanced):
         def forward(self, X):
             return self.lin(X)
 
-    clf = WeightedNeuralNetClassifier(Net, module__width=3, **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(Net, module__width=3, **TRAIN).fit(X, y)
     assert clf.net_.module_.lin[0].out_features == 3
 
     instance = nn.Sequential(nn.Linear(8, 3))
     before = instance[0].weight.detach().clone()
-    clf = WeightedNeuralNetClassifier(instance, **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(instance, **TRAIN).fit(X, y)
     assert torch.equal(instance[0].weight, before)  # the caller's module is not trained
     assert not torch.equal(clf.net_.module_[0].weight, before)
 
@@ -363,7 +361,7 @@ def test_module_class_and_instance(imbalanced):
 def test_torch_criterion_class_gets_weights(imbalanced):
     X, y = imbalanced
     clf = WeightedNeuralNetClassifier(
-        criterion=nn.CrossEntropyLoss, class_weight="balanced", **FAST
+        criterion=nn.CrossEntropyLoss, class_weight="balanced", **TRAIN
     ).fit(X, y)
     assert isinstance(clf.net_.criterion_, nn.CrossEntropyLoss)
     np.testing.assert_allclose(
@@ -379,7 +377,7 @@ def test_validation_split_and_early_stopping_on_request(imbalanced):
     clf = WeightedNeuralNetClassifier(
         train_split=ValidSplit(5, stratified=True),
         callbacks=[EarlyStopping(patience=2)],
-        **{**FAST, "max_epochs": 40},
+        **{**TRAIN, "max_epochs": 40},
     ).fit(X, y)
     history = clf.net_.history
     assert "valid_loss" in history[-1]
@@ -390,13 +388,13 @@ def test_validation_split_and_early_stopping_on_request(imbalanced):
     # no validation split by default
     assert (
         "valid_loss"
-        not in WeightedNeuralNetClassifier(**FAST).fit(X, y).net_.history[-1]
+        not in WeightedNeuralNetClassifier(**TRAIN).fit(X, y).net_.history[-1]
     )
 
 
 def test_balanced_sampler_draws_classes_evenly(imbalanced):
     X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(sampler="balanced", **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(sampler="balanced", **TRAIN).fit(X, y)
     it = clf.net_.get_iterator(
         clf.net_.make_dataset(X, np.searchsorted(clf.classes_, y)), training=True
     )
@@ -407,18 +405,18 @@ def test_balanced_sampler_draws_classes_evenly(imbalanced):
 
 def test_warm_start_continues_training(imbalanced):
     X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(warm_start=True, **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(warm_start=True, **TRAIN).fit(X, y)
     module = clf.net_.module_
     clf.fit(X, y)
     assert clf.net_.module_ is module
-    assert len(clf.net_.history) == 2 * FAST["max_epochs"]
+    assert len(clf.net_.history) == 2 * TRAIN["max_epochs"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_weights_on_cuda(imbalanced):
     X, y = imbalanced
     clf = WeightedNeuralNetClassifier(
-        class_weight="balanced", device="cuda", **FAST
+        class_weight="balanced", device="cuda", **TRAIN
     ).fit(X, y)
     assert clf.net_.criterion_.weight.device.type == "cuda"
     assert (
@@ -436,8 +434,8 @@ def test_predict_proba_rows_sum_to_one_in_float64():
 
     from sklearn.metrics import log_loss
 
-    X, y = make_classification(
-        n_samples=200, n_classes=4, n_informative=4, random_state=0
+    X, y = make_imbalanced(
+        None, ["a", "b", "c", "d"], 200, n_features=20, n_informative=4, n_redundant=2
     )
     clf = WeightedNeuralNetClassifier(max_epochs=2, random_state=0).fit(X, y)
     proba = clf.predict_proba(X)
@@ -449,12 +447,12 @@ def test_predict_proba_rows_sum_to_one_in_float64():
 
 def test_warm_start_picks_up_new_settings_and_weights(imbalanced):
     X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(warm_start=True, **FAST).fit(X, y)
+    clf = WeightedNeuralNetClassifier(warm_start=True, **TRAIN).fit(X, y)
     clf.set_params(lr=0.5, max_epochs=2, class_weight="balanced", sampler="balanced")
     clf.fit(X, y)
     net = clf.net_
     assert net.optimizer_.param_groups[0]["lr"] == 0.5
-    assert len(net.history) == FAST["max_epochs"] + 2
+    assert len(net.history) == TRAIN["max_epochs"] + 2
     np.testing.assert_allclose(
         net.criterion_.weight.numpy(), clf.class_weight_, rtol=1e-6
     )

@@ -403,7 +403,7 @@ def scored_labels(draw, n_classes=None, proba=False):
     return y_true, scores, labels
 
 
-def _same(got, want):
+def _same_outcome(got, want):
     if isinstance(want, float) and np.isnan(want):
         return isinstance(got, float) and np.isnan(got)
     return type(got) is type(want) and got == want
@@ -412,7 +412,7 @@ def _same(got, want):
 def _check_against_library(ours, theirs, *args, **kwargs):
     want, want_warnings = _outcome(partial(theirs, **kwargs), *args)
     got, got_warnings = _outcome(partial(ours, **kwargs), *args)
-    assert _same(got, want), (got, want)
+    assert _same_outcome(got, want), (got, want)
     assert got_warnings == want_warnings
 
 

@@ -27,7 +27,7 @@ from skweighted.comparison._store import FILENAME, FitRecord, ResumeError
 ROOT = Path(__file__).resolve().parents[1]
 SCORING = ["balanced_accuracy", "neg_log_loss"]
 CALLS = []  # one entry per fit of a counting estimator, in this process
-FAST = {"solver": "liblinear"}  # lbfgs is 10 times slower on these tiny problems
+LIBLINEAR = {"solver": "liblinear"}  # lbfgs is 10 times slower on these tiny problems
 
 
 class CountingLR(LogisticRegression):
@@ -52,7 +52,7 @@ class DivergesOnRows(ClassifierMixin, BaseEstimator):
         seen = set(np.asarray(X)[:, 0].astype(int).tolist())
         if any(r not in seen for r in self.rows):
             raise FloatingPointError("loss diverged to inf")
-        self.model_ = LogisticRegression(**FAST).fit(X, y)
+        self.model_ = LogisticRegression(**LIBLINEAR).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
 
@@ -79,7 +79,7 @@ class KillsItsWorkerOnce(DivergesOnRows):
         if not Path(self.marker).exists() and any(r not in seen for r in self.rows):
             Path(self.marker).touch()
             os.kill(os.getpid(), signal.SIGKILL)
-        self.model_ = LogisticRegression(**FAST).fit(X, y)
+        self.model_ = LogisticRegression(**LIBLINEAR).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
 
@@ -100,7 +100,7 @@ def _fold_of(row, X, y, n_folds=3):
     raise AssertionError
 
 
-def _same(a, b, exact=False):
+def _same_results(a, b, exact=False):
     """Equal results, fit times aside (those are measured, not computed)."""
     pd.testing.assert_frame_equal(
         a.drop(columns=["fit_time", "score_time"]),
@@ -112,7 +112,10 @@ def _same(a, b, exact=False):
 def _lr(data, **kwargs):
     X, y = data
     kwargs = {
-        "strategies": {"lr": CountingLR(**FAST), "lr_c2": CountingLR(C=2.0, **FAST)},
+        "strategies": {
+            "lr": CountingLR(**LIBLINEAR),
+            "lr_c2": CountingLR(C=2.0, **LIBLINEAR),
+        },
         "cv": 3,
         "scoring": SCORING,
         "random_state": 0,
@@ -133,7 +136,7 @@ def test_failing_folds_are_rows_with_the_error(data):
         X,
         y,
         strategies={
-            "ok": LogisticRegression(**FAST),
+            "ok": LogisticRegression(**LIBLINEAR),
             "diverges": DivergesOnRows(rows=rows),
             "always": DivergesOnRows(rows=tuple(range(len(X)))),
         },
@@ -343,7 +346,7 @@ def test_keyboard_interrupt_in_a_fit_then_resume(
     assert lines[:5] == recorded and len(lines) == 10
     # a resumed stacked run stacks only the missing fits: within float32
     # rounding of the uninterrupted run; without stacking, bit for bit
-    _same(pd.read_csv(out / "results.csv"), reference[flags], exact=bool(flags))
+    _same_results(pd.read_csv(out / "results.csv"), reference[flags], exact=bool(flags))
 
 
 def test_killed_process_resumes_with_identical_results(
@@ -374,7 +377,7 @@ def test_killed_process_resumes_with_identical_results(
     # a record the kill cut short is detected, dropped and run again; each
     # missing fit runs twice (recorded, then loading its stacked weights)
     assert len(calls) in (2 * (9 - done), 2 * (9 - done + 1))
-    _same(pd.read_csv(out / "results.csv"), reference[()])  # float32 rounding
+    _same_results(pd.read_csv(out / "results.csv"), reference[()])  # float32 rounding
 
 
 def test_python_keyboard_interrupt_carries_the_partial_comparison(data, tmp_path):
@@ -388,7 +391,7 @@ def test_python_keyboard_interrupt_carries_the_partial_comparison(data, tmp_path
 
     CALLS.clear()
     with pytest.raises(KeyboardInterrupt) as info:
-        _lr(data, strategies={"lr": Stop(**FAST)}, checkpoint=tmp_path)
+        _lr(data, strategies={"lr": Stop(**LIBLINEAR)}, checkpoint=tmp_path)
     partial = info.value.comparison
     assert sorted(partial.results["fold"].unique()) == [0, 1]
     assert partial.notes[-1].startswith("Partial report: 2 of 3 fits finished")
@@ -404,14 +407,14 @@ def test_python_keyboard_interrupt_carries_the_partial_comparison(data, tmp_path
         (
             {
                 "strategies": {
-                    "lr": CountingLR(C=3.0, **FAST),
-                    "lr_c2": CountingLR(C=2.0, **FAST),
+                    "lr": CountingLR(C=3.0, **LIBLINEAR),
+                    "lr_c2": CountingLR(C=2.0, **LIBLINEAR),
                 }
             },
             "strategy 'lr': C 1.0 -> 3.0",
         ),
         (
-            {"strategies": {"lr": CountingLR(**FAST)}},
+            {"strategies": {"lr": CountingLR(**LIBLINEAR)}},
             "the strategies differ: ['lr', 'lr_c2'] -> ['lr']",
         ),
         ({"estimator": default_estimator(lr=0.5)}, "the estimator differs: lr"),
@@ -463,11 +466,11 @@ def test_damaged_records_are_dropped_and_their_fits_rerun(data, tmp_path, how, r
         resumed = _lr(data, checkpoint=tmp_path, resume=True)
     assert len(warned) == 1
     assert len(CALLS) == rerun
-    _same(resumed.results, reference.results)
+    _same_results(resumed.results, reference.results)
     # the damaged lines are gone: a second resume reads six clean records
     CALLS.clear()
     again = _lr(data, checkpoint=tmp_path, resume=True)
-    _same(again.results, reference.results)
+    _same_results(again.results, reference.results)
     assert len(CALLS) == 0
     # the reliability diagram comes back from the records too
     pd.testing.assert_frame_equal(again.reliability, reference.reliability)
@@ -543,7 +546,7 @@ def test_a_killed_dask_worker_changes_no_number(data, tmp_path):
         "strategies": {
             "none": "none",
             "killer": KillsItsWorkerOnce(rows=(0,), marker=str(marker)),
-            "lr": LogisticRegression(**FAST),
+            "lr": LogisticRegression(**LIBLINEAR),
         },
         "estimator": default_estimator(max_epochs=2),
         "cv": 3,
@@ -568,7 +571,7 @@ def test_a_killed_dask_worker_changes_no_number(data, tmp_path):
         assert len(lost) == 1  # ... and the scheduler saw it go
     local = compare(X, y, n_jobs=1, **kwargs)
     assert remote.notes == local.notes == []
-    _same(remote.results, local.results)
+    _same_results(remote.results, local.results)
 
 
 def test_other_scorers_under_the_same_names_are_named():

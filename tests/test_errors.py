@@ -14,21 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.datasets import make_classification
+from conftest import fast, make_imbalanced
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from skweighted import WeightedNeuralNetClassifier, _net
 from skweighted.class_weight import SCHEME_NAMES, Deferred, PerBatch
 
-FAST = dict(max_epochs=2, batch_size=32, lr=0.01, random_state=0)
+TWO_EPOCHS = fast(max_epochs=2)
 N = 60
-_X, _Y = make_classification(
-    n_samples=N, n_features=4, n_informative=3, n_redundant=0, random_state=0
-)
-X = _X
-Y_STR = np.array(["cat", "dog"], dtype=object)[_Y]
-Y_INT = _Y
+_X, Y_STR = make_imbalanced(None, ["cat", "dog"], N, n_features=4, n_informative=3)
+X = _X.astype(np.float64)  # what a caller passes most often
+Y_INT = (Y_STR == "dog").astype(np.int64)
 
 
 class Raises(nn.Module):
@@ -372,7 +369,7 @@ def training_started(monkeypatch):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return WeightedNeuralNetClassifier(**FAST).fit(X, Y_STR)
+    return WeightedNeuralNetClassifier(**TWO_EPOCHS).fit(X, Y_STR)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -383,7 +380,7 @@ def test_bad_input_raises_a_clear_error(case, training_started, fitted):
         with pytest.raises(case.exc, match=case.match):
             getattr(fitted, method)(*args)
         return
-    clf = WeightedNeuralNetClassifier(**{**FAST, **case.params})
+    clf = WeightedNeuralNetClassifier(**{**TWO_EPOCHS, **case.params})
     X_ = X if case.X is None else case.X
     y_ = Y_STR if case.y is None else case.y
     with pytest.raises(case.exc, match=case.match):
@@ -405,7 +402,7 @@ def test_failed_fit_leaves_no_model_that_predicts(fitted):
     """A diverged fit leaves an unfitted estimator, not one that predicts NaN."""
     from sklearn.exceptions import NotFittedError
 
-    clf = WeightedNeuralNetClassifier(**FAST).fit(X, Y_STR)
+    clf = WeightedNeuralNetClassifier(**TWO_EPOCHS).fit(X, Y_STR)
     clf.set_params(optimizer=torch.optim.SGD, lr=1e6, max_epochs=30)
     with pytest.raises(FloatingPointError, match="epoch"):
         clf.fit(X * 100, Y_STR)
@@ -413,7 +410,7 @@ def test_failed_fit_leaves_no_model_that_predicts(fitted):
         clf.predict(X)
     # warm start: the first epoch is still finite, the second diverges and the
     # diverged network is dropped too
-    diverging = {**FAST, "optimizer": torch.optim.SGD, "lr": 1e6, "max_epochs": 1}
+    diverging = {**TWO_EPOCHS, "optimizer": torch.optim.SGD, "lr": 1e6, "max_epochs": 1}
     clf = WeightedNeuralNetClassifier(warm_start=True, **diverging).fit(X * 100, Y_STR)
     assert np.all(np.isfinite(clf.predict_proba(X * 100)))
     with pytest.raises(FloatingPointError, match="in epoch 2"):
@@ -434,7 +431,7 @@ def test_keyboard_interrupt_leaves_a_usable_model():
                 raise KeyboardInterrupt
 
     clf = WeightedNeuralNetClassifier(
-        callbacks=[Interrupt()], **{**FAST, "max_epochs": 5, "batch_size": 16}
+        callbacks=[Interrupt()], **fast(max_epochs=5, batch_size=16)
     ).fit(X, Y_STR)
     assert len(clf.net_.history) == 2  # stopped in the second epoch
     proba = clf.predict_proba(X)
@@ -447,6 +444,5 @@ def test_keyboard_interrupt_leaves_a_usable_model():
 
 @pytest.mark.parametrize("scheme", [PerBatch("balanced"), Deferred("balanced", 2)])
 def test_sampler_rejects_weight_schedules(scheme):
-    X, y = make_classification(n_samples=40, random_state=0)
     with pytest.raises(ValueError, match="sampler=.*fixed per-class"):
-        WeightedNeuralNetClassifier(sampler=scheme, max_epochs=1).fit(X, y)
+        WeightedNeuralNetClassifier(sampler=scheme, max_epochs=1).fit(X, Y_STR)

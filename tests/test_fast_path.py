@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification
 from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
@@ -25,22 +24,15 @@ EPOCHS, BATCH, LR = 3, 32, 0.01
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=300,
-        n_features=6,
-        n_informative=4,
-        n_classes=3,
-        weights=[0.7, 0.2, 0.1],
-        random_state=0,
-    )
-    return X.astype(np.float32), y
+def data(small_three):
+    """Integer labels, as vanilla skorch takes them."""
+    return small_three
 
 
 @pytest.fixture(scope="module")
-def module():
+def module(data):
     torch.manual_seed(0)
-    return MLP(6, 3, hidden_units=(16,))
+    return MLP(data[0].shape[1], 3, hidden_units=(16,))
 
 
 def _fit(data, module, sample_weight=None, **kwargs):
@@ -90,7 +82,7 @@ def test_fast_path_equals_general_path(data, module, weighted):
 
 def test_fast_path_equals_vanilla_skorch(fast, data, module):
     """Vanilla skorch, same initial weights, optimizer, class weights and order."""
-    X, y = data
+    X, y = (a.copy() for a in data)  # skorch warns on read-only rows
     w = compute_class_weight("balanced", classes=np.unique(y), y=y)
     vanilla = NeuralNetClassifier(
         copy.deepcopy(module),

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import TwoInputs
 from imblearn.pipeline import make_pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.metrics import accuracy_score
@@ -44,20 +45,6 @@ class Bag(nn.Module):
 
     def forward(self, X):
         return self.out(self.embed(X))
-
-
-class TwoInputs(nn.Module):
-    """A float image and int64 token ids, by name."""
-
-    def __init__(self, n_classes=3):
-        super().__init__()
-        self.image = nn.Linear(36, 8)
-        self.embed = nn.EmbeddingBag(30, 8)
-        self.out = nn.Linear(16, n_classes)
-
-    def forward(self, image, tokens):
-        h = torch.cat([self.image(image.flatten(1)), self.embed(tokens)], dim=1)
-        return self.out(torch.relu(h))
 
 
 class LabelledImages(torch.utils.data.Dataset):

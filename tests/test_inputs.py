@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TwoInputs
 from sklearn.base import BaseEstimator
 from skorch.helper import SliceDataset, SliceDict
 from torch.utils.data import TensorDataset
@@ -27,11 +28,6 @@ rng = np.random.default_rng(0)
 IMAGES = rng.random((N, 1, 4, 4))
 TOKENS = rng.integers(0, 50, (N, 7))
 Y = np.array(["a", "b", "c"] * 4)
-
-
-class TwoInputs(torch.nn.Module):
-    def forward(self, image, tokens=None):
-        return image
 
 
 class AnyInputs(torch.nn.Module):

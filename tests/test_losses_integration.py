@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification
+from conftest import fast
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -22,29 +22,8 @@ from skweighted import (
     WeightedNeuralNetClassifier,
 )
 
-FAST = dict(max_epochs=4, batch_size=32, lr=0.01, random_state=0)
+FOUR_EPOCHS = fast(max_epochs=4)
 SMALL = dict(module__hidden_units=(16,))
-
-
-@pytest.fixture(scope="module")
-def binary():
-    X, y = make_classification(
-        n_samples=240, n_features=6, weights=[0.85], random_state=0
-    )
-    return X.astype(np.float32), np.array(["ok", "fraud"], dtype=object)[y]
-
-
-@pytest.fixture(scope="module")
-def three():
-    X, y = make_classification(
-        n_samples=300,
-        n_features=6,
-        n_informative=4,
-        n_classes=3,
-        weights=[0.7, 0.2, 0.1],
-        random_state=1,
-    )
-    return X.astype(np.float32), np.array(["a", "b", "c"], dtype=object)[y]
 
 
 def _counts(y, classes):
@@ -71,7 +50,7 @@ def test_each_loss_trains_through_the_classifier(criterion, params, data, reques
         params = {"criterion__cost_matrix": [[0, 1, 1], [2, 0, 1], [8, 4, 0]]}
     sw = np.linspace(0.5, 1.5, len(y))
     clf = WeightedNeuralNetClassifier(
-        criterion=criterion, class_weight="balanced", **FAST, **SMALL, **params
+        criterion=criterion, class_weight="balanced", **FOUR_EPOCHS, **SMALL, **params
     ).fit(X, y, sample_weight=sw)
     crit = clf.net_.criterion_
     assert isinstance(crit, criterion)
@@ -99,7 +78,7 @@ def test_cost_sensitive_predict_uses_expected_cost(binary):
     clf = WeightedNeuralNetClassifier(
         criterion=RealWorldWeightCrossEntropyLoss,
         criterion__cost_matrix=cost,
-        **FAST,
+        **FOUR_EPOCHS,
         **SMALL,
     ).fit(X, y)
     proba = clf.predict_proba(X)
@@ -115,7 +94,7 @@ def test_logit_adjustment_gets_the_prior_of_each_fit(three):
         criterion=LogitAdjustedLoss,
         criterion__tau=0.0,
         criterion__posthoc_tau=1.0,
-        **FAST,
+        **FOUR_EPOCHS,
         **SMALL,
     ).fit(X, y)
     counts = _counts(y, posthoc.classes_)
@@ -171,7 +150,9 @@ def _params(clf):
 def test_balanced_inverse_and_normalised_inverse_train_identically(three):
     X, y = three
     fits = {
-        name: WeightedNeuralNetClassifier(class_weight=cw, **FAST, **SMALL).fit(X, y)
+        name: WeightedNeuralNetClassifier(class_weight=cw, **FOUR_EPOCHS, **SMALL).fit(
+            X, y
+        )
         for name, cw in [
             ("balanced", "balanced"),
             ("inverse", "inverse"),
@@ -186,7 +167,7 @@ def test_balanced_inverse_and_normalised_inverse_train_identically(three):
         )
     # The tutorials' sum(w*l)/N is not scale-invariant: with plain SGD the
     # weights' scale is a learning-rate factor, and the runs differ.
-    sgd = dict(FAST, optimizer=torch.optim.SGD, criterion__normalization="mean")
+    sgd = dict(FOUR_EPOCHS, optimizer=torch.optim.SGD, criterion__normalization="mean")
     a = WeightedNeuralNetClassifier(class_weight="balanced", **sgd, **SMALL).fit(X, y)
     b = WeightedNeuralNetClassifier(class_weight="inverse", **sgd, **SMALL).fit(X, y)
     assert not torch.allclose(_params(a), _params(b), rtol=1e-2, atol=1e-3)
@@ -247,7 +228,7 @@ def test_loss_buffers_live_on_the_gpu(binary, criterion, params):
         criterion=criterion,
         class_weight="balanced",
         device="cuda",
-        **FAST,
+        **FOUR_EPOCHS,
         **SMALL,
         **params,
     ).fit(X, y)

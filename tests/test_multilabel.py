@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fast, read_only
 from sklearn.datasets import make_multilabel_classification
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -25,9 +26,9 @@ from skweighted.losses import MultiLabelBCELoss
 X, Y = make_multilabel_classification(
     n_samples=120, n_features=6, n_classes=4, n_labels=1, random_state=0
 )
-X = X.astype(np.float32)
-X.flags.writeable = Y.flags.writeable = False  # fit must not modify them
-FAST = dict(max_epochs=8, lr=0.01, module__hidden_units=(16,), random_state=0)
+X, Y = read_only(X.astype(np.float32)), read_only(Y)  # fit must not modify them
+#: The default batch of 128: one batch an epoch.
+MULTILABEL = fast(max_epochs=8, batch_size=128, module__hidden_units=(16,))
 
 
 def _hand_pos_weight(Y, formula):
@@ -72,7 +73,7 @@ def test_dicts_and_callables_give_both_weights_per_label():
 
 
 def test_each_fold_gets_weights_from_its_own_y():
-    clf = WeightedNeuralNetClassifier(class_weight="balanced", **FAST)
+    clf = WeightedNeuralNetClassifier(class_weight="balanced", **MULTILABEL)
     for train, _ in KFold(3, shuffle=True, random_state=0).split(X):
         fitted = clf.fit(X[train], Y[train])
         expected = _hand_pos_weight(Y[train], FORMULAS["balanced"])
@@ -95,7 +96,9 @@ def test_a_label_without_positives_weighs_one_and_warns():
         weights[:2, 1], _hand_pos_weight(Yf[:, :2], FORMULAS["balanced"])
     )
     with pytest.warns(UserWarning, match=r"labels \[2\] have no positive"):
-        clf = WeightedNeuralNetClassifier(class_weight="balanced", **FAST).fit(X, Yf)
+        clf = WeightedNeuralNetClassifier(class_weight="balanced", **MULTILABEL).fit(
+            X, Yf
+        )
     np.testing.assert_array_equal(clf.class_weight_[2], [1.0, 1.0])
     # the network only ever saw label 2 absent and label 3 present
     proba = clf.predict_proba(X)
@@ -156,7 +159,7 @@ def test_pos_weight_form_equals_torch_bce_with_logits():
 
 def test_the_fitted_net_uses_its_weights_and_sample_weights():
     sw = np.linspace(0.5, 2.0, len(X)).astype(np.float32)
-    clf = WeightedNeuralNetClassifier(class_weight="balanced", **FAST)
+    clf = WeightedNeuralNetClassifier(class_weight="balanced", **MULTILABEL)
     clf.fit(X, Y, sample_weight=sw)
     net = clf.net_
     rows = slice(0, 4)
@@ -188,7 +191,7 @@ def test_loss_bad_input():
 
 @pytest.fixture(scope="module")
 def fitted():
-    return WeightedNeuralNetClassifier(class_weight="balanced", **FAST).fit(X, Y)
+    return WeightedNeuralNetClassifier(class_weight="balanced", **MULTILABEL).fit(X, Y)
 
 
 def test_predict_returns_the_indicator_format(fitted):
@@ -209,7 +212,7 @@ def test_predict_returns_the_indicator_format(fitted):
 
 
 def test_the_weights_change_what_is_learned(fitted):
-    plain = WeightedNeuralNetClassifier(**FAST).fit(X, Y)
+    plain = WeightedNeuralNetClassifier(**MULTILABEL).fit(X, Y)
     # up-weighting the positives predicts more positives
     assert fitted.predict(X).sum() > plain.predict(X).sum()
 
@@ -223,7 +226,7 @@ def test_warm_start_pickle_and_skops(fitted):
     clf = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(clf.predict_proba(X), fitted.predict_proba(X))
     clf.set_params(warm_start=True, max_epochs=2).fit(X[:60], Y[:60])
-    assert len(clf.net_.history) == FAST["max_epochs"] + 2
+    assert len(clf.net_.history) == MULTILABEL["max_epochs"] + 2
     np.testing.assert_allclose(
         clf.class_weight_[:, 1], _hand_pos_weight(Y[:60], FORMULAS["balanced"])
     )
@@ -237,12 +240,13 @@ def test_warm_start_pickle_and_skops(fitted):
 
 def test_pipeline_cross_val_score_and_grid_search():
     pipe = make_pipeline(
-        StandardScaler(), WeightedNeuralNetClassifier(class_weight="balanced", **FAST)
+        StandardScaler(),
+        WeightedNeuralNetClassifier(class_weight="balanced", **MULTILABEL),
     )
     scores = cross_val_score(pipe, X, Y, cv=3, scoring="f1_macro")
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
     grid = GridSearchCV(
-        WeightedNeuralNetClassifier(**FAST),
+        WeightedNeuralNetClassifier(**MULTILABEL),
         {"class_weight": [None, "balanced", [{1: 2.0}] * 4]},
         cv=2,
         scoring="f1_macro",

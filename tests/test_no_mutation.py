@@ -13,19 +13,15 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import make_classification
+from conftest import ONE_EPOCH, make_imbalanced, read_only
 
 from skweighted import WeightedNeuralNetClassifier
 
-FAST = dict(max_epochs=1, batch_size=16, lr=0.01, random_state=0)
-_X, _Y = make_classification(
-    n_samples=48,
-    n_features=4,
-    n_informative=3,
-    n_redundant=0,
-    n_classes=3,
-    random_state=0,
-)
+_X, _Y = make_imbalanced(None, [0, 1, 2], 48, n_features=4, n_informative=3)
+_X, _Y = (
+    _X.astype(np.float64),
+    _Y.astype(np.int64),
+)  # the plain types; each case converts
 _SW = np.linspace(0.5, 2.0, 48)
 
 
@@ -57,18 +53,12 @@ def fingerprint(obj):
     return ("py", repr(obj), copy.deepcopy(obj))
 
 
-def _readonly(a):
-    a = a.copy()
-    a.setflags(write=False)
-    return a
-
-
 X_TYPES = {
     "float64": lambda: _X.copy(),
     "float32": lambda: _X.astype(np.float32),  # no conversion copy is made
     "float32-fortran": lambda: np.asfortranarray(_X.astype(np.float32)),
     "int64": lambda: (_X * 10).astype(np.int64),
-    "readonly-float32": lambda: _readonly(_X.astype(np.float32)),
+    "readonly-float32": lambda: read_only(_X.astype(np.float32)),
     "list": lambda: _X.tolist(),
     "dataframe": lambda: pd.DataFrame(_X, columns=list("abcd")),
     "dataframe-mixed": lambda: pd.DataFrame(
@@ -79,7 +69,7 @@ Y_TYPES = {
     "int": lambda: _Y.copy(),
     "str-object": lambda: np.array(["x", "y", "z"], dtype=object)[_Y],
     "str-unicode": lambda: np.array(["x", "y", "z"])[_Y],
-    "readonly-int": lambda: _readonly(_Y),
+    "readonly-int": lambda: read_only(_Y),
     "list": lambda: _Y.tolist(),
     "series": lambda: pd.Series(np.array(["x", "y", "z"], dtype=object)[_Y]),
     "categorical": lambda: pd.Series(pd.Categorical(np.array(["x", "y", "z"])[_Y])),
@@ -88,7 +78,7 @@ SW_TYPES = {
     "none": lambda: None,
     "float64": lambda: _SW.copy(),
     "float32": lambda: _SW.astype(np.float32),  # no conversion copy is made
-    "readonly": lambda: _readonly(_SW),
+    "readonly": lambda: read_only(_SW),
     "list": lambda: _SW.tolist(),
     "series": lambda: pd.Series(_SW),
 }
@@ -110,7 +100,7 @@ def test_inputs_are_never_modified(x_type, y_type, sw_type):
     before = {k: fingerprint(v) for k, v in inputs.items()}
     items = list(class_weight.items())
 
-    clf = WeightedNeuralNetClassifier(class_weight=class_weight, **FAST)
+    clf = WeightedNeuralNetClassifier(class_weight=class_weight, **ONE_EPOCH)
     clf.fit(X, y, sample_weight=sw)
     clf.predict(X)
     clf.predict_proba(X)

@@ -16,7 +16,6 @@ from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from torch import nn
 
 from skweighted import WeightedNeuralNetClassifier
@@ -350,10 +349,10 @@ def test_a_user_module_stacks_through_vmap(data):
         )
 
 
-def test_dropout_trains_separately_with_its_reason():
+def test_dropout_trains_separately_with_its_reason(small_three):
     from skweighted import model_selection as ms
 
-    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    X, y = small_three
     est = WeightedNeuralNetClassifier(
         max_epochs=2, batch_size=16, random_state=0, module__dropout=0.3
     )
