@@ -23,11 +23,19 @@ from skweighted import WeightedNeuralNetClassifier
 from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
 from skweighted._stacking._schedule import PackedSchedule
 from skweighted._stacking._session import Session
-from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
-from skweighted.losses import WeightedCrossEntropyLoss
+from skweighted.class_weight import Deferred, EffectiveNumber, InversePower, PerBatch
+from skweighted.losses import (
+    BinaryCrossEntropyLoss,
+    BinaryFocalLoss,
+    FocalLoss,
+    LogitAdjustedLoss,
+    RealWorldWeightCrossEntropyLoss,
+    WeightedCrossEntropyLoss,
+)
 from skweighted.modules import MLP
 
 TOL = 1e-4
+COST = [[0.0, 1.0, 4.0], [2.0, 0.0, 1.0], [8.0, 3.0, 0.0]]
 BASE = dict(
     max_epochs=3, batch_size=16, lr=0.01, random_state=0, module__hidden_units=(8,)
 )
@@ -108,6 +116,41 @@ def _cases(X, y):
             {},
         ),  # fmt: skip
         ("smote", make_pipeline(SMOTE(random_state=0), _net()), X, y, {}),
+        ("focal", _net(criterion=FocalLoss, class_weight="balanced"), X, y, {}),
+        ("focal_gamma", _net(criterion=FocalLoss, criterion__gamma=0.5), X, y, {}),
+        (
+            "focal_mean",
+            _net(criterion=FocalLoss, criterion__normalization="mean"),
+            X,
+            y,
+            {"sample_weight": sw},
+        ),  # fmt: skip
+        # each fold's own class counts: one stack, the counts vmapped
+        ("logit_adjusted", _net(criterion=LogitAdjustedLoss), X, y, {}),
+        (
+            "logit_adjusted_fold",
+            _net(criterion=LogitAdjustedLoss),
+            X[fold],
+            y[fold],
+            {},
+        ),
+        (
+            "cost_matrix",
+            _net(
+                criterion=RealWorldWeightCrossEntropyLoss, criterion__cost_matrix=COST
+            ),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        ("per_batch", _net(class_weight=PerBatch("balanced")), X, y, {}),
+        (
+            "per_batch_mean",
+            _net(class_weight=PerBatch("inverse"), criterion__normalization="mean"),
+            X,
+            y,
+            {"sample_weight": sw},
+        ),  # fmt: skip
     ]
 
 
@@ -158,6 +201,51 @@ def test_stacked_equals_separate_fit(stacked, data, name):
     sizes = h_got[:, "batches", :, "train_batch_size"]
     assert sizes == h_want[:, "batches", :, "train_batch_size"], name
     assert set(h_got[-1]) == set(h_want[-1]), name
+
+
+BINARY = {
+    "bce": dict(criterion=BinaryCrossEntropyLoss),
+    "bce_pos_weight": dict(
+        criterion=BinaryCrossEntropyLoss, class_weight={"ok": 1, "fraud": 4}
+    ),
+    "bce_mean": dict(
+        criterion=BinaryCrossEntropyLoss,
+        class_weight="balanced",
+        criterion__normalization="mean",
+    ),
+    "binary_focal": dict(criterion=BinaryFocalLoss, class_weight="balanced"),
+    "binary_cost": dict(
+        criterion=RealWorldWeightCrossEntropyLoss,
+        criterion__fn_cost=5.0,
+        criterion__fp_cost=1.0,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_binary(binary):
+    X, y = binary
+    return _record_train_replay([(_net(**p), X, y) for p in BINARY.values()])
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_a_binary_criterion_stacked_equals_its_separate_fit(
+    stacked_binary, binary, name
+):
+    fitted, separate, session = stacked_binary
+    assert session.report()["n_stacked"] == len(BINARY), session.report()
+    i = list(BINARY).index(name)
+    np.testing.assert_allclose(
+        fitted[i].predict_proba(binary[0]),
+        separate[i].predict_proba(binary[0]),
+        atol=TOL,
+        err_msg=name,
+    )
+    np.testing.assert_allclose(
+        fitted[i].net_.history[:, "train_loss"],
+        separate[i].net_.history[:, "train_loss"],
+        atol=TOL,
+    )
 
 
 def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._net import _STOCHASTIC_LAYERS
-from ..losses import WeightedCrossEntropyLoss
+from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
 
@@ -28,8 +28,8 @@ def optimizer_kwargs(net):
 
 def reason(net, plan, X):
     """Why the prepared ``net`` cannot train on ``X`` in a stack (None: it can)."""
-    for check in (_warm, _callbacks, _split, _iterator, _criterion, _schedule,
-                  _optimizer, _module):  # fmt: skip
+    for check in (_warm, _callbacks, _split, _iterator, _criterion, _optimizer,
+                  _module):  # fmt: skip
         why = check(net, plan, X)
         if why is not None:
             return why
@@ -64,18 +64,7 @@ def _iterator(net, plan, X):
 
 
 def _criterion(net, plan, X):
-    crit = net.criterion_
-    if type(crit) is not WeightedCrossEntropyLoss:
-        return (
-            f"criterion {type(crit).__name__}: only WeightedCrossEntropyLoss is stacked"
-        )
-    return None
-
-
-def _schedule(net, plan, X):
-    if plan.per_batch is not None:
-        return "class_weight=PerBatch(...): weights recomputed from every batch"
-    return None
+    return criterion_reason(net.criterion_)
 
 
 def _optimizer(net, plan, X):

@@ -20,6 +20,7 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
 from . import _memory
+from ._criteria import StackedCriterion
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -40,9 +41,15 @@ class StackJob:
     batch_size : int
     optimizer_kwargs : dict
         Keyword arguments of the optimizer, ``lr`` included.
-    class_weight : Tensor of shape (K,) or (n_epochs, K), or None
-        Class weights, or one row per epoch (a deferred schedule); ``None``
-        weighs every class 1.
+    class_weight : Tensor of shape (K,), (n_epochs, K) or (n_steps, K), or None
+        Class weights, or one row per epoch (a deferred schedule), or one row
+        per step (``per_step``: weights from each batch's own counts);
+        ``None`` weighs every class 1.
+    per_step : bool
+        Whether ``class_weight`` has one row per step.
+    criterion : torch.nn.Module or None
+        Its criterion (see :mod:`~skweighted._stacking._criteria`); ``None``
+        is the built-in weighted cross-entropy.
     normalization : {"weighted_mean", "mean"}
     offset : int
         Added to every row of ``orders``: where this model's data starts in
@@ -56,6 +63,8 @@ class StackJob:
     class_weight: torch.Tensor | None = None
     normalization: str = "weighted_mean"
     offset: int = 0
+    per_step: bool = False
+    criterion: torch.nn.Module | None = None
 
 
 @dataclass
@@ -191,18 +200,22 @@ def _workers(n_jobs):
     return 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
 
 
-def _class_weights(jobs, n_epochs, n_classes, device):
-    """``(M, E, K)`` class weights, or None when no job has any."""
+def _class_weights(jobs, steps, n_steps, n_classes, device):
+    """``(M, S, K)`` class weights of every model's steps (``steps``: per
+    model, its steps per epoch), or None when no job has any."""
     if all(j.class_weight is None for j in jobs):
         return None
-    cw = torch.ones(len(jobs), n_epochs, n_classes)
+    cw = torch.ones(len(jobs), n_steps, n_classes)
     for m, j in enumerate(jobs):
         if j.class_weight is not None:
             w = torch.as_tensor(j.class_weight, dtype=torch.float32)
             if w.ndim == 1:
-                cw[m, :, : w.shape[-1]] = w
-            else:  # one row per epoch of this model (others may train longer)
-                cw[m, : len(w), : w.shape[-1]] = w[:n_epochs]
+                w = w.expand(len(steps[m]), -1)
+            if not j.per_step:  # one row per epoch: repeated over its steps
+                w = w[: len(steps[m])].repeat_interleave(
+                    torch.tensor(steps[m], dtype=torch.long), dim=0
+                )
+            cw[m, : len(w), : w.shape[-1]] = w[:n_steps]
     return cw.to(device)
 
 
@@ -228,13 +241,14 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     sched = PackedSchedule(
         [j.orders for j in jobs], [j.batch_size for j in jobs], [j.offset for j in jobs]
     )
-    model = StackedModel([j.module for j in jobs], device)
+    criterion = StackedCriterion([j.criterion for j in jobs], device)
+    model = StackedModel([j.module for j in jobs], device, criterion)
     opt = StackedOptimizer(model, optimizer, per_model)
     n_classes = max(
         [int(y.max()) + 1]
         + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]
     )
-    cw = _class_weights(jobs, max(len(j.orders) for j in jobs), n_classes, device)
+    cw = _class_weights(jobs, sched.steps, sched.n_steps, n_classes, device)
     mean = torch.tensor([j.normalization == "mean" for j in jobs], device=device)
     any_mean = bool(mean.any())
     tiny = torch.finfo(torch.float32).tiny
@@ -252,9 +266,7 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         labels = y[idx]
         w = valid.to(torch.float32)
         if cw is not None:
-            # (a, W, K): the class weights of each step's epoch
-            per_step = cw[:a].gather(1, epochs[..., None].expand(-1, -1, cw.shape[-1]))
-            w = w * per_step.gather(2, labels)
+            w = w * cw[:a, start:stop].gather(2, labels)  # each step's weights
         if sw is not None:
             w = w * sw[idx]
         denom = w.sum(-1).clamp_min(tiny)

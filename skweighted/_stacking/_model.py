@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modules import MLP
+from ._criteria import StackedCriterion
 
 
 class StackedModel:
@@ -35,9 +36,11 @@ class StackedModel:
         Same architecture (same parameter names and shapes); their current
         parameters are the initial weights. They are not modified.
     device : torch.device
+    criterion : StackedCriterion, default=None
+        The models' criteria; None is the built-in cross-entropy.
     """
 
-    def __init__(self, modules, device):
+    def __init__(self, modules, device, criterion=None):
         first = modules[0]
         names, shapes = [], []
         for name, p in first.named_parameters():
@@ -50,6 +53,7 @@ class StackedModel:
         ]
         self.flat = torch.stack(rows).to(device=device, dtype=torch.float32)
         self.device = device
+        self.criterion = criterion or StackedCriterion([None], device)
         self._template = first
         self._buffers = {
             name: torch.stack([dict(m.named_buffers())[name] for m in modules]).to(
@@ -92,14 +96,10 @@ class StackedModel:
         if n not in self._views:  # the first n rows of flat, updated in place
             self._views = {n: self.views(self.flat[:n])}
         if self._kernel is not None:
-            return self._kernel.loss_and_grad(self._views[n], X, y, c)
+            return self._kernel.loss_and_grad(self._views[n], X, y, c, self.criterion)
         params = {k: v.detach().requires_grad_() for k, v in self._views[n].items()}
         logits = self.logits(X, params)
-        n, B = y.shape
-        per_row = F.cross_entropy(
-            logits.reshape(n * B, -1), y.reshape(-1), reduction="none"
-        ).view(n, B)
-        loss = (c * per_row).sum(1)
+        loss = (c * self.criterion.per_row(logits, y)).sum(1)
         grads = torch.autograd.grad(
             loss.sum(), list(params.values()), allow_unused=True
         )
@@ -218,7 +218,7 @@ class _MLPKernel:
             }
         return self._work[key]
 
-    def loss_and_grad(self, params, X, y, c):
+    def loss_and_grad(self, params, X, y, c, criterion):
         work = self.workspace(params, X)
         with torch.no_grad():
             outs = self.forward(params, X, last=False, work=work["outs"])
@@ -231,12 +231,19 @@ class _MLPKernel:
                 logits = torch.baddbmm(
                     params[bias].unsqueeze(2), params[weight], h.transpose(1, 2)
                 )
-            y, c = y.unsqueeze(1), c.unsqueeze(1)
-            log_p = logits.log_softmax(1)  # as F.cross_entropy computes it
-            loss = (c * log_p.gather(1, y)).sum((1, 2)).neg_()
-            # d loss / d logits = c * (softmax - one_hot(y))
-            dz = log_p.exp_().mul_(c)
-            dz.scatter_add_(1, y, -c)
+            if criterion.cross_entropy:
+                y, c = y.unsqueeze(1), c.unsqueeze(1)
+                log_p = logits.log_softmax(1)  # as F.cross_entropy computes it
+                loss = (c * log_p.gather(1, y)).sum((1, 2)).neg_()
+                # d loss / d logits = c * (softmax - one_hot(y))
+                dz = log_p.exp_().mul_(c)
+                dz.scatter_add_(1, y, -c)
+            else:  # any other criterion: autograd on the logits alone
+                with torch.enable_grad():
+                    z = logits.transpose(1, 2).requires_grad_()
+                    loss = (c * criterion.per_row(z, y)).sum(1)
+                    (dz,) = torch.autograd.grad(loss.sum(), z)
+                loss, dz = loss.detach(), dz.transpose(1, 2)
             grads = {weight: torch.bmm(dz, h)}
             if bias is not None:
                 grads[bias] = dz.sum(2)

@@ -29,7 +29,9 @@ import torch
 from joblib import parallel_config
 
 from .. import _net
+from ..class_weight import scheme_weights
 from . import _eligibility
+from ._criteria import criterion_key
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
 from ._writeback import write_back
 
@@ -225,25 +227,33 @@ class Session:
         self.blocks.setdefault(block, (X, *labels))
         n_epochs = net.max_epochs
         start = len(net.history)
-        weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
-        class_weight = (
-            None
-            if weights[0] is None
-            else torch.tensor(np.stack(weights), dtype=torch.float32)
-        )
         batch_size = net.get_params_for("iterator_train").get(
             "batch_size", net.batch_size
         )
         if batch_size == -1:
             batch_size = len(X)
+        orders = net.epoch_orders(dataset, n_epochs)
+        if plan.per_batch is not None:  # every batch weighted by its own counts
+            weights = _batch_weights(plan, labels[0], orders, batch_size)
+        else:
+            weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
+        class_weight = (
+            None
+            if weights[0] is None
+            else torch.tensor(np.stack(weights), dtype=torch.float32)
+        )
+        criterion = copy.deepcopy(net.criterion_).cpu()
+        criterion.weight = None  # the job's class_weight, per epoch or step
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
             # int32 halves what a search holds between its passes
-            orders=[o.to(torch.int32) for o in net.epoch_orders(dataset, n_epochs)],
+            orders=[o.to(torch.int32) for o in orders],
             batch_size=batch_size,
             optimizer_kwargs=_eligibility.optimizer_kwargs(net),
             class_weight=class_weight,
             normalization=net.criterion_.normalization,
+            per_step=plan.per_batch is not None,
+            criterion=criterion,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (
@@ -254,6 +264,7 @@ class Session:
             shapes,
             X.shape[1:],
             batch_size,
+            criterion_key(net.criterion_),
         )
         record.block = block
 
@@ -325,6 +336,20 @@ class Session:
             "memory_budget": self.memory_budget,
             "train_time": self.train_time,
         }
+
+
+def _batch_weights(plan, y, orders, batch_size):
+    """Per step, the class weights of :class:`~skweighted.class_weight.PerBatch`
+    from its batch's counts (as ``WeightedNet.get_loss`` computes them)."""
+    y, k = np.asarray(y), len(plan.classes)
+    return [
+        scheme_weights(
+            plan.per_batch.weights_from_counts,
+            np.bincount(y[order[i : i + batch_size].numpy()], minlength=k),
+        )
+        for order in orders
+        for i in range(0, len(order), batch_size)
+    ]
 
 
 def _not_an_array(X):
