@@ -32,7 +32,7 @@ from skweighted.losses import (
     RealWorldWeightCrossEntropyLoss,
     WeightedCrossEntropyLoss,
 )
-from skweighted.modules import MLP
+from skweighted.modules import CNN, MLP
 
 TOL = 1e-4
 COST = [[0.0, 1.0, 4.0], [2.0, 0.0, 1.0], [8.0, 3.0, 0.0]]
@@ -246,6 +246,92 @@ def test_a_binary_criterion_stacked_equals_its_separate_fit(
         separate[i].net_.history[:, "train_loss"],
         atol=TOL,
     )
+
+
+MULTILABEL = {
+    "none": {},
+    "balanced": dict(class_weight="balanced"),
+    "weighted_mean": dict(
+        class_weight="balanced", criterion__normalization="weighted_mean"
+    ),
+    "sample_weight": dict(class_weight="balanced"),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_multilabel():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(80, 5, n_classes=3, random_state=0)
+    X = X.astype(np.float32)
+    sw = np.linspace(0.5, 2.0, len(X))
+    cases = [(_net(**p), X, Y) for p in MULTILABEL.values()]
+    params = [{"sample_weight": sw} if n == "sample_weight" else {} for n in MULTILABEL]
+    session = Session()
+    with session.recording():
+        for (est, X, Y), p in zip(cases, params):
+            clone(est).fit(X, Y, **p)
+    session.train()
+    with session.replaying():
+        fitted = [clone(e).fit(X, Y, **p) for (e, X, Y), p in zip(cases, params)]
+    separate = [clone(e).fit(X, Y, **p) for (e, X, Y), p in zip(cases, params)]
+    return X, fitted, separate, session.report()
+
+
+@pytest.mark.parametrize("name", MULTILABEL)
+def test_a_multilabel_fit_stacked_equals_its_separate_fit(stacked_multilabel, name):
+    X, fitted, separate, report = stacked_multilabel
+    assert report["n_stacked"] == len(MULTILABEL), report
+    i = list(MULTILABEL).index(name)
+    np.testing.assert_allclose(
+        fitted[i].predict_proba(X), separate[i].predict_proba(X), atol=TOL
+    )
+    np.testing.assert_allclose(
+        fitted[i].net_.history[:, "train_loss"],
+        separate[i].net_.history[:, "train_loss"],
+        atol=TOL,
+    )
+
+
+class _TokenBag(nn.Module):
+    """Token ids into nn.Embedding, averaged over the sequence."""
+
+    def __init__(self, n_classes, hidden_units=(4,), vocab=20):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, hidden_units[0])
+        self.out = nn.Linear(hidden_units[0], n_classes)
+
+    def forward(self, X):
+        return self.out(self.embedding(X).mean(1))
+
+
+def _integer_inputs(X, kind):
+    if kind == "token ids":
+        return (np.abs(X[:, :4]) * 5).astype(np.int64) % 20
+    return np.clip(X * 40 + 128, 0, 255).astype(np.uint8)  # the module scales
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("uint8 table", {}),  # the built-in MLP's own kernel
+        ("uint8 images", dict(module=CNN, module__channels=(2,),
+                              module__hidden_units=(4,))),
+        ("token ids", dict(module=_TokenBag)),
+    ],
+)  # fmt: skip
+def test_integer_inputs_stack(data, kind, params):
+    X, y = data
+    X = _integer_inputs(X, kind)
+    if kind == "uint8 images":
+        X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
+    fitted, separate, session = _record_train_replay(cases)
+    assert session.report()["n_stacked"] == 2, session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=kind
+        )
 
 
 def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):
@@ -615,15 +701,12 @@ def test_fits_that_differ_get_their_own_results(data, name):
 @pytest.mark.parametrize(
     "module, X_kind, reason",
     [
-        (None, "uint8", "X is uint8"),
         (_Frozen, "float", "is frozen"),
         (_Unused, "float", "not used by forward"),
     ],
 )
 def test_what_a_stack_would_get_wrong_trains_separately(data, module, X_kind, reason):
     X, y = data
-    if X_kind == "uint8":  # the module scales uint8 itself
-        X = np.clip(X * 40 + 128, 0, 255).astype(np.uint8)
     est = (
         _net()
         if module is None

@@ -18,18 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import WeightedCrossEntropyLoss
+from ..losses import MultiLabelBCELoss, WeightedCrossEntropyLoss
 from ..losses._base import _ClassWeightedLoss
 
+_STACKED = (_ClassWeightedLoss, MultiLabelBCELoss)
 #: Buffers the stack applies itself (as row weights), not the criterion.
 _WEIGHTS = ("weight",)
 
 
 def reason(criterion):
     """Why a stack cannot compute ``criterion``'s loss (None: it can)."""
-    if criterion is None or type(criterion) is WeightedCrossEntropyLoss:
-        return None
-    if isinstance(criterion, _ClassWeightedLoss):
+    if criterion is None or isinstance(criterion, _STACKED):
         return None
     return f"criterion {type(criterion).__name__}: its loss is not one a stack computes"
 
@@ -65,8 +64,9 @@ class StackedCriterion:
         self.cross_entropy = template is None or (
             type(template) is WeightedCrossEntropyLoss
         )
+        self.multilabel = isinstance(template, MultiLabelBCELoss)
         self._buffers, self._template, self._vmapped = {}, template, None
-        if self.cross_entropy:
+        if self.cross_entropy or self.multilabel:
             return
         names = [n for n, _ in template.named_buffers() if n not in _WEIGHTS]
         self._buffers = {
@@ -78,8 +78,14 @@ class StackedCriterion:
 
     def per_row(self, logits, y):
         """Unweighted losses ``(n, B)`` of logits ``(n, B, K)`` and labels
-        ``(n, B)``."""
+        ``(n, B)`` (multi-label: ``(n, B * L)`` of logits ``(n, B, L)`` and
+        entries ``(n, B * L)``)."""
         n, B = y.shape
+        if self.multilabel:  # y: the entries of label_entries, 2 * j + y_ij
+            target = (y % 2).to(logits.dtype)
+            return F.binary_cross_entropy_with_logits(
+                logits.reshape(n, -1), target, reduction="none"
+            )
         if self.cross_entropy:
             return F.cross_entropy(
                 logits.reshape(n * B, -1), y.reshape(-1), reduction="none"
@@ -108,3 +114,28 @@ class _PerSample(nn.Module):
 
     def forward(self, z, t):
         return self.criterion.per_sample_loss(z, t)
+
+
+def label_entries(labels, w, valid):
+    """A multi-label batch as entries: each (row, label) pair is weighed on
+    its own, as :class:`~skweighted.losses.MultiLabelBCELoss` weighs it.
+
+    Parameters
+    ----------
+    labels : LongTensor of shape (..., B, L)
+        The 0/1 indicator rows.
+    w, valid : Tensor of shape (..., B)
+        Each row's weight and whether it is a real row.
+
+    Returns
+    -------
+    entries : LongTensor of shape (..., B * L)
+        ``2 * j + y_ij``: the index of the entry's weight in the ``(L, 2)``
+        label weights, flattened.
+    w, valid : Tensor of shape (..., B * L)
+        The row's weight and flag, repeated for each of its labels.
+    """
+    L = labels.shape[-1]
+    entries = labels + 2 * torch.arange(L, device=labels.device)
+    per_entry = [t.unsqueeze(-1).expand(*t.shape, L).flatten(-2) for t in (w, valid)]
+    return entries.flatten(-2), *per_entry

@@ -9,7 +9,6 @@ resampled data), Adam/AdamW/SGD with per-model settings, a module that
 
 import copy
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -76,11 +75,6 @@ def _optimizer(net, plan, X):
 
 
 def _module(net, plan, X):
-    if not np.issubdtype(X.dtype, np.floating):
-        return (
-            f"X is {X.dtype}: the module converts it itself, and a stack takes "
-            "float inputs"
-        )
     module = net.module_
     frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
     if frozen:
@@ -100,8 +94,9 @@ def _module(net, plan, X):
         return None
     try:
         model = StackedModel([module, copy.deepcopy(module)], torch.device(net.device))
-        # torch.tensor copies: X may be read-only
-        x = torch.tensor(X[:2], dtype=torch.float32).to(net.device)
+        # torch.tensor copies: X may be read-only; integers stay integers
+        x = torch.tensor(X[:2]).to(net.device)
+        x = x.float() if x.is_floating_point() else x
         labels = torch.zeros(2, 2, dtype=torch.long, device=net.device)
         model.loss_and_grad(torch.stack([x, x]), labels, torch.ones(2, 2).to(x))
     except Exception as exc:

@@ -20,7 +20,7 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
 from . import _memory
-from ._criteria import StackedCriterion
+from ._criteria import StackedCriterion, label_entries
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -114,9 +114,13 @@ def train_stack(
     jobs : list of StackJob
         Same architecture and optimizer class.
     X : Tensor or ndarray of shape (n_rows, ...)
-        The shared rows (float32).
-    y : Tensor or ndarray of shape (n_rows,)
-        Their labels, encoded ``0..K-1``.
+        The shared rows: floats (trained as float32), or integers and
+        booleans kept as they are (token ids, ``uint8`` images), which the
+        module converts itself.
+    y : Tensor or ndarray of shape (n_rows,) or (n_rows, L)
+        Their labels, encoded ``0..K-1``, or a multi-label indicator matrix
+        (each job's class weights then hold ``(L, 2)`` flattened, see
+        :func:`~skweighted._stacking._criteria.label_entries`).
     sample_weight : Tensor or ndarray of shape (n_rows,), default=None
         A weight per row, multiplied by the class weight of its label.
     optimizer : type, default=torch.optim.Adam
@@ -136,7 +140,8 @@ def train_stack(
         In the order of ``jobs``; the results do not depend on the chunking.
     """
     device = torch.device(device)
-    X = _tensor(X, torch.float32)
+    X = _tensor(X, None)
+    X = X.float() if X.is_floating_point() else X
     y = _tensor(y, torch.long)
     sample_weight = (
         None if sample_weight is None else _tensor(sample_weight, torch.float32)
@@ -162,7 +167,7 @@ def train_stack(
 
 def _tensor(a, dtype):
     if isinstance(a, torch.Tensor):
-        return a.to(dtype)
+        return a if dtype is None else a.to(dtype)
     return torch.as_tensor(np.asarray(a), dtype=dtype)
 
 
@@ -177,7 +182,7 @@ def _model_bytes(jobs, X):
     n_params = sum(p.numel() for p in module.parameters())
     width = max(j.batch_size for j in jobs)
     device = next(module.parameters()).device  # where the recorded net put it
-    sample = torch.as_tensor(X[:2], dtype=torch.float32).to(device)
+    sample = _tensor(X[:2], None).to(device)  # the module converts integers
     activation = _memory.activation_bytes(module, sample, width)
     return [
         _memory.bytes_per_model(
@@ -265,10 +270,12 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         idx = idx.clamp_min(0)
         labels = y[idx]
         w = valid.to(torch.float32)
-        if cw is not None:
-            w = w * cw[:a, start:stop].gather(2, labels)  # each step's weights
         if sw is not None:
             w = w * sw[idx]
+        if labels.ndim > idx.ndim:  # multi-label: a weight per (row, label)
+            labels, w, valid = label_entries(labels, w, valid)
+        if cw is not None:
+            w = w * cw[:a, start:stop].gather(2, labels)  # each step's weights
         denom = w.sum(-1).clamp_min(tiny)
         if any_mean:
             counts = valid.sum(-1).to(torch.float32).clamp_min(1)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..modules import MLP
+from ..modules import MLP, as_float
 from ._criteria import StackedCriterion
 
 
@@ -183,7 +183,8 @@ class _MLPKernel:
         """Every layer's output (activation applied in place), input first;
         ``last=False`` stops before the output layer. ``work``: tensors to
         write the hidden layers' outputs into."""
-        outs = [X.reshape(X.shape[0], X.shape[1], -1)]  # MLP.forward flattens
+        # as MLP.forward: integers converted (uint8 scaled), samples flattened
+        outs = [as_float(X).reshape(X.shape[0], X.shape[1], -1)]
         for i, (weight, bias, act) in enumerate(
             self.linear if last else self.linear[:-1]
         ):
@@ -209,11 +210,12 @@ class _MLPKernel:
         if key not in self._work:
             widths = [params[w].shape[1] for w, _, _ in self.linear[:-1]]
             n_params = sum(p[0].numel() for p in params.values())
+            dtype = next(iter(params.values())).dtype  # X may be integers
             self._work = {
                 key: {
-                    "outs": [X.new_empty((n, B, h)) for h in widths],
-                    "grads": [X.new_empty((n, B, h)) for h in widths],
-                    "grad": X.new_empty((n, n_params)),
+                    "outs": [X.new_empty((n, B, h), dtype=dtype) for h in widths],
+                    "grads": [X.new_empty((n, B, h), dtype=dtype) for h in widths],
+                    "grad": X.new_empty((n, n_params), dtype=dtype),
                 }
             }
         return self._work[key]

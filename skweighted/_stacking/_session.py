@@ -239,8 +239,8 @@ class Session:
             weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
         class_weight = (
             None
-            if weights[0] is None
-            else torch.tensor(np.stack(weights), dtype=torch.float32)
+            if weights[0] is None  # multi-label (n_labels, 2): flattened
+            else torch.tensor(np.stack(weights), dtype=torch.float32).flatten(1)
         )
         criterion = copy.deepcopy(net.criterion_).cpu()
         criterion.weight = None  # the job's class_weight, per epoch or step
@@ -263,6 +263,7 @@ class Session:
             repr(net.module_),  # the same shapes with other activations differ
             shapes,
             X.shape[1:],
+            str(X.dtype),  # uint8 and float rows cannot share a stack
             batch_size,
             criterion_key(net.criterion_),
         )
