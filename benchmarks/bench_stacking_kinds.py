@@ -49,7 +49,7 @@ class NormDropoutMLP(nn.Module):
     def __init__(self, n_features_in, n_classes, hidden=32, p=0.2):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_features_in, hidden),
+            nn.Linear(n_features_in, hidden, bias=False),  # BatchNorm has one
             nn.BatchNorm1d(hidden),
             nn.ReLU(),
             nn.Dropout(p),

@@ -524,16 +524,131 @@ def test_a_user_module_stacks_through_vmap(data):
         )
 
 
-def test_dropout_trains_separately_with_its_reason():
+class _Normed(nn.Module):
+    """Linear -> a normalisation layer -> ReLU -> dropout -> Linear."""
+
+    def __init__(self, n_features_in, n_classes, norm="batch", p=0.3):
+        super().__init__()
+        norms = {
+            "batch": lambda: nn.BatchNorm1d(8),
+            "layer": lambda: nn.LayerNorm(8),
+            "group": lambda: nn.GroupNorm(2, 8),
+            "none": nn.Identity,
+        }
+        # no bias before a normalisation layer: it would get a gradient of 0
+        # but for rounding, which Adam turns into steps (see _stacking._layers)
+        self.body = nn.Sequential(
+            nn.Linear(n_features_in, 8, bias=norm == "none"),
+            norms[norm](),
+            nn.ReLU(),
+            nn.Dropout(p),
+        )
+        self.out = nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+class _NormedCNN(nn.Module):
+    """Conv -> BatchNorm2d -> ReLU -> Dropout2d -> Linear, on 1 x 4 x 4 images."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
+            nn.Dropout2d(0.25), nn.Flatten(), nn.Dropout(0.1),
+        )  # fmt: skip
+        self.out = nn.Linear(48, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+LAYERS = {
+    "mlp dropout": dict(module__dropout=0.3),
+    "batchnorm+dropout": dict(module=_Normed),
+    "batchnorm": dict(module=_Normed, module__p=0.0),
+    "layernorm+dropout": dict(module=_Normed, module__norm="layer"),
+    "groupnorm": dict(module=_Normed, module__norm="group", module__p=0.0),
+    "cnn batchnorm2d+dropout2d": dict(module=_NormedCNN),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_dropout_and_normalisation_layers_stack(data, name):
+    """Each stacked fit draws its separate fit's dropout noise and keeps its
+    own running statistics, over the real rows of its batches (a fold's
+    short last batch, another batch size: padding in the stack)."""
+    X, y = data
+    params = LAYERS[name]
+    base = BASE if "module" not in params else {
+        k: v for k, v in BASE.items() if k != "module__hidden_units"
+    }  # fmt: skip
+    if name.startswith("cnn"):
+        X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    fold = np.arange(len(y)) % 5 != 0
+    variants = [
+        dict(class_weight="balanced"),
+        dict(batch_size=20, lr=0.02),
+        dict(random_state=3),
+    ]
+    cases = [
+        (WeightedNeuralNetClassifier(**{**base, **params, **v}), X, y) for v in variants
+    ]
+    cases.append((WeightedNeuralNetClassifier(**base, **params), X[fold], y[fold]))
+    fitted, separate, session = _record_train_replay(cases)
+    assert session.report()["n_stacked"] == len(cases), session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=name
+        )
+        np.testing.assert_allclose(
+            got.net_.history[:, "train_loss"],
+            want.net_.history[:, "train_loss"],
+            atol=TOL,
+        )
+        for key, value in want.net_.module_.state_dict().items():
+            torch.testing.assert_close(
+                got.net_.module_.state_dict()[key], value, atol=TOL, rtol=0
+            )
+
+
+def test_dropout_draws_from_the_fit_s_own_generator(data):
+    """Torch's global generator neither decides a dropout fit's masks nor
+    is moved by them."""
+    X, y = data
+    est = _net(module__dropout=0.5)
+    torch.manual_seed(1)
+    a = clone(est).fit(X, y).predict_proba(X)
+    state = torch.get_rng_state()
+    torch.manual_seed(2)
+    b = clone(est).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    torch.manual_seed(1)
+    clone(est).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_alpha_dropout_trains_separately_with_its_reason():
     from skweighted import model_selection as ms
 
     X, y = make_classification(n_samples=80, n_features=5, random_state=0)
     est = WeightedNeuralNetClassifier(
-        max_epochs=2, batch_size=16, random_state=0, module__dropout=0.3
+        _AlphaDropped, max_epochs=2, batch_size=16, random_state=0
     )
     report = ms.cross_validate(est, X, y, cv=2, return_stacking=True)["stacking"]
     assert report["n_stacked"] == 0
-    assert report["separate"] and all("Dropout" in r for r in report["separate"])
+    assert report["separate"] and all("AlphaDropout" in r for r in report["separate"])
+
+
+class _AlphaDropped(nn.Module):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features_in, 4), nn.AlphaDropout(0.2))
+        self.out = nn.Linear(4, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
 
 
 def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_client):

@@ -12,7 +12,9 @@ import copy
 import torch
 from torch import nn
 
+from .._dropout import OWN_GENERATOR
 from .._net import _STOCHASTIC_LAYERS
+from . import _layers
 from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
@@ -80,15 +82,17 @@ def _module(net, plan, X):
     if frozen:
         return f"parameter {frozen[0]!r} is frozen (requires_grad=False)"
     norms = [type(m).__name__ for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm)]  # fmt: skip
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and type(m) not in _layers.BATCH_NORMS]  # fmt: skip
     if norms:
         return f"{norms[0]} in training mode: batch statistics need a separate net"
     stochastic = [type(m).__name__ for m in module.modules()
-                  if isinstance(m, _STOCHASTIC_LAYERS) and m.p > 0]  # fmt: skip
+                  if isinstance(m, _STOCHASTIC_LAYERS) and m.p > 0
+                  and type(m) not in OWN_GENERATOR]  # fmt: skip
     if stochastic:
         return (
-            f"{stochastic[0]}: a stack draws other dropout masks than the "
-            "separate fit, so it trains separately"
+            f"{stochastic[0]}: it draws from torch's global generator, which a "
+            "stack cannot split, so it trains separately"
         )
     if _is_plain_mlp(module):
         return None

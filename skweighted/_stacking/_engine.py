@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
-from . import _memory
+from . import _layers, _memory
 from ._criteria import StackedCriterion, label_entries
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
@@ -50,6 +50,9 @@ class StackJob:
     criterion : torch.nn.Module or None
         Its criterion (see :mod:`~skweighted._stacking._criteria`); ``None``
         is the built-in weighted cross-entropy.
+    seed : int or None
+        Its fit's seed, which its dropout noise is drawn from (see
+        :mod:`skweighted._dropout`).
     normalization : {"weighted_mean", "mean"}
     offset : int
         Added to every row of ``orders``: where this model's data starts in
@@ -65,6 +68,7 @@ class StackJob:
     offset: int = 0
     per_step: bool = False
     criterion: torch.nn.Module | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -260,6 +264,10 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     n_models, n_steps = len(jobs), sched.n_steps
     losses = torch.zeros(n_models, n_steps, device=device)
     sizes = torch.zeros(n_models, n_steps, dtype=torch.int32)
+    model.steps = _layers.Steps(
+        jobs[0].module, X[:2], [j.seed for j in jobs], sched.steps, sizes,
+        sched.width, device,
+    )  # fmt: skip
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
@@ -289,7 +297,7 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         began = time.perf_counter()
         for t in range(stop - start):
             Xb = torch.index_select(X, 0, idx[t].view(-1), out=rows).view(shape)
-            loss, grad = model.loss_and_grad(Xb, labels[t], c[t])
+            loss, grad = model.loss_and_grad(Xb, labels[t], c[t], start + t)
             opt.step(grad, a)
             # copied at once: small tensors kept alive between the steps'
             # large temporaries doubled the resident memory (malloc cannot

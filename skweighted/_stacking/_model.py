@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modules import MLP, as_float
+from . import _layers
 from ._criteria import StackedCriterion
 
 
@@ -64,6 +65,8 @@ class StackedModel:
         self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
         self._vmapped = None
         self._views = {}
+        #: the rows and dropout noise of each step (:class:`_layers.Steps`)
+        self.steps = None
 
     @property
     def n_models(self):
@@ -78,7 +81,7 @@ class StackedModel:
             start += n
         return out
 
-    def loss_and_grad(self, X, y, c):
+    def loss_and_grad(self, X, y, c, step=None):
         """Losses ``(n,)`` and their gradient ``(n, P)`` of the first ``n``
         models on their batches.
 
@@ -98,7 +101,7 @@ class StackedModel:
         if self._kernel is not None:
             return self._kernel.loss_and_grad(self._views[n], X, y, c, self.criterion)
         params = {k: v.detach().requires_grad_() for k, v in self._views[n].items()}
-        logits = self.logits(X, params)
+        logits = self.logits(X, params, step)
         loss = (c * self.criterion.per_row(logits, y)).sum(1)
         grads = torch.autograd.grad(
             loss.sum(), list(params.values()), allow_unused=True
@@ -108,22 +111,33 @@ class StackedModel:
             raise ValueError(f"parameter {unused[0]!r} is not used by forward")
         return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
-    def logits(self, X, params=None):
-        """Logits ``(n, B, K)`` of the models of ``params`` (default: all)."""
+    def logits(self, X, params=None, step=None):
+        """Logits ``(n, B, K)`` of the models of ``params`` (default: all);
+        ``step``: the stack's step, whose rows and dropout noise
+        :attr:`steps` gives (None: PyTorch's own layers, no dropout)."""
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
+            inputs = _layers.StepInputs()
+            _layers.patch(base, inputs)
 
-            def one(params, buffers, x):
+            def one(params, buffers, x, step):
+                inputs.noise, inputs.valid = step, step.get(_layers.VALID)
                 return torch.func.functional_call(base, (params, buffers), (x,))
 
             self._vmapped = torch.func.vmap(one, randomness="different")
         n = next(iter(params.values())).shape[0]
         buffers = {k: v[:n] for k, v in self._buffers.items()}
-        return self._vmapped(params, buffers, X)
+        drawn = {}  # the step's dropout noise by layer name, and its rows
+        if step is not None and self.steps is not None:
+            drawn = self.steps.noise(step, n)
+            valid = self.steps.valid(step, n)
+            if valid is not None:
+                drawn[_layers.VALID] = valid
+        return self._vmapped(params, buffers, X, drawn)
 
     def state_dicts(self):
         """One ``state_dict``-shaped dict of CPU tensors per model."""

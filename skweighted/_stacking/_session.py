@@ -254,6 +254,8 @@ class Session:
             normalization=net.criterion_.normalization,
             per_step=plan.per_batch is not None,
             criterion=criterion,
+            # random_state=None: any seed draws a fit as likely as a separate one
+            seed=int(torch.randint(2**31 - 1, ())) if plan.seed is None else plan.seed,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (

@@ -1,6 +1,7 @@
 """Turn a stacked model's result into an ordinary fitted net.
 
-The trained weights go into ``net.module_``, the optimizer's state into
+The trained weights and buffers (a BatchNorm's running statistics) go into
+``net.module_``, the optimizer's state into
 ``net.optimizer_`` (so a warm start continues as after a separate fit), and
 the history is recorded through skorch's own epoch events, so its callbacks
 (the epoch counter, the epoch ``train_loss`` and its ``_best`` flag, the
@@ -15,8 +16,8 @@ def write_back(net, result):
     device = torch.device(net.device)
     params = list(net.module_.named_parameters())
     with torch.no_grad():
-        for name, p in params:
-            p.copy_(result.state_dict[name].to(device))
+        for name, p in [*params, *net.module_.named_buffers()]:
+            p.copy_(result.state_dict[name].to(device))  # running statistics too
     for (_, p), state in zip(params, result.optimizer_state):
         state = {k: v for k, v in state.items() if v is not None}
         if state:
