@@ -651,6 +651,67 @@ class _AlphaDropped(nn.Module):
         return self.out(self.body(X))
 
 
+def _scheduler(policy, **kwargs):
+    from skorch.callbacks import LRScheduler
+
+    return [LRScheduler(getattr(torch.optim.lr_scheduler, policy), **kwargs)]
+
+
+SCHEDULES = {
+    "step": dict(callbacks=_scheduler("StepLR", step_size=1, gamma=0.5)),
+    "cosine": dict(callbacks=_scheduler("CosineAnnealingLR", T_max=3)),
+    "cosine, other T_max": dict(callbacks=_scheduler("CosineAnnealingLR", T_max=5)),
+    "one-cycle per batch": dict(
+        callbacks=_scheduler(
+            "OneCycleLR", max_lr=0.05, total_steps=30, step_every="batch"
+        )
+    ),
+    "one-cycle sgd momentum": dict(
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        callbacks=_scheduler(
+            "OneCycleLR", max_lr=0.1, total_steps=30, step_every="batch"
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_schedules(data):
+    X, y = data
+    cases = [(_net(class_weight="balanced", **p), X, y) for p in SCHEDULES.values()]
+    return _record_train_replay(cases)
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_each_model_trains_on_its_own_lr_schedule(stacked_schedules, data, name):
+    fitted, separate, session = stacked_schedules
+    assert session.report()["n_stacked"] == len(SCHEDULES), session.report()
+    i = list(SCHEDULES).index(name)
+    got, want = fitted[i], separate[i]
+    np.testing.assert_allclose(
+        got.predict_proba(data[0]), want.predict_proba(data[0]), atol=TOL
+    )
+    h_got, h_want = got.net_.history, want.net_.history
+    if "batch" in name or "sgd" in name:
+        lrs = h_want[:, "batches", :, "event_lr"]
+        assert h_got[:, "batches", :, "event_lr"] == lrs
+    else:
+        assert h_got[:, "event_lr"] == h_want[:, "event_lr"]
+    # the net's optimizer and callback end where the separate fit's do
+    assert (
+        got.net_.optimizer_.param_groups[0]["lr"]
+        == want.net_.optimizer_.param_groups[0]["lr"]
+    )
+
+
+def test_reduce_lr_on_plateau_trains_separately(data):
+    X, y = data
+    est = _net(callbacks=_scheduler("ReduceLROnPlateau"))
+    _, _, session = _record_train_replay([(est, X, y)])
+    assert "ReduceLROnPlateau" in session.report()["separate"][0]
+
+
 def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_client):
     """Under ``parallel_config(backend="dask")`` even ``n_jobs=1`` goes to the
     workers, where no session is active: the passes keep their fits here."""

@@ -14,7 +14,7 @@ from torch import nn
 
 from .._dropout import OWN_GENERATOR
 from .._net import _STOCHASTIC_LAYERS
-from . import _layers
+from . import _layers, _lr
 from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
@@ -44,11 +44,7 @@ def _warm(net, plan, X):
 
 
 def _callbacks(net, plan, X):
-    if net.callbacks not in (None, "disable") and len(net.callbacks):
-        names = [type(cb[1] if isinstance(cb, tuple) else cb).__name__
-                 for cb in net.callbacks]  # fmt: skip
-        return f"callbacks {names} need a separate net"
-    return None
+    return _lr.reason(net)
 
 
 def _split(net, plan, X):

@@ -53,6 +53,10 @@ class StackJob:
     seed : int or None
         Its fit's seed, which its dropout noise is drawn from (see
         :mod:`skweighted._dropout`).
+    schedule : list of dict or None
+        Per step, the optimizer settings its learning-rate schedule gives
+        (see :mod:`~skweighted._stacking._lr`); None: ``optimizer_kwargs``
+        throughout.
     normalization : {"weighted_mean", "mean"}
     offset : int
         Added to every row of ``orders``: where this model's data starts in
@@ -69,6 +73,7 @@ class StackJob:
     per_step: bool = False
     criterion: torch.nn.Module | None = None
     seed: int | None = None
+    schedule: list | None = None
 
 
 @dataclass
@@ -252,7 +257,7 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     )
     criterion = StackedCriterion([j.criterion for j in jobs], device)
     model = StackedModel([j.module for j in jobs], device, criterion)
-    opt = StackedOptimizer(model, optimizer, per_model)
+    opt = StackedOptimizer(model, optimizer, per_model, [j.schedule for j in jobs])
     n_classes = max(
         [int(y.max()) + 1]
         + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]

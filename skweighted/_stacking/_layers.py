@@ -114,7 +114,7 @@ class Steps:
         The stack's architecture.
     sample : Tensor
         Two input rows (to find each dropout layer's input shape).
-    seeds : list of int
+    seeds : list of int or None
         Per model, its fit's seed.
     steps : list of list of int
         Per model, its steps per epoch.
@@ -130,7 +130,12 @@ class Steps:
         self.layers = _dropout.layers(module)
         self.batch_norms = any(type(m) in BATCH_NORMS for m in module.modules())
         self.shapes = _input_shapes(module, sample) if self.layers else []
-        self.seeds, self.sizes, self.width = seeds, sizes, width
+        # no seed (random_state=None): any seed draws noise as likely as a
+        # separate fit's
+        self.seeds = [
+            int(torch.randint(2**31 - 1, ())) if s is None else s for s in seeds
+        ]
+        self.sizes, self.width = sizes, width
         self.device = device
         self.epoch_starts = []
         for model_steps in steps:
@@ -153,6 +158,8 @@ class Steps:
     def noise(self, step, n):
         """Layer name -> noise ``(n, width, ...)`` of the first ``n`` models
         at ``step`` (padding rows 0)."""
+        if not self.layers:
+            return {}
         out = {
             name: torch.zeros(
                 (n, self.width, *_dropout.noise_shape(layer, (1, *shape))[1:]),

@@ -30,7 +30,7 @@ from joblib import parallel_config
 
 from .. import _net
 from ..class_weight import scheme_weights
-from . import _eligibility
+from . import _eligibility, _lr
 from ._criteria import criterion_key
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
 from ._writeback import write_back
@@ -95,6 +95,7 @@ def _fingerprint(net, plan, data):
             # what makes a fit train separately must tell it apart too: a fit
             # with callbacks must never load the weights of one without
             _kinds(net.callbacks),
+            _callback_settings(net.callbacks),  # an LRScheduler's policy
             _kinds([net.train_split]),
             [(str(t.dtype), tuple(t.shape)) for t in tensors],
         )
@@ -122,6 +123,19 @@ def _kinds(objects):
         None if o is None else type(o[1] if isinstance(o, tuple) else o).__qualname__
         for o in objects
     ]
+
+
+def _callback_settings(callbacks):
+    """The parameters of each callback (an address in a repr, of a lambda
+    say, only makes two fits look different: the safe side)."""
+    if callbacks in (None, "disable"):
+        return callbacks
+    out = []
+    for cb in callbacks:
+        cb = cb[1] if isinstance(cb, tuple) else cb
+        params = cb.get_params() if hasattr(cb, "get_params") else {}
+        out.append(sorted((k, repr(v)) for k, v in params.items()))
+    return out
 
 
 class Session:
@@ -254,8 +268,12 @@ class Session:
             normalization=net.criterion_.normalization,
             per_step=plan.per_batch is not None,
             criterion=criterion,
-            # random_state=None: any seed draws a fit as likely as a separate one
-            seed=int(torch.randint(2**31 - 1, ())) if plan.seed is None else plan.seed,
+            schedule=_lr.schedule(
+                net,
+                _eligibility.optimizer_kwargs(net),
+                [-(-len(o) // batch_size) for o in orders],
+            ),
+            seed=plan.seed,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (

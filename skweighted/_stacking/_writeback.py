@@ -8,7 +8,11 @@ the history is recorded through skorch's own epoch events, so its callbacks
 timer) fill it in exactly as they do in a separate fit.
 """
 
+import warnings
+
 import torch
+
+from ._lr import batch_listeners
 
 
 def write_back(net, result):
@@ -27,6 +31,16 @@ def write_back(net, result):
 
 
 def _record_history(net, result):
+    listeners = batch_listeners(net)
+    with warnings.catch_warnings():
+        # an LRScheduler steps the net's optimizer, which took no step here
+        warnings.filterwarnings(
+            "ignore", "Detected call of `lr_scheduler.step", UserWarning
+        )
+        _replay(net, result, listeners)
+
+
+def _replay(net, result, listeners):
     net.notify("on_train_begin", X=None, y=None)
     for losses, sizes, duration in zip(
         result.batch_losses, result.batch_sizes, result.epoch_durations
@@ -35,10 +49,16 @@ def _record_history(net, result):
         # the rows new_batch() and record_batch() would add, without
         # History's indexing for every value
         batches = list.__getitem__(net.history, -1)["batches"]
-        batches.extend(
+        rows = [
             {"train_loss": loss, "train_batch_size": size}
             for loss, size in zip(losses, sizes)
-        )
+        ]
+        if not listeners:
+            batches.extend(rows)
+        for row in rows if listeners else ():  # a schedule stepped per batch
+            batches.append(row)
+            for cb in listeners:
+                cb.on_batch_end(net, batch=None, training=True)
         net.history.record("train_batch_count", len(losses))
         net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
         net.history.record("dur", duration)
