@@ -156,9 +156,11 @@ def _search(est, grid, X, y, stacking):
     return time.perf_counter() - start, search.stacking_
 
 
-def bench(quick, repeats):
+def bench(quick, repeats, only=None):
     out = []
     for name, est, grid, X, y in _rows(quick):
+        if only and name not in only:
+            continue
         _search(est, grid, X, y, True)  # warm-up: imports, first allocations
         times = {True: [], False: []}
         for _ in range(repeats):
@@ -228,9 +230,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--markdown", default=None)
+    parser.add_argument("--rows", nargs="+", default=None, help="only these rows")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    results = bench(args.quick, args.repeats)
+    results = bench(args.quick, args.repeats, args.rows)
     report = markdown(
         results,
         "python " + " ".join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),

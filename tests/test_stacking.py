@@ -467,6 +467,29 @@ def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
             torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
 
 
+def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
+    """The built-in CNN runs its models side by side on the channel axis
+    (grouped convolutions); the same steps as vmap over the module."""
+    from skweighted._stacking import _model
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(30, 1, 6, 6, generator=g)
+    y = torch.randint(0, 3, (30,), generator=g)
+    jobs = []
+    for m in range(3):
+        torch.manual_seed(m)
+        module = CNN((1, 6, 6), 3, channels=(3, 4), hidden_units=(5,))
+        orders = [torch.randperm(30 - 2 * m, generator=g) for _ in range(2)]
+        jobs.append(StackJob(module, orders, 8, {"lr": 0.01}, torch.rand(3) + 0.5))
+    assert _model._is_plain_cnn(jobs[0].module)
+    grouped = train_stack(jobs, X, y)
+    monkeypatch.setattr(_model, "_is_plain_cnn", lambda module: False)
+    generic = train_stack(jobs, X, y)
+    for a, b in zip(grouped, generic):
+        for name in a.state_dict:
+            torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
+
+
 def test_the_mlp_kernel_reuses_its_large_tensors_from_step_to_step():
     """The hidden layers' outputs and gradients and the gradient live in one
     workspace (a fresh megabyte-sized tensor each step cost page faults), and

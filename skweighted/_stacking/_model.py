@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..modules import MLP, as_float
+from ..modules import CNN, MLP, as_float
 from . import _layers
 from ._criteria import StackedCriterion
 
@@ -63,6 +63,7 @@ class StackedModel:
             for name, _ in first.named_buffers()
         }
         self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
+        self._conv = _GroupedCNN(first) if _is_plain_cnn(first) else None
         self._vmapped = None
         self._views = {}
         #: the rows and dropout noise of each step (:class:`_layers.Steps`)
@@ -118,6 +119,8 @@ class StackedModel:
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
+        if self._conv is not None:
+            return self._conv(params, X)
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
@@ -309,3 +312,63 @@ def _is_plain_mlp(module):
                 return False
             activated = True
     return seen_linear and not activated  # the logits come from a Linear
+
+
+class _GroupedCNN:
+    """The built-in CNN's forward for a stack: the models side by side on the
+    channel axis, each convolution one grouped convolution (``groups=n``),
+    pooling and ReLU per channel as they are, the head as batched matrix
+    products; autograd gives the gradient. ``vmap`` over the module spends
+    more around the convolutions than in them."""
+
+    def __init__(self, template):
+        self.features = list(template.features.named_children())
+        self.head = [
+            (f"head.{name}", layer)
+            for name, layer in template.head.named_children()
+            if not isinstance(layer, nn.Flatten | nn.Dropout)
+        ]
+
+    def __call__(self, params, X):
+        n, B = X.shape[:2]
+        x = as_float(X).transpose(0, 1).reshape(B, n * X.shape[2], *X.shape[3:])
+        for name, layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                w = params[f"features.{name}.weight"]
+                b = params.get(f"features.{name}.bias")
+                x = F.conv2d(
+                    x,
+                    w.reshape(-1, *w.shape[2:]),
+                    None if b is None else b.reshape(-1),
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    groups=n,
+                )
+            else:  # ReLU, MaxPool2d, AdaptiveAvgPool2d: channel by channel
+                x = layer(x)
+        h = x.reshape(B, n, -1).transpose(0, 1)  # (n, B, features)
+        for name, layer in self.head:
+            if isinstance(layer, nn.Linear):
+                W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+                h = (
+                    torch.bmm(h, W.transpose(1, 2))
+                    if b is None
+                    else torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+                )
+            else:
+                h = layer(h)
+        return h
+
+
+def _is_plain_cnn(module):
+    """The built-in CNN without dropout (dropout goes through ``vmap``)."""
+    if type(module) is not CNN:
+        return False
+    plain = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear,
+             nn.Flatten)  # fmt: skip
+    return all(
+        type(layer) in plain or (isinstance(layer, nn.Dropout) and layer.p == 0)
+        for part in (module.features, module.head)
+        for layer in part
+    )
