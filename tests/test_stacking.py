@@ -459,8 +459,16 @@ def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
     X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
     jobs = _jobs(3, 30, **mlp)
     assert _model._is_plain_mlp(jobs[0].module)
+    _same_as_through_vmap(monkeypatch, "_is_plain_mlp", jobs, X, y)
+
+
+def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
+    """The stack of ``jobs`` trains the same with its kernel (``kernel``:
+    the function of _model that picks it) as through vmap."""
+    from skweighted._stacking import _model
+
     fast = train_stack(jobs, X, y)
-    monkeypatch.setattr(_model, "_is_plain_mlp", lambda module: False)
+    monkeypatch.setattr(_model, kernel, lambda module: False)
     generic = train_stack(jobs, X, y)
     for a, b in zip(fast, generic):
         for name in a.state_dict:
@@ -482,12 +490,7 @@ def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
         orders = [torch.randperm(30 - 2 * m, generator=g) for _ in range(2)]
         jobs.append(StackJob(module, orders, 8, {"lr": 0.01}, torch.rand(3) + 0.5))
     assert _model._is_plain_cnn(jobs[0].module)
-    grouped = train_stack(jobs, X, y)
-    monkeypatch.setattr(_model, "_is_plain_cnn", lambda module: False)
-    generic = train_stack(jobs, X, y)
-    for a, b in zip(grouped, generic):
-        for name in a.state_dict:
-            torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
+    _same_as_through_vmap(monkeypatch, "_is_plain_cnn", jobs, X, y)
 
 
 def test_the_mlp_kernel_reuses_its_large_tensors_from_step_to_step():
