@@ -655,6 +655,23 @@ def test_dropout_draws_from_the_fit_s_own_generator(data):
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def test_a_bias_feeding_batch_norm_trains_separately_under_adam(data):
+    X, y = data
+    base = {k: v for k, v in BASE.items() if k != "module__hidden_units"}
+    biased = WeightedNeuralNetClassifier(_BiasedNorm, **base)
+    sgd = clone(biased).set_params(optimizer=torch.optim.SGD)
+    _, _, session = _record_train_replay([(biased, X, y), (sgd, X, y)])
+    report = session.report()
+    assert report["n_stacked"] == 1, report  # SGD's steps stay rounding-sized
+    assert "'body.0' has a bias that feeds BatchNorm1d" in report["separate"][0]
+
+
+class _BiasedNorm(_Normed):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes, p=0.0)
+        self.body[0] = nn.Linear(n_features_in, 8)
+
+
 def test_alpha_dropout_trains_separately_with_its_reason():
     from skweighted import model_selection as ms
 

@@ -72,6 +72,34 @@ def _optimizer(net, plan, X):
     return None
 
 
+def _bias_before_batch_norm(module, optimizer):
+    """A bias that feeds a BatchNorm directly (the next layer of a
+    Sequential) gets a gradient of zero but for rounding; Adam divides the
+    rounding by its own size and steps, so the bias (and the running mean)
+    follows the rounding of whichever implementation computed it. SGD's
+    steps stay of the size of the rounding."""
+    if optimizer not in (torch.optim.Adam, torch.optim.AdamW):
+        return None
+    for parent_name, parent in module.named_modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        layers = list(parent.named_children())
+        for (name, layer), (_, after) in zip(layers, layers[1:]):
+            bias = getattr(layer, "bias", None)
+            if (
+                isinstance(layer, nn.Linear | nn.modules.conv._ConvNd)
+                and isinstance(bias, nn.Parameter)
+                and isinstance(after, nn.modules.batchnorm._BatchNorm)
+            ):
+                where = f"{parent_name}.{name}" if parent_name else name
+                return (
+                    f"{type(layer).__name__} {where!r} has a bias that feeds "
+                    f"{type(after).__name__}: its gradient is rounding, which Adam "
+                    "turns into steps a stack cannot reproduce (bias=False stacks)"
+                )
+    return None
+
+
 def _module(net, plan, X):
     module = net.module_
     frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
@@ -90,6 +118,9 @@ def _module(net, plan, X):
             f"{stochastic[0]}: it draws from torch's global generator, which a "
             "stack cannot split, so it trains separately"
         )
+    why = _bias_before_batch_norm(module, net.optimizer)
+    if why is not None:
+        return why
     if _is_plain_mlp(module):
         return None
     try:

@@ -22,8 +22,9 @@ The normalisation removes it, so its gradient is 0 but for rounding; Adam
 divides that rounding by its own square root and takes full steps, so the
 bias, and with it the running mean, follows the rounding of whichever
 implementation computed it. The model trains the same (the losses agree);
-its eval-mode predictions differ by about ``lr``. Leave that bias out
-(``bias=False``), as is usual before a normalisation layer.
+its eval-mode predictions differ by about ``lr``. Under Adam such a fit
+trains separately (``_eligibility._bias_before_batch_norm``); leave that
+bias out (``bias=False``), as is usual before a normalisation layer.
 """
 
 import copy
