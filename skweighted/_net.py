@@ -17,8 +17,9 @@ What differs from :class:`skorch.NeuralNet`:
   fit's seed while holding a process-wide lock, and every epoch draws its
   batch order from its own generator seeded by ``(seed, epoch)``, so fits in
   threads of one process do not share random numbers, and a warm fit goes on
-  exactly as one longer fit would. Modules with dropout also seed torch's
-  global generator per epoch, under the same lock;
+  exactly as one longer fit would. Dropout layers draw from the fit's own
+  generator, seeded per epoch (:mod:`skweighted._dropout`); other stochastic
+  layers seed torch's global generator per epoch, under the same lock;
 - **less Python per step**: the per-batch events (``on_batch_begin``,
   ``on_grad_computed``, ``on_batch_end``) go only to the callbacks that
   override them (the others are no-ops), modules switch train/eval mode only
@@ -42,7 +43,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator, to_tensor
 
-from . import _build, _distributed, _inputs, calibration
+from . import _build, _distributed, _dropout, _inputs, calibration
 from ._batching import (
     SAMPLE_WEIGHT,
     ArrayDataset,
@@ -470,15 +471,25 @@ class WeightedNet(NeuralNet):
             self._run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def _epoch_rng(self, training):
-        """Seed torch's global generator for a training epoch of a module with
-        dropout (under the lock), so that its draws belong to this fit."""
+        """The randomness of a training epoch, this fit's own: its dropout
+        layers draw from a generator of its own, seeded for the epoch (see
+        :mod:`skweighted._dropout`); other stochastic layers from torch's
+        global generator, seeded for the epoch under the lock."""
         plan = self.plan_
         if not training or plan is None or plan.seed is None:
             return contextlib.nullcontext()
-        if not any(isinstance(m, _STOCHASTIC_LAYERS) for m in self.module_.modules()):
-            return contextlib.nullcontext()
-        epoch = len(self.history) - 1
-        return seeded(epoch_seed(plan.seed, epoch, GLOBAL), torch.device(self.device))
+        seed = epoch_seed(plan.seed, len(self.history) - 1, GLOBAL)
+        device = torch.device(self.device)
+        stack = contextlib.ExitStack()
+        if _dropout.layers(self.module_):
+            generator = torch.Generator(device).manual_seed(seed)
+            stack.enter_context(_dropout.drawing_from(self.module_, generator))
+        if any(
+            isinstance(m, _STOCHASTIC_LAYERS) and type(m) not in _dropout.OWN_GENERATOR
+            for m in self.module_.modules()
+        ):
+            stack.enter_context(seeded(seed, device))
+        return stack
 
     def _run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         begin = self._listeners("on_batch_begin")

@@ -18,10 +18,9 @@ stackable ones are then trained together; the second pass is scikit-learn's
 own code, in which every fit loads its trained weights and history instead of
 training. A fit that cannot be stacked trains separately in the second pass,
 and the reason is kept in ``stacking_`` (a callback such as early stopping, a
-validation split, BatchNorm, a module ``torch.func.vmap`` rejects, a
-criterion other than :class:`~skweighted.losses.WeightedCrossEntropyLoss`,
-``PerBatch`` weights, an optimizer other than Adam/AdamW/SGD, a ``Dataset``
-input).
+validation split, AlphaDropout, a module ``torch.func.vmap`` rejects, a
+criterion from outside :mod:`skweighted.losses`, an optimizer other than
+Adam/AdamW/SGD, a ``Dataset`` input).
 """
 
 from numbers import Integral

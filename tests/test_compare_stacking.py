@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BatchNormNet
+from conftest import AlphaDropoutNet
 from imblearn import FunctionSampler
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from sklearn.linear_model import LogisticRegression
@@ -140,10 +140,10 @@ def test_the_notes_name_what_trained_separately_and_why(binary):
     FAILED_ONCE.clear()
     strategies = {
         "none": "none",
-        "bn": make_imb_pipeline(
+        "alpha": make_imb_pipeline(
             StandardScaler(),
             WeightedNeuralNetClassifier(
-                BatchNormNet, max_epochs=2, batch_size=32, random_state=0
+                AlphaDropoutNet, max_epochs=2, batch_size=32, random_state=0
             ),
         ),
         "callback": make_imb_pipeline(
@@ -166,8 +166,9 @@ def test_the_notes_name_what_trained_separately_and_why(binary):
     assert result.failed == [] and result.results["error_type"].isna().all()
     total = 12  # 4 network strategies x 3 folds
     assert result.notes == [
-        f"stacking: 3 of {total} network fits trained separately ('bn' x3): "
-        "BatchNorm1d in training mode: batch statistics need a separate net.",
+        f"stacking: 3 of {total} network fits trained separately ('alpha' x3): "
+        "AlphaDropout: it draws from torch's global generator, which a stack "
+        "cannot split, so it trains separately.",
         f"stacking: 3 of {total} network fits trained separately ('callback' x3): "
         "callbacks ['Callback'] need a separate net.",
         f"stacking: 1 of {total} network fits trained separately ('flaky' x1): "

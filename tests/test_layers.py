@@ -20,7 +20,7 @@ LAYERS = [
     ["_compat", "_docstring", "_version", "_threads", "class_weight", "modules",
      "datasets"],
     ["losses", "_inputs", "sampling"],
-    ["_build", "calibration", "resampling", "_batching", "_distributed"],
+    ["_build", "calibration", "resampling", "_batching", "_distributed", "_dropout"],
     ["_net"],
     ["_stacking"],
     ["_classifier"],

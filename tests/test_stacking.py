@@ -22,11 +22,19 @@ from skweighted import WeightedNeuralNetClassifier
 from skweighted._stacking import StackJob, plan_chunks, stack_bytes, train_stack
 from skweighted._stacking._schedule import PackedSchedule
 from skweighted._stacking._session import Session
-from skweighted.class_weight import Deferred, EffectiveNumber, InversePower
-from skweighted.losses import WeightedCrossEntropyLoss
-from skweighted.modules import MLP
+from skweighted.class_weight import Deferred, EffectiveNumber, InversePower, PerBatch
+from skweighted.losses import (
+    BinaryCrossEntropyLoss,
+    BinaryFocalLoss,
+    FocalLoss,
+    LogitAdjustedLoss,
+    RealWorldWeightCrossEntropyLoss,
+    WeightedCrossEntropyLoss,
+)
+from skweighted.modules import CNN, MLP
 
 TOL = 1e-4
+COST = [[0.0, 1.0, 4.0], [2.0, 0.0, 1.0], [8.0, 3.0, 0.0]]
 BASE = dict(
     max_epochs=3, batch_size=16, lr=0.01, random_state=0, module__hidden_units=(8,)
 )
@@ -107,6 +115,41 @@ def _cases(X, y):
             {},
         ),  # fmt: skip
         ("smote", make_pipeline(SMOTE(random_state=0), _net()), X, y, {}),
+        ("focal", _net(criterion=FocalLoss, class_weight="balanced"), X, y, {}),
+        ("focal_gamma", _net(criterion=FocalLoss, criterion__gamma=0.5), X, y, {}),
+        (
+            "focal_mean",
+            _net(criterion=FocalLoss, criterion__normalization="mean"),
+            X,
+            y,
+            {"sample_weight": sw},
+        ),  # fmt: skip
+        # each fold's own class counts: one stack, the counts vmapped
+        ("logit_adjusted", _net(criterion=LogitAdjustedLoss), X, y, {}),
+        (
+            "logit_adjusted_fold",
+            _net(criterion=LogitAdjustedLoss),
+            X[fold],
+            y[fold],
+            {},
+        ),
+        (
+            "cost_matrix",
+            _net(
+                criterion=RealWorldWeightCrossEntropyLoss, criterion__cost_matrix=COST
+            ),
+            X,
+            y,
+            {},
+        ),  # fmt: skip
+        ("per_batch", _net(class_weight=PerBatch("balanced")), X, y, {}),
+        (
+            "per_batch_mean",
+            _net(class_weight=PerBatch("inverse"), criterion__normalization="mean"),
+            X,
+            y,
+            {"sample_weight": sw},
+        ),  # fmt: skip
     ]
 
 
@@ -157,6 +200,137 @@ def test_stacked_equals_separate_fit(stacked, data, name):
     sizes = h_got[:, "batches", :, "train_batch_size"]
     assert sizes == h_want[:, "batches", :, "train_batch_size"], name
     assert set(h_got[-1]) == set(h_want[-1]), name
+
+
+BINARY = {
+    "bce": dict(criterion=BinaryCrossEntropyLoss),
+    "bce_pos_weight": dict(
+        criterion=BinaryCrossEntropyLoss, class_weight={"ok": 1, "fraud": 4}
+    ),
+    "bce_mean": dict(
+        criterion=BinaryCrossEntropyLoss,
+        class_weight="balanced",
+        criterion__normalization="mean",
+    ),
+    "binary_focal": dict(criterion=BinaryFocalLoss, class_weight="balanced"),
+    "binary_cost": dict(
+        criterion=RealWorldWeightCrossEntropyLoss,
+        criterion__fn_cost=5.0,
+        criterion__fp_cost=1.0,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_binary(binary):
+    X, y = binary
+    return _record_train_replay([(_net(**p), X, y) for p in BINARY.values()])
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_a_binary_criterion_stacked_equals_its_separate_fit(
+    stacked_binary, binary, name
+):
+    fitted, separate, session = stacked_binary
+    assert session.report()["n_stacked"] == len(BINARY), session.report()
+    i = list(BINARY).index(name)
+    np.testing.assert_allclose(
+        fitted[i].predict_proba(binary[0]),
+        separate[i].predict_proba(binary[0]),
+        atol=TOL,
+        err_msg=name,
+    )
+    np.testing.assert_allclose(
+        fitted[i].net_.history[:, "train_loss"],
+        separate[i].net_.history[:, "train_loss"],
+        atol=TOL,
+    )
+
+
+MULTILABEL = {
+    "none": {},
+    "balanced": dict(class_weight="balanced"),
+    "weighted_mean": dict(
+        class_weight="balanced", criterion__normalization="weighted_mean"
+    ),
+    "sample_weight": dict(class_weight="balanced"),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_multilabel():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(80, 5, n_classes=3, random_state=0)
+    X = X.astype(np.float32)
+    sw = np.linspace(0.5, 2.0, len(X))
+    cases = [(_net(**p), X, Y) for p in MULTILABEL.values()]
+    params = [{"sample_weight": sw} if n == "sample_weight" else {} for n in MULTILABEL]
+    session = Session()
+    with session.recording():
+        for (est, X, Y), p in zip(cases, params):
+            clone(est).fit(X, Y, **p)
+    session.train()
+    with session.replaying():
+        fitted = [clone(e).fit(X, Y, **p) for (e, X, Y), p in zip(cases, params)]
+    separate = [clone(e).fit(X, Y, **p) for (e, X, Y), p in zip(cases, params)]
+    return X, fitted, separate, session.report()
+
+
+@pytest.mark.parametrize("name", MULTILABEL)
+def test_a_multilabel_fit_stacked_equals_its_separate_fit(stacked_multilabel, name):
+    X, fitted, separate, report = stacked_multilabel
+    assert report["n_stacked"] == len(MULTILABEL), report
+    i = list(MULTILABEL).index(name)
+    np.testing.assert_allclose(
+        fitted[i].predict_proba(X), separate[i].predict_proba(X), atol=TOL
+    )
+    np.testing.assert_allclose(
+        fitted[i].net_.history[:, "train_loss"],
+        separate[i].net_.history[:, "train_loss"],
+        atol=TOL,
+    )
+
+
+class _TokenBag(nn.Module):
+    """Token ids into nn.Embedding, averaged over the sequence."""
+
+    def __init__(self, n_classes, hidden_units=(4,), vocab=20):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, hidden_units[0])
+        self.out = nn.Linear(hidden_units[0], n_classes)
+
+    def forward(self, X):
+        return self.out(self.embedding(X).mean(1))
+
+
+def _integer_inputs(X, kind):
+    if kind == "token ids":
+        return (np.abs(X[:, :4]) * 5).astype(np.int64) % 20
+    return np.clip(X * 40 + 128, 0, 255).astype(np.uint8)  # the module scales
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("uint8 table", {}),  # the built-in MLP's own kernel
+        ("uint8 images", dict(module=CNN, module__channels=(2,),
+                              module__hidden_units=(4,))),
+        ("token ids", dict(module=_TokenBag)),
+    ],
+)  # fmt: skip
+def test_integer_inputs_stack(data, kind, params):
+    X, y = data
+    X = _integer_inputs(X, kind)
+    if kind == "uint8 images":
+        X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
+    fitted, separate, session = _record_train_replay(cases)
+    assert session.report()["n_stacked"] == 2, session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=kind
+        )
 
 
 def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):
@@ -284,12 +458,38 @@ def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
     X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
     jobs = _jobs(3, 30, **mlp)
     assert _model._is_plain_mlp(jobs[0].module)
+    _same_as_through_vmap(monkeypatch, "_is_plain_mlp", jobs, X, y)
+
+
+def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
+    """The stack of ``jobs`` trains the same with its kernel (``kernel``:
+    the function of _model that picks it) as through vmap."""
+    from skweighted._stacking import _model
+
     fast = train_stack(jobs, X, y)
-    monkeypatch.setattr(_model, "_is_plain_mlp", lambda module: False)
+    monkeypatch.setattr(_model, kernel, lambda module: False)
     generic = train_stack(jobs, X, y)
     for a, b in zip(fast, generic):
         for name in a.state_dict:
             torch.testing.assert_close(a.state_dict[name], b.state_dict[name])
+
+
+def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
+    """The built-in CNN runs its models side by side on the channel axis
+    (grouped convolutions); the same steps as vmap over the module."""
+    from skweighted._stacking import _model
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(30, 1, 6, 6, generator=g)
+    y = torch.randint(0, 3, (30,), generator=g)
+    jobs = []
+    for m in range(3):
+        torch.manual_seed(m)
+        module = CNN((1, 6, 6), 3, channels=(3, 4), hidden_units=(5,))
+        orders = [torch.randperm(30 - 2 * m, generator=g) for _ in range(2)]
+        jobs.append(StackJob(module, orders, 8, {"lr": 0.01}, torch.rand(3) + 0.5))
+    assert _model._is_plain_cnn(jobs[0].module)
+    _same_as_through_vmap(monkeypatch, "_is_plain_cnn", jobs, X, y)
 
 
 def test_the_mlp_kernel_reuses_its_large_tensors_from_step_to_step():
@@ -349,16 +549,209 @@ def test_a_user_module_stacks_through_vmap(data):
         )
 
 
-def test_dropout_trains_separately_with_its_reason(small_three):
+class _Normed(nn.Module):
+    """Linear -> a normalisation layer -> ReLU -> dropout -> Linear."""
+
+    def __init__(self, n_features_in, n_classes, norm="batch", p=0.3):
+        super().__init__()
+        norms = {
+            "batch": lambda: nn.BatchNorm1d(8),
+            "layer": lambda: nn.LayerNorm(8),
+            "group": lambda: nn.GroupNorm(2, 8),
+            "none": nn.Identity,
+        }
+        # no bias before a normalisation layer: it would get a gradient of 0
+        # but for rounding, which Adam turns into steps (see _stacking._layers)
+        self.body = nn.Sequential(
+            nn.Linear(n_features_in, 8, bias=norm == "none"),
+            norms[norm](),
+            nn.ReLU(),
+            nn.Dropout(p),
+        )
+        self.out = nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+class _NormedCNN(nn.Module):
+    """Conv -> BatchNorm2d -> ReLU -> Dropout2d -> Linear, on 1 x 4 x 4 images."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
+            nn.Dropout2d(0.25), nn.Flatten(), nn.Dropout(0.1),
+        )  # fmt: skip
+        self.out = nn.Linear(48, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+LAYERS = {
+    "mlp dropout": dict(module__dropout=0.3),
+    "batchnorm+dropout": dict(module=_Normed),
+    "batchnorm": dict(module=_Normed, module__p=0.0),
+    "layernorm+dropout": dict(module=_Normed, module__norm="layer"),
+    "groupnorm": dict(module=_Normed, module__norm="group", module__p=0.0),
+    "cnn batchnorm2d+dropout2d": dict(module=_NormedCNN),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_dropout_and_normalisation_layers_stack(data, name):
+    """Each stacked fit draws its separate fit's dropout noise and keeps its
+    own running statistics, over the real rows of its batches (a fold's
+    short last batch, another batch size: padding in the stack)."""
+    X, y = data
+    params = LAYERS[name]
+    base = BASE if "module" not in params else {
+        k: v for k, v in BASE.items() if k != "module__hidden_units"
+    }  # fmt: skip
+    if name.startswith("cnn"):
+        X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    fold = np.arange(len(y)) % 5 != 0
+    variants = [
+        dict(class_weight="balanced"),
+        dict(batch_size=20, lr=0.02),
+        dict(random_state=3),
+    ]
+    cases = [
+        (WeightedNeuralNetClassifier(**{**base, **params, **v}), X, y) for v in variants
+    ]
+    cases.append((WeightedNeuralNetClassifier(**base, **params), X[fold], y[fold]))
+    fitted, separate, session = _record_train_replay(cases)
+    assert session.report()["n_stacked"] == len(cases), session.report()
+    for got, want in zip(fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=name
+        )
+        np.testing.assert_allclose(
+            got.net_.history[:, "train_loss"],
+            want.net_.history[:, "train_loss"],
+            atol=TOL,
+        )
+        for key, value in want.net_.module_.state_dict().items():
+            torch.testing.assert_close(
+                got.net_.module_.state_dict()[key], value, atol=TOL, rtol=0
+            )
+
+
+def test_dropout_draws_from_the_fit_s_own_generator(data):
+    """Torch's global generator neither decides a dropout fit's masks nor
+    is moved by them."""
+    X, y = data
+    est = _net(module__dropout=0.5)
+    torch.manual_seed(1)
+    a = clone(est).fit(X, y).predict_proba(X)
+    state = torch.get_rng_state()
+    torch.manual_seed(2)
+    b = clone(est).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    torch.manual_seed(1)
+    clone(est).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_bias_feeding_batch_norm_trains_separately_under_adam(data):
+    X, y = data
+    base = {k: v for k, v in BASE.items() if k != "module__hidden_units"}
+    biased = WeightedNeuralNetClassifier(_BiasedNorm, **base)
+    sgd = clone(biased).set_params(optimizer=torch.optim.SGD)
+    _, _, session = _record_train_replay([(biased, X, y), (sgd, X, y)])
+    report = session.report()
+    assert report["n_stacked"] == 1, report  # SGD's steps stay rounding-sized
+    assert "'body.0' has a bias that feeds BatchNorm1d" in report["separate"][0]
+
+
+class _BiasedNorm(_Normed):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__(n_features_in, n_classes, p=0.0)
+        self.body[0] = nn.Linear(n_features_in, 8)
+
+
+def test_alpha_dropout_trains_separately_with_its_reason(small_three):
     from skweighted import model_selection as ms
 
     X, y = small_three
     est = WeightedNeuralNetClassifier(
-        max_epochs=2, batch_size=16, random_state=0, module__dropout=0.3
+        _AlphaDropped, max_epochs=2, batch_size=16, random_state=0
     )
     report = ms.cross_validate(est, X, y, cv=2, return_stacking=True)["stacking"]
     assert report["n_stacked"] == 0
-    assert report["separate"] and all("Dropout" in r for r in report["separate"])
+    assert report["separate"] and all("AlphaDropout" in r for r in report["separate"])
+
+
+class _AlphaDropped(nn.Module):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features_in, 4), nn.AlphaDropout(0.2))
+        self.out = nn.Linear(4, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+def _scheduler(policy, **kwargs):
+    from skorch.callbacks import LRScheduler
+
+    return [LRScheduler(getattr(torch.optim.lr_scheduler, policy), **kwargs)]
+
+
+SCHEDULES = {
+    "step": dict(callbacks=_scheduler("StepLR", step_size=1, gamma=0.5)),
+    "cosine": dict(callbacks=_scheduler("CosineAnnealingLR", T_max=3)),
+    "cosine, other T_max": dict(callbacks=_scheduler("CosineAnnealingLR", T_max=5)),
+    "one-cycle per batch": dict(
+        callbacks=_scheduler(
+            "OneCycleLR", max_lr=0.05, total_steps=30, step_every="batch"
+        )
+    ),
+    "one-cycle sgd momentum": dict(
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        callbacks=_scheduler(
+            "OneCycleLR", max_lr=0.1, total_steps=30, step_every="batch"
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_schedules(data):
+    X, y = data
+    cases = [(_net(class_weight="balanced", **p), X, y) for p in SCHEDULES.values()]
+    return _record_train_replay(cases)
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_each_model_trains_on_its_own_lr_schedule(stacked_schedules, data, name):
+    fitted, separate, session = stacked_schedules
+    assert session.report()["n_stacked"] == len(SCHEDULES), session.report()
+    i = list(SCHEDULES).index(name)
+    got, want = fitted[i], separate[i]
+    np.testing.assert_allclose(
+        got.predict_proba(data[0]), want.predict_proba(data[0]), atol=TOL
+    )
+    h_got, h_want = got.net_.history, want.net_.history
+    if "batch" in name or "sgd" in name:
+        lrs = h_want[:, "batches", :, "event_lr"]
+        assert h_got[:, "batches", :, "event_lr"] == lrs
+    else:
+        assert h_got[:, "event_lr"] == h_want[:, "event_lr"]
+    # the net's optimizer and callback end where the separate fit's do
+    assert (
+        got.net_.optimizer_.param_groups[0]["lr"]
+        == want.net_.optimizer_.param_groups[0]["lr"]
+    )
+
+
+def test_reduce_lr_on_plateau_trains_separately(data):
+    X, y = data
+    est = _net(callbacks=_scheduler("ReduceLROnPlateau"))
+    _, _, session = _record_train_replay([(est, X, y)])
+    assert "ReduceLROnPlateau" in session.report()["separate"][0]
 
 
 def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_client):
@@ -526,15 +919,12 @@ def test_fits_that_differ_get_their_own_results(data, name):
 @pytest.mark.parametrize(
     "module, X_kind, reason",
     [
-        (None, "uint8", "X is uint8"),
         (_Frozen, "float", "is frozen"),
         (_Unused, "float", "not used by forward"),
     ],
 )
 def test_what_a_stack_would_get_wrong_trains_separately(data, module, X_kind, reason):
     X, y = data
-    if X_kind == "uint8":  # the module scales uint8 itself
-        X = np.clip(X * 40 + 128, 0, 255).astype(np.uint8)
     est = (
         _net()
         if module is None

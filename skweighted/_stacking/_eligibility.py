@@ -9,12 +9,13 @@ resampled data), Adam/AdamW/SGD with per-model settings, a module that
 
 import copy
 
-import numpy as np
 import torch
 from torch import nn
 
+from .._dropout import OWN_GENERATOR
 from .._net import _STOCHASTIC_LAYERS
-from ..losses import WeightedCrossEntropyLoss
+from . import _layers, _lr
+from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
 
@@ -28,8 +29,8 @@ def optimizer_kwargs(net):
 
 def reason(net, plan, X):
     """Why the prepared ``net`` cannot train on ``X`` in a stack (None: it can)."""
-    for check in (_warm, _callbacks, _split, _iterator, _criterion, _schedule,
-                  _optimizer, _module):  # fmt: skip
+    for check in (_warm, _callbacks, _split, _iterator, _criterion, _optimizer,
+                  _module):  # fmt: skip
         why = check(net, plan, X)
         if why is not None:
             return why
@@ -43,11 +44,7 @@ def _warm(net, plan, X):
 
 
 def _callbacks(net, plan, X):
-    if net.callbacks not in (None, "disable") and len(net.callbacks):
-        names = [type(cb[1] if isinstance(cb, tuple) else cb).__name__
-                 for cb in net.callbacks]  # fmt: skip
-        return f"callbacks {names} need a separate net"
-    return None
+    return _lr.reason(net)
 
 
 def _split(net, plan, X):
@@ -64,18 +61,7 @@ def _iterator(net, plan, X):
 
 
 def _criterion(net, plan, X):
-    crit = net.criterion_
-    if type(crit) is not WeightedCrossEntropyLoss:
-        return (
-            f"criterion {type(crit).__name__}: only WeightedCrossEntropyLoss is stacked"
-        )
-    return None
-
-
-def _schedule(net, plan, X):
-    if plan.per_batch is not None:
-        return "class_weight=PerBatch(...): weights recomputed from every batch"
-    return None
+    return criterion_reason(net.criterion_)
 
 
 def _optimizer(net, plan, X):
@@ -86,33 +72,62 @@ def _optimizer(net, plan, X):
     return None
 
 
+def _bias_before_batch_norm(module, optimizer):
+    """A bias that feeds a BatchNorm directly (the next layer of a
+    Sequential) gets a gradient of zero but for rounding; Adam divides the
+    rounding by its own size and steps, so the bias (and the running mean)
+    follows the rounding of whichever implementation computed it. SGD's
+    steps stay of the size of the rounding."""
+    if optimizer not in (torch.optim.Adam, torch.optim.AdamW):
+        return None
+    for parent_name, parent in module.named_modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        layers = list(parent.named_children())
+        for (name, layer), (_, after) in zip(layers, layers[1:]):
+            bias = getattr(layer, "bias", None)
+            if (
+                isinstance(layer, nn.Linear | nn.modules.conv._ConvNd)
+                and isinstance(bias, nn.Parameter)
+                and isinstance(after, nn.modules.batchnorm._BatchNorm)
+            ):
+                where = f"{parent_name}.{name}" if parent_name else name
+                return (
+                    f"{type(layer).__name__} {where!r} has a bias that feeds "
+                    f"{type(after).__name__}: its gradient is rounding, which Adam "
+                    "turns into steps a stack cannot reproduce (bias=False stacks)"
+                )
+    return None
+
+
 def _module(net, plan, X):
-    if not np.issubdtype(X.dtype, np.floating):
-        return (
-            f"X is {X.dtype}: the module converts it itself, and a stack takes "
-            "float inputs"
-        )
     module = net.module_
     frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
     if frozen:
         return f"parameter {frozen[0]!r} is frozen (requires_grad=False)"
     norms = [type(m).__name__ for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm)]  # fmt: skip
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and type(m) not in _layers.BATCH_NORMS]  # fmt: skip
     if norms:
         return f"{norms[0]} in training mode: batch statistics need a separate net"
     stochastic = [type(m).__name__ for m in module.modules()
-                  if isinstance(m, _STOCHASTIC_LAYERS) and m.p > 0]  # fmt: skip
+                  if isinstance(m, _STOCHASTIC_LAYERS) and m.p > 0
+                  and type(m) not in OWN_GENERATOR]  # fmt: skip
     if stochastic:
         return (
-            f"{stochastic[0]}: a stack draws other dropout masks than the "
-            "separate fit, so it trains separately"
+            f"{stochastic[0]}: it draws from torch's global generator, which a "
+            "stack cannot split, so it trains separately"
         )
+    why = _bias_before_batch_norm(module, net.optimizer)
+    if why is not None:
+        return why
     if _is_plain_mlp(module):
         return None
     try:
         model = StackedModel([module, copy.deepcopy(module)], torch.device(net.device))
-        # torch.tensor copies: X may be read-only
-        x = torch.tensor(X[:2], dtype=torch.float32).to(net.device)
+        # torch.tensor copies: X may be read-only; integers stay integers
+        x = torch.tensor(X[:2]).to(net.device)
+        x = x.float() if x.is_floating_point() else x
         labels = torch.zeros(2, 2, dtype=torch.long, device=net.device)
         model.loss_and_grad(torch.stack([x, x]), labels, torch.ones(2, 2).to(x))
     except Exception as exc:

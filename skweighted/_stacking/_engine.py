@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
-from . import _memory
+from . import _layers, _memory
+from ._criteria import StackedCriterion, label_entries
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -40,9 +41,22 @@ class StackJob:
     batch_size : int
     optimizer_kwargs : dict
         Keyword arguments of the optimizer, ``lr`` included.
-    class_weight : Tensor of shape (K,) or (n_epochs, K), or None
-        Class weights, or one row per epoch (a deferred schedule); ``None``
-        weighs every class 1.
+    class_weight : Tensor of shape (K,), (n_epochs, K) or (n_steps, K), or None
+        Class weights, or one row per epoch (a deferred schedule), or one row
+        per step (``per_step``: weights from each batch's own counts);
+        ``None`` weighs every class 1.
+    per_step : bool
+        Whether ``class_weight`` has one row per step.
+    criterion : torch.nn.Module or None
+        Its criterion (see :mod:`~skweighted._stacking._criteria`); ``None``
+        is the built-in weighted cross-entropy.
+    seed : int or None
+        Its fit's seed, which its dropout noise is drawn from (see
+        :mod:`skweighted._dropout`).
+    schedule : list of dict or None
+        Per step, the optimizer settings its learning-rate schedule gives
+        (see :mod:`~skweighted._stacking._lr`); None: ``optimizer_kwargs``
+        throughout.
     normalization : {"weighted_mean", "mean"}
     offset : int
         Added to every row of ``orders``: where this model's data starts in
@@ -56,6 +70,10 @@ class StackJob:
     class_weight: torch.Tensor | None = None
     normalization: str = "weighted_mean"
     offset: int = 0
+    per_step: bool = False
+    criterion: torch.nn.Module | None = None
+    seed: int | None = None
+    schedule: list | None = None
 
 
 @dataclass
@@ -105,9 +123,13 @@ def train_stack(
     jobs : list of StackJob
         Same architecture and optimizer class.
     X : Tensor or ndarray of shape (n_rows, ...)
-        The shared rows (float32).
-    y : Tensor or ndarray of shape (n_rows,)
-        Their labels, encoded ``0..K-1``.
+        The shared rows: floats (trained as float32), or integers and
+        booleans kept as they are (token ids, ``uint8`` images), which the
+        module converts itself.
+    y : Tensor or ndarray of shape (n_rows,) or (n_rows, L)
+        Their labels, encoded ``0..K-1``, or a multi-label indicator matrix
+        (each job's class weights then hold ``(L, 2)`` flattened, see
+        :func:`~skweighted._stacking._criteria.label_entries`).
     sample_weight : Tensor or ndarray of shape (n_rows,), default=None
         A weight per row, multiplied by the class weight of its label.
     optimizer : type, default=torch.optim.Adam
@@ -127,7 +149,8 @@ def train_stack(
         In the order of ``jobs``; the results do not depend on the chunking.
     """
     device = torch.device(device)
-    X = _tensor(X, torch.float32)
+    X = _tensor(X, None)
+    X = X.float() if X.is_floating_point() else X
     y = _tensor(y, torch.long)
     sample_weight = (
         None if sample_weight is None else _tensor(sample_weight, torch.float32)
@@ -153,7 +176,7 @@ def train_stack(
 
 def _tensor(a, dtype):
     if isinstance(a, torch.Tensor):
-        return a.to(dtype)
+        return a if dtype is None else a.to(dtype)
     return torch.as_tensor(np.asarray(a), dtype=dtype)
 
 
@@ -168,7 +191,7 @@ def _model_bytes(jobs, X):
     n_params = sum(p.numel() for p in module.parameters())
     width = max(j.batch_size for j in jobs)
     device = next(module.parameters()).device  # where the recorded net put it
-    sample = torch.as_tensor(X[:2], dtype=torch.float32).to(device)
+    sample = _tensor(X[:2], None).to(device)  # the module converts integers
     activation = _memory.activation_bytes(module, sample, width)
     return [
         _memory.bytes_per_model(
@@ -191,18 +214,22 @@ def _workers(n_jobs):
     return 1 if n_jobs in (None, 1) else effective_n_jobs(n_jobs)
 
 
-def _class_weights(jobs, n_epochs, n_classes, device):
-    """``(M, E, K)`` class weights, or None when no job has any."""
+def _class_weights(jobs, steps, n_steps, n_classes, device):
+    """``(M, S, K)`` class weights of every model's steps (``steps``: per
+    model, its steps per epoch), or None when no job has any."""
     if all(j.class_weight is None for j in jobs):
         return None
-    cw = torch.ones(len(jobs), n_epochs, n_classes)
+    cw = torch.ones(len(jobs), n_steps, n_classes)
     for m, j in enumerate(jobs):
         if j.class_weight is not None:
             w = torch.as_tensor(j.class_weight, dtype=torch.float32)
             if w.ndim == 1:
-                cw[m, :, : w.shape[-1]] = w
-            else:  # one row per epoch of this model (others may train longer)
-                cw[m, : len(w), : w.shape[-1]] = w[:n_epochs]
+                w = w.expand(len(steps[m]), -1)
+            if not j.per_step:  # one row per epoch: repeated over its steps
+                w = w[: len(steps[m])].repeat_interleave(
+                    torch.tensor(steps[m], dtype=torch.long), dim=0
+                )
+            cw[m, : len(w), : w.shape[-1]] = w[:n_steps]
     return cw.to(device)
 
 
@@ -228,19 +255,24 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
     sched = PackedSchedule(
         [j.orders for j in jobs], [j.batch_size for j in jobs], [j.offset for j in jobs]
     )
-    model = StackedModel([j.module for j in jobs], device)
-    opt = StackedOptimizer(model, optimizer, per_model)
+    criterion = StackedCriterion([j.criterion for j in jobs], device)
+    model = StackedModel([j.module for j in jobs], device, criterion)
+    opt = StackedOptimizer(model, optimizer, per_model, [j.schedule for j in jobs])
     n_classes = max(
         [int(y.max()) + 1]
         + [j.class_weight.shape[-1] for j in jobs if j.class_weight is not None]
     )
-    cw = _class_weights(jobs, max(len(j.orders) for j in jobs), n_classes, device)
+    cw = _class_weights(jobs, sched.steps, sched.n_steps, n_classes, device)
     mean = torch.tensor([j.normalization == "mean" for j in jobs], device=device)
     any_mean = bool(mean.any())
     tiny = torch.finfo(torch.float32).tiny
     n_models, n_steps = len(jobs), sched.n_steps
     losses = torch.zeros(n_models, n_steps, device=device)
     sizes = torch.zeros(n_models, n_steps, dtype=torch.int32)
+    model.steps = _layers.Steps(
+        jobs[0].module, X[:2], [j.seed for j in jobs], sched.steps, sizes,
+        sched.width, device,
+    )  # fmt: skip
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
@@ -251,12 +283,12 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         idx = idx.clamp_min(0)
         labels = y[idx]
         w = valid.to(torch.float32)
-        if cw is not None:
-            # (a, W, K): the class weights of each step's epoch
-            per_step = cw[:a].gather(1, epochs[..., None].expand(-1, -1, cw.shape[-1]))
-            w = w * per_step.gather(2, labels)
         if sw is not None:
             w = w * sw[idx]
+        if labels.ndim > idx.ndim:  # multi-label: a weight per (row, label)
+            labels, w, valid = label_entries(labels, w, valid)
+        if cw is not None:
+            w = w * cw[:a, start:stop].gather(2, labels)  # each step's weights
         denom = w.sum(-1).clamp_min(tiny)
         if any_mean:
             counts = valid.sum(-1).to(torch.float32).clamp_min(1)
@@ -270,7 +302,7 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         began = time.perf_counter()
         for t in range(stop - start):
             Xb = torch.index_select(X, 0, idx[t].view(-1), out=rows).view(shape)
-            loss, grad = model.loss_and_grad(Xb, labels[t], c[t])
+            loss, grad = model.loss_and_grad(Xb, labels[t], c[t], start + t)
             opt.step(grad, a)
             # copied at once: small tensors kept alive between the steps'
             # large temporaries doubled the resident memory (malloc cannot

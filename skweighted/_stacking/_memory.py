@@ -36,10 +36,13 @@ def activation_bytes(module, X, batch_size):
             sizes.append(output.numel())
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
+    training = module.training
+    module.eval()  # the same shapes, and a BatchNorm's statistics stay
     try:
         with torch.no_grad():
             module(X[:2])
     finally:
+        module.train(training)
         for h in handles:
             h.remove()
     per_row = (sum(sizes) / 2) + X[:1].numel()

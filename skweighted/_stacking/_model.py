@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..modules import MLP
+from ..modules import CNN, MLP, as_float
+from . import _layers
+from ._criteria import StackedCriterion
 
 
 class StackedModel:
@@ -35,9 +37,11 @@ class StackedModel:
         Same architecture (same parameter names and shapes); their current
         parameters are the initial weights. They are not modified.
     device : torch.device
+    criterion : StackedCriterion, default=None
+        The models' criteria; None is the built-in cross-entropy.
     """
 
-    def __init__(self, modules, device):
+    def __init__(self, modules, device, criterion=None):
         first = modules[0]
         names, shapes = [], []
         for name, p in first.named_parameters():
@@ -50,6 +54,7 @@ class StackedModel:
         ]
         self.flat = torch.stack(rows).to(device=device, dtype=torch.float32)
         self.device = device
+        self.criterion = criterion or StackedCriterion([None], device)
         self._template = first
         self._buffers = {
             name: torch.stack([dict(m.named_buffers())[name] for m in modules]).to(
@@ -58,8 +63,11 @@ class StackedModel:
             for name, _ in first.named_buffers()
         }
         self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
+        self._conv = _GroupedCNN(first) if _is_plain_cnn(first) else None
         self._vmapped = None
         self._views = {}
+        #: the rows and dropout noise of each step (:class:`_layers.Steps`)
+        self.steps = None
 
     @property
     def n_models(self):
@@ -74,7 +82,7 @@ class StackedModel:
             start += n
         return out
 
-    def loss_and_grad(self, X, y, c):
+    def loss_and_grad(self, X, y, c, step=None):
         """Losses ``(n,)`` and their gradient ``(n, P)`` of the first ``n``
         models on their batches.
 
@@ -92,14 +100,10 @@ class StackedModel:
         if n not in self._views:  # the first n rows of flat, updated in place
             self._views = {n: self.views(self.flat[:n])}
         if self._kernel is not None:
-            return self._kernel.loss_and_grad(self._views[n], X, y, c)
+            return self._kernel.loss_and_grad(self._views[n], X, y, c, self.criterion)
         params = {k: v.detach().requires_grad_() for k, v in self._views[n].items()}
-        logits = self.logits(X, params)
-        n, B = y.shape
-        per_row = F.cross_entropy(
-            logits.reshape(n * B, -1), y.reshape(-1), reduction="none"
-        ).view(n, B)
-        loss = (c * per_row).sum(1)
+        logits = self.logits(X, params, step)
+        loss = (c * self.criterion.per_row(logits, y)).sum(1)
         grads = torch.autograd.grad(
             loss.sum(), list(params.values()), allow_unused=True
         )
@@ -108,22 +112,35 @@ class StackedModel:
             raise ValueError(f"parameter {unused[0]!r} is not used by forward")
         return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
-    def logits(self, X, params=None):
-        """Logits ``(n, B, K)`` of the models of ``params`` (default: all)."""
+    def logits(self, X, params=None, step=None):
+        """Logits ``(n, B, K)`` of the models of ``params`` (default: all);
+        ``step``: the stack's step, whose rows and dropout noise
+        :attr:`steps` gives (None: PyTorch's own layers, no dropout)."""
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
+        if self._conv is not None:
+            return self._conv(params, X)
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
+            inputs = _layers.StepInputs()
+            _layers.patch(base, inputs)
 
-            def one(params, buffers, x):
+            def one(params, buffers, x, step):
+                inputs.noise, inputs.valid = step, step.get(_layers.VALID)
                 return torch.func.functional_call(base, (params, buffers), (x,))
 
             self._vmapped = torch.func.vmap(one, randomness="different")
         n = next(iter(params.values())).shape[0]
         buffers = {k: v[:n] for k, v in self._buffers.items()}
-        return self._vmapped(params, buffers, X)
+        drawn = {}  # the step's dropout noise by layer name, and its rows
+        if step is not None and self.steps is not None:
+            drawn = self.steps.noise(step, n)
+            valid = self.steps.valid(step, n)
+            if valid is not None:
+                drawn[_layers.VALID] = valid
+        return self._vmapped(params, buffers, X, drawn)
 
     def state_dicts(self):
         """One ``state_dict``-shaped dict of CPU tensors per model."""
@@ -183,7 +200,8 @@ class _MLPKernel:
         """Every layer's output (activation applied in place), input first;
         ``last=False`` stops before the output layer. ``work``: tensors to
         write the hidden layers' outputs into."""
-        outs = [X.reshape(X.shape[0], X.shape[1], -1)]  # MLP.forward flattens
+        # as MLP.forward: integers converted (uint8 scaled), samples flattened
+        outs = [as_float(X).reshape(X.shape[0], X.shape[1], -1)]
         for i, (weight, bias, act) in enumerate(
             self.linear if last else self.linear[:-1]
         ):
@@ -209,16 +227,17 @@ class _MLPKernel:
         if key not in self._work:
             widths = [params[w].shape[1] for w, _, _ in self.linear[:-1]]
             n_params = sum(p[0].numel() for p in params.values())
+            dtype = next(iter(params.values())).dtype  # X may be integers
             self._work = {
                 key: {
-                    "outs": [X.new_empty((n, B, h)) for h in widths],
-                    "grads": [X.new_empty((n, B, h)) for h in widths],
-                    "grad": X.new_empty((n, n_params)),
+                    "outs": [X.new_empty((n, B, h), dtype=dtype) for h in widths],
+                    "grads": [X.new_empty((n, B, h), dtype=dtype) for h in widths],
+                    "grad": X.new_empty((n, n_params), dtype=dtype),
                 }
             }
         return self._work[key]
 
-    def loss_and_grad(self, params, X, y, c):
+    def loss_and_grad(self, params, X, y, c, criterion):
         work = self.workspace(params, X)
         with torch.no_grad():
             outs = self.forward(params, X, last=False, work=work["outs"])
@@ -231,12 +250,19 @@ class _MLPKernel:
                 logits = torch.baddbmm(
                     params[bias].unsqueeze(2), params[weight], h.transpose(1, 2)
                 )
-            y, c = y.unsqueeze(1), c.unsqueeze(1)
-            log_p = logits.log_softmax(1)  # as F.cross_entropy computes it
-            loss = (c * log_p.gather(1, y)).sum((1, 2)).neg_()
-            # d loss / d logits = c * (softmax - one_hot(y))
-            dz = log_p.exp_().mul_(c)
-            dz.scatter_add_(1, y, -c)
+            if criterion.cross_entropy:
+                y, c = y.unsqueeze(1), c.unsqueeze(1)
+                log_p = logits.log_softmax(1)  # as F.cross_entropy computes it
+                loss = (c * log_p.gather(1, y)).sum((1, 2)).neg_()
+                # d loss / d logits = c * (softmax - one_hot(y))
+                dz = log_p.exp_().mul_(c)
+                dz.scatter_add_(1, y, -c)
+            else:  # any other criterion: autograd on the logits alone
+                with torch.enable_grad():
+                    z = logits.transpose(1, 2).requires_grad_()
+                    loss = (c * criterion.per_row(z, y)).sum(1)
+                    (dz,) = torch.autograd.grad(loss.sum(), z)
+                loss, dz = loss.detach(), dz.transpose(1, 2)
             grads = {weight: torch.bmm(dz, h)}
             if bias is not None:
                 grads[bias] = dz.sum(2)
@@ -286,3 +312,63 @@ def _is_plain_mlp(module):
                 return False
             activated = True
     return seen_linear and not activated  # the logits come from a Linear
+
+
+class _GroupedCNN:
+    """The built-in CNN's forward for a stack: the models side by side on the
+    channel axis, each convolution one grouped convolution (``groups=n``),
+    pooling and ReLU per channel as they are, the head as batched matrix
+    products; autograd gives the gradient. ``vmap`` over the module spends
+    more around the convolutions than in them."""
+
+    def __init__(self, template):
+        self.features = list(template.features.named_children())
+        self.head = [
+            (f"head.{name}", layer)
+            for name, layer in template.head.named_children()
+            if not isinstance(layer, nn.Flatten | nn.Dropout)
+        ]
+
+    def __call__(self, params, X):
+        n, B = X.shape[:2]
+        x = as_float(X).transpose(0, 1).reshape(B, n * X.shape[2], *X.shape[3:])
+        for name, layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                w = params[f"features.{name}.weight"]
+                b = params.get(f"features.{name}.bias")
+                x = F.conv2d(
+                    x,
+                    w.reshape(-1, *w.shape[2:]),
+                    None if b is None else b.reshape(-1),
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    groups=n,
+                )
+            else:  # ReLU, MaxPool2d, AdaptiveAvgPool2d: channel by channel
+                x = layer(x)
+        h = x.reshape(B, n, -1).transpose(0, 1)  # (n, B, features)
+        for name, layer in self.head:
+            if isinstance(layer, nn.Linear):
+                W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+                h = (
+                    torch.bmm(h, W.transpose(1, 2))
+                    if b is None
+                    else torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+                )
+            else:
+                h = layer(h)
+        return h
+
+
+def _is_plain_cnn(module):
+    """The built-in CNN without dropout (dropout goes through ``vmap``)."""
+    if type(module) is not CNN:
+        return False
+    plain = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear,
+             nn.Flatten)  # fmt: skip
+    return all(
+        type(layer) in plain or (isinstance(layer, nn.Dropout) and layer.p == 0)
+        for part in (module.features, module.head)
+        for layer in part
+    )

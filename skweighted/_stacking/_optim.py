@@ -86,14 +86,21 @@ class StackedOptimizer:
         ``torch.optim.Adam``, ``AdamW`` or ``SGD``; the same for every model.
     per_model : list of dict
         Model ``m``'s settings, as returned by :func:`settings`.
+    schedules : list of (list of dict or None), default=None
+        Model ``m``'s settings that change at each of its steps (an
+        ``LRScheduler``'s, see :mod:`~skweighted._stacking._lr`), or None.
     """
 
-    def __init__(self, model, optimizer, per_model):
+    def __init__(self, model, optimizer, per_model, schedules=None):
         self.model = model
         self.sgd = optimizer is torch.optim.SGD
         self.params = model.flat.detach()  # the same storage, no autograd
         self.per_model = per_model
-        self.keys = [tuple(sorted(s.items(), key=str)) for s in per_model]
+        self.schedules = schedules or [None] * len(per_model)
+        self.keys = [
+            (tuple(sorted(s.items(), key=str)), repr(schedule))
+            for s, schedule in zip(per_model, self.schedules)
+        ]
         self.steps = [0] * len(per_model)
         self.momentum = None  # SGD: created by the first step, as torch does
         if not self.sgd:
@@ -130,6 +137,8 @@ class StackedOptimizer:
         return blocks
 
     def _update(self, s, a, b, grad):
+        if self.schedules[a] is not None:  # this step's lr (betas, momentum)
+            s = {**s, **self.schedules[a][self.steps[a]]}
         params = [self.params[a:b]]
         if self.sgd:
             first = self.momentum is None or self.steps[a] == 0

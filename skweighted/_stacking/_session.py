@@ -30,7 +30,9 @@ from joblib import parallel_config
 
 from .. import _net
 from .._compat import active_backend
-from . import _eligibility
+from ..class_weight import scheme_weights
+from . import _eligibility, _lr
+from ._criteria import criterion_key
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
 from ._writeback import write_back
 
@@ -94,6 +96,7 @@ def _fingerprint(net, plan, data):
             # what makes a fit train separately must tell it apart too: a fit
             # with callbacks must never load the weights of one without
             _kinds(net.callbacks),
+            _callback_settings(net.callbacks),  # an LRScheduler's policy
             _kinds([net.train_split]),
             [(str(t.dtype), tuple(t.shape)) for t in tensors],
         )
@@ -121,6 +124,19 @@ def _kinds(objects):
         None if o is None else type(o[1] if isinstance(o, tuple) else o).__qualname__
         for o in objects
     ]
+
+
+def _callback_settings(callbacks):
+    """The parameters of each callback (an address in a repr, of a lambda
+    say, only makes two fits look different: the safe side)."""
+    if callbacks in (None, "disable"):
+        return callbacks
+    out = []
+    for cb in callbacks:
+        cb = cb[1] if isinstance(cb, tuple) else cb
+        params = cb.get_params() if hasattr(cb, "get_params") else {}
+        out.append(sorted((k, repr(v)) for k, v in params.items()))
+    return out
 
 
 class Session:
@@ -243,25 +259,39 @@ class Session:
         self.blocks.setdefault(block, (X, *labels))
         n_epochs = net.max_epochs
         start = len(net.history)
-        weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
-        class_weight = (
-            None
-            if weights[0] is None
-            else torch.tensor(np.stack(weights), dtype=torch.float32)
-        )
         batch_size = net.get_params_for("iterator_train").get(
             "batch_size", net.batch_size
         )
         if batch_size == -1:
             batch_size = len(X)
+        orders = net.epoch_orders(dataset, n_epochs)
+        if plan.per_batch is not None:  # every batch weighted by its own counts
+            weights = _batch_weights(plan, labels[0], orders, batch_size)
+        else:
+            weights = [plan.loss_weight(start + e) for e in range(n_epochs)]
+        class_weight = (
+            None
+            if weights[0] is None  # multi-label (n_labels, 2): flattened
+            else torch.tensor(np.stack(weights), dtype=torch.float32).flatten(1)
+        )
+        criterion = copy.deepcopy(net.criterion_).cpu()
+        criterion.weight = None  # the job's class_weight, per epoch or step
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
             # int32 halves what a search holds between its passes
-            orders=[o.to(torch.int32) for o in net.epoch_orders(dataset, n_epochs)],
+            orders=[o.to(torch.int32) for o in orders],
             batch_size=batch_size,
             optimizer_kwargs=_eligibility.optimizer_kwargs(net),
             class_weight=class_weight,
             normalization=net.criterion_.normalization,
+            per_step=plan.per_batch is not None,
+            criterion=criterion,
+            schedule=_lr.schedule(
+                net,
+                _eligibility.optimizer_kwargs(net),
+                [-(-len(o) // batch_size) for o in orders],
+            ),
+            seed=plan.seed,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (
@@ -271,7 +301,9 @@ class Session:
             repr(net.module_),  # the same shapes with other activations differ
             shapes,
             X.shape[1:],
+            str(X.dtype),  # uint8 and float rows cannot share a stack
             batch_size,
+            criterion_key(net.criterion_),
         )
         record.block = block
 
@@ -348,6 +380,20 @@ class Session:
             "train_time": self.train_time,
             "recording_errors": list(self.recording_errors),
         }
+
+
+def _batch_weights(plan, y, orders, batch_size):
+    """Per step, the class weights of :class:`~skweighted.class_weight.PerBatch`
+    from its batch's counts (as ``WeightedNet.get_loss`` computes them)."""
+    y, k = np.asarray(y), len(plan.classes)
+    return [
+        scheme_weights(
+            plan.per_batch.weights_from_counts,
+            np.bincount(y[order[i : i + batch_size].numpy()], minlength=k),
+        )
+        for order in orders
+        for i in range(0, len(order), batch_size)
+    ]
 
 
 def _not_an_array(X):

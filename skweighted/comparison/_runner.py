@@ -305,10 +305,10 @@ def compare(
         task runs as without stacking, its fits loading their trained
         weights, so every number is that of the separate fit within float32
         rounding. ``fit_time`` includes each fit's share of the stacked
-        training. A fit that cannot be stacked (a module with BatchNorm or
-        dropout, callbacks, a ``train_split``, a ``Dataset`` input, a
-        criterion other than
-        :class:`~skweighted.losses.WeightedCrossEntropyLoss`, ...) trains
+        training. A fit that cannot be stacked (a module with
+        AlphaDropout, callbacks other than an ``LRScheduler``, a
+        ``train_split``, a ``Dataset`` input, a criterion from outside
+        :mod:`skweighted.losses`, ...) trains
         separately, and a note says which and why. ``False`` trains every
         fit on its own. Part of what a resume checks.
     memory_budget : int or None, default=None

@@ -1,0 +1,247 @@
+"""Which searches stack, and how much faster: issue 23's table, in one run.
+
+Each row is a ``skweighted.model_selection.GridSearchCV`` (3 folds, no
+refit) over a kind of network or training that users run, timed with
+``stacking=True`` and ``stacking=False`` side by side in this process (both
+warm: each search runs once untimed first, then the two alternate, best of
+``--repeats``), with the ``stacking_`` report: how many fits stacked and,
+for the others, the distinct reasons.
+
+Rows:
+
+- ``dropout+batchnorm``: an MLP ``Linear -> BatchNorm1d -> ReLU -> Dropout``,
+  class_weight x lr;
+- ``criteria``: WeightedCrossEntropy, Focal, BinaryCrossEntropy and
+  LogitAdjusted losses x class_weight (binary data);
+- ``multilabel``: a 3-label indicator ``y``, class_weight;
+- ``token ids``: integer ``X`` into ``nn.Embedding``, class_weight;
+- ``lr schedule``: skorch ``LRScheduler(CosineAnnealingLR)``, class_weight;
+- ``cnn digits``: the default CNN on ``load_digits`` as ``(N, 1, 8, 8)``
+  images, class_weight x lr.
+
+Run ``python benchmarks/bench_stacking_kinds.py`` (a few minutes on 2 cores;
+``--quick`` for a smoke run); ``--markdown FILE`` replaces this benchmark's
+section of FILE (between its markers) with the report.
+"""
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import (
+    load_digits,
+    make_classification,
+    make_multilabel_classification,
+)
+from torch import nn
+
+START = "<!-- benchmarks/bench_stacking_kinds.py: start -->"
+END = "<!-- benchmarks/bench_stacking_kinds.py: end -->"
+
+
+class NormDropoutMLP(nn.Module):
+    """``Linear -> BatchNorm1d -> ReLU -> Dropout`` then the output layer."""
+
+    def __init__(self, n_features_in, n_classes, hidden=32, p=0.2):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_features_in, hidden, bias=False),  # BatchNorm has one
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class TokenBag(nn.Module):
+    """Token ids -> ``nn.Embedding`` -> mean over the sequence -> Linear."""
+
+    def __init__(self, n_classes, vocab=50, dim=16):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.out = nn.Linear(dim, n_classes)
+
+    def forward(self, X):
+        return self.out(self.embedding(X).mean(1))
+
+
+def _rows(quick):
+    from skorch.callbacks import LRScheduler
+
+    from skweighted import WeightedNeuralNetClassifier as Net
+    from skweighted.losses import (
+        BinaryCrossEntropyLoss,
+        FocalLoss,
+        LogitAdjustedLoss,
+        WeightedCrossEntropyLoss,
+    )
+
+    n = 600 if quick else 3000
+    epochs = 2 if quick else 5
+    common = dict(max_epochs=epochs, batch_size=64, random_state=0)
+    cw = {"class_weight": [None, "balanced"]}
+    X3, y3 = make_classification(
+        n, 20, n_informative=8, n_classes=3, weights=[0.8, 0.15], random_state=0
+    )
+    X3 = X3.astype(np.float32)
+    X2, y2 = make_classification(n, 20, weights=[0.9], random_state=0)
+    X2 = X2.astype(np.float32)
+    Xm, Ym = make_multilabel_classification(n, 20, n_classes=3, random_state=0)
+    Xm = Xm.astype(np.float32)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 50, size=(n, 12))
+    y_tok = (tokens[:, :3].sum(1) > 90).astype(int) + (tokens[:, 0] > 45)
+    digits = load_digits()
+    images = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    if quick:
+        images, y_dig = images[:600], digits.target[:600]
+    else:
+        y_dig = digits.target
+    return [
+        (
+            "dropout+batchnorm",
+            Net(NormDropoutMLP, **common),
+            {**cw, "lr": [0.01, 0.03]},
+            X3,
+            y3,
+        ),
+        (
+            "criteria",
+            Net(**common),
+            {
+                **cw,
+                "criterion": [
+                    WeightedCrossEntropyLoss,
+                    FocalLoss,
+                    BinaryCrossEntropyLoss,
+                    LogitAdjustedLoss,
+                ],
+            },
+            X2,
+            y2,
+        ),
+        ("multilabel", Net(**common), cw, Xm, Ym),
+        ("token ids", Net(TokenBag, **common), cw, tokens, y_tok),
+        (
+            "lr schedule",
+            Net(
+                **common,
+                callbacks=[
+                    LRScheduler(
+                        torch.optim.lr_scheduler.CosineAnnealingLR, T_max=epochs
+                    )
+                ],
+            ),
+            cw,
+            X3,
+            y3,
+        ),
+        ("cnn digits", Net(**common), {**cw, "lr": [0.01, 0.03]}, images, y_dig),
+    ]
+
+
+def _search(est, grid, X, y, stacking):
+    from skweighted import model_selection as ms
+
+    search = ms.GridSearchCV(est, grid, cv=3, refit=False, stacking=stacking)
+    start = time.perf_counter()
+    search.fit(X, y)
+    return time.perf_counter() - start, search.stacking_
+
+
+def bench(quick, repeats, only=None):
+    out = []
+    for name, est, grid, X, y in _rows(quick):
+        if only and name not in only:
+            continue
+        _search(est, grid, X, y, True)  # warm-up: imports, first allocations
+        times = {True: [], False: []}
+        for _ in range(repeats):
+            for stacking in (False, True):
+                seconds, report = _search(est, grid, X, y, stacking)
+                times[stacking].append(seconds)
+                if stacking:
+                    stacked = report
+        on, off = min(times[True]), min(times[False])
+        reasons = sorted(set(stacked["separate"]))
+        out.append(
+            {
+                "name": name,
+                "stacked": f"{stacked['n_stacked']}/{stacked['n_fits']}",
+                "on_s": on,
+                "off_s": off,
+                "speedup": off / on,
+                "reasons": reasons,
+            }
+        )
+        print(out[-1], flush=True)
+    return out
+
+
+def markdown(results, command):
+    lines = [
+        START,
+        "## Which searches stack (issue 23's table)",
+        "",
+        "Generated by `benchmarks/bench_stacking_kinds.py` (see its docstring); "
+        "every number below comes from that one run.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {platform.machine()}, {torch.get_num_threads()} threads, "
+        f"Python {platform.python_version()}, torch {torch.__version__}",
+        "",
+        "| search (3 folds) | stacked | stacking on (s) | off (s) | off / on | "
+        "why not stacked |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        why = "; ".join(r["reasons"]) or "-"
+        lines.append(
+            f"| {r['name']} | {r['stacked']} | {r['on_s']:.2f} | {r['off_s']:.2f} "
+            f"| {r['speedup']:.2f}x | {why.replace('|', '/')} |"
+        )
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def _write(path, report):
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        text = ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + report + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + report + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--markdown", default=None)
+    parser.add_argument("--rows", nargs="+", default=None, help="only these rows")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    results = bench(args.quick, args.repeats, args.rows)
+    report = markdown(
+        results,
+        "python " + " ".join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),
+    )
+    print(report)
+    if args.markdown:
+        _write(args.markdown, report)
+
+
+if __name__ == "__main__":
+    main()
