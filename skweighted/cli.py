@@ -77,6 +77,13 @@ def _parser():
         default=",".join(DEFAULT_STRATEGIES),
         help="comma-separated strategy names (default: %(default)s)",
     )
+    p.add_argument(
+        "--pos-label",
+        metavar="LABEL",
+        help="the positive class of a binary target, scored by ROC AUC, average "
+        "precision, Brier, the calibration intercept and slope and the "
+        "reliability diagram (default: the minority class)",
+    )
     p.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
     p.add_argument(
         "--epochs", type=int, default=30, help="training epochs (default: 30)"
@@ -180,6 +187,24 @@ def _read_csv(path, target):
     return X, y.to_numpy(), path.name
 
 
+def _pos_label(text, y):
+    """The label of ``y`` that ``--pos-label TEXT`` names (``None``: none given)."""
+    if text is None:
+        return None
+    classes = pd.unique(pd.Series(y))
+    if len(classes) != 2:
+        raise InputError(
+            f"--pos-label is for a binary target; this one has {len(classes)} classes"
+        )
+    for label in classes:
+        if str(label) == text:
+            return label
+    raise InputError(
+        f"--pos-label {text!r} is not a class of the target; choose one of "
+        + ", ".join(sorted(map(str, classes)))
+    )
+
+
 def _check_target(y, folds, target):
     counts = pd.Series(y).value_counts()
     if len(counts) < 2:
@@ -278,6 +303,7 @@ def _compare(args, argv):
         X, y = load_imbalanced(name, return_X_y=True)
         title, target = f"dataset {name!r}", "target"
     _check_target(y, args.folds, target)
+    pos_label = _pos_label(args.pos_label, y)
 
     title = f"skweighted compare: {title}"
     resume = "skweighted " + shlex.join(
@@ -303,6 +329,7 @@ def _compare(args, argv):
                 memory_budget=None
                 if args.memory_budget is None
                 else args.memory_budget * 2**20,
+                pos_label=pos_label,
             )
     except ResumeError as e:
         raise InputError(str(e)) from None

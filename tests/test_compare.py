@@ -642,3 +642,56 @@ def test_summary_is_the_pivot_table_summary(data):
         summarize(results, goals, test_train_ratio=0.25),
         _summarize_with_pivot_tables(results, goals, 0.25),
     )
+
+
+@pytest.mark.parametrize(
+    "majority, minority",
+    [("stay", "churn"), ("no", "yes")],  # the minority sorts first, then last
+)
+@pytest.mark.parametrize("chosen", [None, "majority"])
+def test_binary_metrics_score_the_positive_class(data, majority, minority, chosen):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    X, codes = data
+    y = np.where(codes == 1, minority, majority).astype(object)  # 1: the minority
+    positive = minority if chosen is None else majority
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    result = compare(
+        X,
+        y,
+        strategies={"logreg": model},
+        cv=N_FOLDS,
+        pos_label=None if chosen is None else majority,
+    )
+    assert result.pos_label == positive
+    part = result.results.set_index(["metric", "fold"])["value"]
+    for k, (train, test) in enumerate(StratifiedKFold(N_FOLDS).split(X, y)):
+        fitted = clone(model).fit(X[train], y[train])
+        p = fitted.predict_proba(X[test])[:, list(fitted.classes_).index(positive)]
+        is_positive = y[test] == positive
+        assert part["average_precision", k] == pytest.approx(
+            average_precision_score(is_positive, p)
+        )
+        assert part["roc_auc", k] == pytest.approx(roc_auc_score(is_positive, p))
+        assert part["brier", k] == pytest.approx(brier_score_loss(is_positive, p))
+        intercept, slope = calibration_intercept_slope(is_positive, p)
+        assert part["calibration_intercept", k] == pytest.approx(intercept, abs=1e-6)
+        assert part["calibration_slope", k] == pytest.approx(slope, abs=1e-4)
+    curves = result.reliability
+    assert set(curves["class"]) == {majority, minority}
+    markdown = result.to_markdown()
+    assert f"Positive class: `{positive}`" in markdown
+    fig = result.plot_reliability()
+    assert repr(positive) in fig.texts[0].get_text() or any(
+        repr(positive) in ax.get_title() for ax in fig.axes
+    )
+
+
+def test_pos_label_must_be_a_class_of_a_binary_target(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"pos_label=5 is not a class of y"):
+        compare(X, y, strategies=["none"], pos_label=5)
+    y3 = np.arange(len(y)) % 3
+    with pytest.raises(ValueError, match=r"pos_label=1 is for binary problems"):
+        compare(X, y3, strategies=["none"], pos_label=1)

@@ -30,6 +30,8 @@ class DefaultScorer:
     classes : array-like of shape (n_classes,)
         The class labels of the comparison, sorted (those of
         :func:`~._metrics.default_scoring`).
+    pos_label : label, default=None
+        The positive class of a binary problem (default: the last class).
 
     Examples
     --------
@@ -48,8 +50,9 @@ class DefaultScorer:
     [0, 0, 33]
     """
 
-    def __init__(self, classes):
+    def __init__(self, classes, pos_label=None):
         self.classes = list(np.asarray(classes).tolist())
+        self.pos_label = pos_label
         self._recorder = ReliabilityRecorder()
 
     def __call__(self, estimator, X, y_true):
@@ -69,7 +72,9 @@ class DefaultScorer:
             return _column(responses[name], name, self.classes, pos_label)
 
         scores = {}
-        for name, func, methods, kwargs, higher in default_metrics(self.classes):
+        for name, func, methods, kwargs, higher in default_metrics(
+            self.classes, self.pos_label
+        ):
             value = func(y_true, response(methods, kwargs.get("pos_label")), **kwargs)
             scores[name] = value if higher else -1 * value
         self._recorder.keep(y_true, responses["predict_proba"], estimator.classes_)
@@ -97,7 +102,9 @@ class DefaultScorer:
         """The scores of :func:`~._metrics.default_scoring`'s scorers, as
         ``cross_validate`` computes them, and the reliability rows from the
         estimator's own ``predict_proba``."""
-        scorer = check_scoring(estimator, scoring=default_scoring(self.classes))
+        scorer = check_scoring(
+            estimator, scoring=default_scoring(self.classes, self.pos_label)
+        )
         scores = scorer(estimator, X, y_true)
         self._recorder(estimator, X, y_true)
         return scores

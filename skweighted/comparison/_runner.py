@@ -39,7 +39,12 @@ from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
 from ._fold_scorer import DefaultScorer
-from ._metrics import ReliabilityRecorder, metric_goals, resolve_scoring
+from ._metrics import (
+    ReliabilityRecorder,
+    metric_goals,
+    positive_label,
+    resolve_scoring,
+)
 from ._progress import Progress
 from ._store import FitRecord, RecordStore
 from ._strategies import default_estimator, input_kind, make_strategies
@@ -95,6 +100,11 @@ class Comparison:
         ``calibration_slope``), in report order.
     class_counts : dict
         Label -> number of samples in ``y``.
+    pos_label : label or None
+        The positive class of a binary problem, which ROC AUC, average
+        precision, the Brier score, the calibration intercept and slope and
+        the reliability diagram score (the minority class unless
+        ``compare(pos_label=)`` chose another); ``None`` for more classes.
     notes : list of str
         Strategies that were skipped, fits that failed (with the error), and
         for a partial report, which fits did not run.
@@ -128,6 +138,7 @@ class Comparison:
     notes: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
     reliability: pd.DataFrame | None = None
+    pos_label: object = None
 
     @property
     def failed(self):
@@ -174,7 +185,17 @@ def _one_torch_thread():
 
 
 def run_task(
-    name, fold, strategy, X, y, train, test, scorers, error_score, classes=None
+    name,
+    fold,
+    strategy,
+    X,
+    y,
+    train,
+    test,
+    scorers,
+    error_score,
+    classes=None,
+    pos_label=None,
 ):
     """Fit ``strategy`` on one split and score it; a :class:`FitRecord`.
 
@@ -182,8 +203,8 @@ def run_task(
     ``error_score='raise'``. ``KeyboardInterrupt`` always propagates. The
     record keeps the reliability table of the test rows (when the strategy
     gives probabilities). ``classes`` says that ``scorers`` are
-    ``default_scoring(classes)``: one :class:`~._fold_scorer.DefaultScorer`
-    then computes them all in one pass.
+    ``default_scoring(classes, pos_label)``: one
+    :class:`~._fold_scorer.DefaultScorer` then computes them all in one pass.
     """
     start = time.perf_counter()
     if classes is None:
@@ -191,7 +212,7 @@ def run_task(
         scoring = {m: scorer for m, (scorer, _) in scorers.items()}
         scoring[recorder.NAME] = recorder
     else:
-        recorder = scoring = DefaultScorer(classes)
+        recorder = scoring = DefaultScorer(classes, pos_label)
     try:
         with _one_torch_thread():
             cv = cross_validate(
@@ -242,6 +263,7 @@ def compare(
     resume=False,
     stacking=True,
     memory_budget=None,
+    pos_label=None,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
@@ -331,6 +353,12 @@ def compare(
         Bytes one stack may hold; larger stacks train in chunks, with the
         same results. See :class:`skweighted.model_selection.GridSearchCV`.
         Without stacking there are no stacks, and it has no effect.
+    pos_label : label, default=None
+        The positive class of a binary problem: the class that ROC AUC,
+        average precision, the Brier score, the calibration intercept and
+        slope and the reliability diagram score. ``None`` means the minority
+        class (the rarer of the two; the larger label on a tie). Refused for
+        more than two classes, where every class is scored one-vs-rest.
 
     Returns
     -------
@@ -395,11 +423,12 @@ def compare(
         raise ValueError(
             "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
         )
+    counts = class_counts(y, classes)
+    pos_label = positive_label(classes, counts, pos_label)
     X = _sliceable(X)
     kind = input_kind(X)
     if estimator is None:
         estimator = default_estimator(random_state=random_state)
-    counts = class_counts(y, classes)
     built, notes = make_strategies(
         strategies,
         estimator,
@@ -415,7 +444,7 @@ def compare(
             "StandardScaler step (scaling is the module's job) and samplers "
             "through skweighted.resampling.RowSampler.",
         )
-    scorers = resolve_scoring(scoring, classes, estimator)
+    scorers = resolve_scoring(scoring, classes, estimator, pos_label)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     tasks = [(name, k) for name in built for k in range(len(splits))]
     ratio = float(np.mean([len(test) / len(train) for train, test in splits]))
@@ -437,7 +466,11 @@ def compare(
 
     def args(name, k):
         estimator = clone(built[name])
-        return name, k, estimator, X, y, *splits[k], scorers, error_score, default
+        train, test = splits[k]
+        return (
+            *(name, k, estimator, X, y, train, test),
+            *(scorers, error_score, default, pos_label),
+        )
 
     def assemble(partial):
         return _assemble(
@@ -450,6 +483,7 @@ def compare(
             y,
             partial,
             ratio,
+            pos_label,
         )
 
     bar = Progress(
@@ -544,12 +578,21 @@ def _stacking_notes(log):
 
 
 def _assemble(
-    records, tasks, built, scorers, error_score, notes, y, partial, ratio=None
+    records,
+    tasks,
+    built,
+    scorers,
+    error_score,
+    notes,
+    y,
+    partial,
+    ratio=None,
+    pos_label=None,
 ):
     """The :class:`Comparison` of the finished ``records``, in task order.
 
     ``ratio`` is the mean test/train size of the folds, for the paired test
-    of the summary.
+    of the summary; ``pos_label`` the positive class of a binary problem.
     """
     notes = list(notes)
     rows, curves = [], []
@@ -607,6 +650,7 @@ def _assemble(
         notes=notes,
         strategies={name: built[name] for name in built},
         reliability=reliability,
+        pos_label=pos_label,
     )
 
 
