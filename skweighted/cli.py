@@ -14,20 +14,16 @@ bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
 
 import argparse
 import contextlib
+import difflib
 import shlex
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from .comparison import (
-    BUILTIN_STRATEGIES,
-    DEFAULT_STRATEGIES,
-    compare,
-    default_estimator,
-)
+# light imports only: ``--help`` and bad arguments answer without PyTorch,
+# pandas or the comparison, which load when a comparison runs
+from .comparison._names import BUILTIN_STRATEGIES, DEFAULT_STRATEGIES
 from .comparison._store import FILENAME, ResumeError
-from .datasets import DATASETS, load_imbalanced
+from .datasets import DATASETS
 
 DEFAULT_OUT = "skweighted-report"
 #: Exit status when every fit of a strategy failed, or a fit failed under
@@ -133,6 +129,13 @@ def _parser():
         "failure is reported), or 'raise' to stop at the first failure",
     )
     p.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="comma-separated metrics of the printed table, or 'all' (default: "
+        "balanced accuracy, the minority class's recall, average precision and "
+        "Brier; every metric is in summary.md and report.html)",
+    )
+    p.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -155,6 +158,8 @@ def _error_score(text):
 
 
 def _read_csv(path, target):
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
@@ -191,6 +196,8 @@ def _pos_label(text, y):
     """The label of ``y`` that ``--pos-label TEXT`` names (``None``: none given)."""
     if text is None:
         return None
+    import pandas as pd
+
     classes = pd.unique(pd.Series(y))
     if len(classes) != 2:
         raise InputError(
@@ -205,7 +212,44 @@ def _pos_label(text, y):
     )
 
 
+def _metric_names(text, y, pos_label):
+    """The metrics that ``--metrics TEXT`` names, checked before training
+    against the default metrics of ``y`` (``None``: the default columns)."""
+    if text is None:
+        return None
+    import numpy as np
+
+    from .class_weight import class_counts
+    from .comparison._metrics import default_metrics, positive_label
+
+    classes = np.unique(y)
+    counts = class_counts(y, classes)
+    positive = positive_label(classes, counts, pos_label)
+    known = [name for name, *_ in default_metrics(classes, positive)]
+    if text.strip() == "all":
+        return known
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names or [""]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise InputError(
+                f"unknown metric {name!r} in --metrics{hint} Choose from "
+                + ", ".join(known)
+            )
+    return names
+
+
+def _table_metrics(names, result):
+    """``names`` where the run has them all, else the default columns."""
+    if names is not None and all(m in result.metrics for m in names):
+        return names
+    return None
+
+
 def _check_target(y, folds, target):
+    import pandas as pd
+
     counts = pd.Series(y).value_counts()
     if len(counts) < 2:
         raise InputError(
@@ -279,6 +323,10 @@ def warm_worker_clients(client):
 
 
 def _compare(args, argv):
+    from .comparison import compare, default_estimator
+    from .comparison._console import terminal_table
+    from .datasets import load_imbalanced
+
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in BUILTIN_STRATEGIES]
     if unknown or not strategies:
@@ -304,6 +352,7 @@ def _compare(args, argv):
         title, target = f"dataset {name!r}", "target"
     _check_target(y, args.folds, target)
     pos_label = _pos_label(args.pos_label, y)
+    table_metrics = _metric_names(args.metrics, y, pos_label)
 
     title = f"skweighted compare: {title}"
     resume = "skweighted " + shlex.join(
@@ -341,8 +390,8 @@ def _compare(args, argv):
             raise
         _stopped(e, args.out, title, f"a fit failed: {type(e).__name__}: {e}", resume)
         return EXIT_FAILED
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(result.table().to_string())
+    metrics = _table_metrics(table_metrics, result)
+    print(terminal_table(result, metrics=metrics))
     for note in result.notes:
         print(f"note: {note}")
     paths = result.save(args.out, title=title)

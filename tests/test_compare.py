@@ -695,3 +695,45 @@ def test_pos_label_must_be_a_class_of_a_binary_target(data):
     y3 = np.arange(len(y)) % 3
     with pytest.raises(ValueError, match=r"pos_label=1 is for binary problems"):
         compare(X, y3, strategies=["none"], pos_label=1)
+
+
+@pytest.mark.parametrize("width", [50, 80, 100, 240])
+def test_terminal_table_fits_the_width(result, width):
+    from skweighted.comparison._console import terminal_table
+
+    text = terminal_table(result, width=width)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= width
+    table = [line for line in lines if line.split()[0] in result.strategies]
+    table = [line for line in table if "0." in line]  # not a header
+    assert [line.split()[0] for line in table] == result.table().index.tolist()
+    header = "\n".join(lines[:2])
+    if width >= 80:  # every default metric shows (the std too)
+        for name in ("balanced", "recall", "average", "brier"):
+            assert name in header
+        assert "± " in text or "±" in text
+    else:  # metrics are dropped from the end, the first always shows
+        assert "brier" not in header and "balanced" in header
+
+
+def test_terminal_table_metrics_and_width_of_a_pipe(result):
+    import io
+
+    from skweighted.comparison._console import (
+        NOT_A_TTY_WIDTH,
+        terminal_metrics,
+        terminal_table,
+        terminal_width,
+    )
+
+    assert terminal_metrics(result) == [
+        "balanced_accuracy",
+        "recall[1]",
+        "average_precision",
+        "brier",
+    ]
+    assert terminal_width(io.StringIO()) == NOT_A_TTY_WIDTH == 100
+    text = terminal_table(result, metrics=["ece", "log_loss"], width=100)
+    assert "ece" in text and "log_loss" in text and "brier" not in text
+    with pytest.raises(ValueError, match=r"\['eec'\] are not metrics"):
+        terminal_table(result, metrics=["eec"])
