@@ -54,11 +54,13 @@ class DefaultScorer:
         self.classes = list(np.asarray(classes).tolist())
         self.pos_label = pos_label
         self._recorder = ReliabilityRecorder()
+        self._confusion = None
 
     def __call__(self, estimator, X, y_true):
         """``{metric: score}``, scikit-learn's scorer values (negated where
         lower is better, like ``'neg_log_loss'``)."""
         self._recorder = ReliabilityRecorder()
+        self._confusion = None
         if not self._plain(estimator):
             return self._by_scorers(estimator, X, y_true)
         responses = {}
@@ -78,7 +80,25 @@ class DefaultScorer:
             value = func(y_true, response(methods, kwargs.get("pos_label")), **kwargs)
             scores[name] = value if higher else -1 * value
         self._recorder.keep(y_true, responses["predict_proba"], estimator.classes_)
+        self._keep_confusion(y_true, responses["predict"])
         return scores
+
+    def _keep_confusion(self, y_true, y_pred):
+        index = {c: i for i, c in enumerate(self.classes)}
+        k = len(self.classes)
+        try:
+            true = np.array([index[c] for c in np.asarray(y_true).tolist()])
+            pred = np.array([index[c] for c in np.asarray(y_pred).tolist()])
+        except (KeyError, TypeError):  # a label outside the classes
+            return
+        counts = np.bincount(true * k + pred, minlength=k * k)
+        self._confusion = counts.reshape(k, k).tolist()
+
+    def confusion(self):
+        """The confusion matrix of the last fold scored: rows the true
+        class, columns the predicted one, in the order of ``classes``
+        (``None`` when the estimator could not be asked)."""
+        return self._confusion
 
     def rows(self):
         """The reliability rows of the last fold scored
@@ -107,6 +127,10 @@ class DefaultScorer:
         )
         scores = scorer(estimator, X, y_true)
         self._recorder(estimator, X, y_true)
+        try:
+            self._keep_confusion(y_true, estimator.predict(X))
+        except Exception:  # a matrix is a bonus; the scorers report
+            pass
         return scores
 
 

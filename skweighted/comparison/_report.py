@@ -481,8 +481,10 @@ def plot_reliability(comparison, title=None):
 def save(comparison, out, title="Comparison"):
     """Write the report files to ``out``.
 
-    ``results.csv``, ``summary.md``, ``comparison.png`` and, when the
-    comparison holds a reliability table, ``reliability.png``.
+    ``results.csv``, ``summary.md``, ``comparison.png``, when the
+    comparison holds a reliability table ``reliability.png``, and
+    ``report.html``: all of it in one self-contained page that links to the
+    other files (and to ``fits.jsonl`` when the folder holds one).
 
     Parameters
     ----------
@@ -494,8 +496,8 @@ def save(comparison, out, title="Comparison"):
     Returns
     -------
     paths : dict
-        ``'results'``, ``'summary'``, ``'plot'`` (and ``'reliability'``) ->
-        the written paths.
+        ``'results'``, ``'summary'``, ``'plot'`` (``'reliability'``) and
+        ``'html'`` -> the written paths.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -511,4 +513,10 @@ def save(comparison, out, title="Comparison"):
     if reliability is not None and not reliability.empty:
         paths["reliability"] = out / "reliability.png"
         plot_reliability(comparison, title=title).savefig(paths["reliability"], dpi=DPI)
+    from ._html import LINKED, render_html
+
+    paths["html"] = out / "report.html"
+    links = [name for name in LINKED if (out / name).exists()]
+    html = render_html(comparison, title=title, links=links)
+    paths["html"].write_text(html, encoding="utf-8")
     return paths

@@ -63,6 +63,9 @@ RESULT_COLUMNS = [
     "error_message",
 ]
 
+#: The columns of :attr:`Comparison.confusion`.
+CONFUSION_COLUMNS = ["strategy", "fold", "true", "predicted", "count"]
+
 #: The columns of :attr:`Comparison.reliability`.
 RELIABILITY_COLUMNS = [
     "strategy",
@@ -100,6 +103,14 @@ class Comparison:
         ``calibration_slope``), in report order.
     class_counts : dict
         Label -> number of samples in ``y``.
+    confusion : DataFrame or None
+        The confusion matrix of every strategy and fold, tidy: ``strategy``,
+        ``fold``, ``true``, ``predicted``, ``count`` (``None`` when the
+        default metrics were not used).
+    settings : dict
+        What the run was: the data's shape, the folds, the seed, stacking,
+        the estimator, the library versions and the wall time in seconds
+        (``wall_time``; the time of this call for a resumed run).
     pos_label : label or None
         The positive class of a binary problem, which ROC AUC, average
         precision, the Brier score, the calibration intercept and slope and
@@ -139,6 +150,8 @@ class Comparison:
     strategies: dict = field(default_factory=dict)
     reliability: pd.DataFrame | None = None
     pos_label: object = None
+    confusion: pd.DataFrame | None = None
+    settings: dict = field(default_factory=dict)
 
     @property
     def failed(self):
@@ -163,8 +176,8 @@ class Comparison:
         return report.plot_reliability(self, **kwargs)
 
     def save(self, out, title="Comparison"):
-        """Write ``results.csv``, ``summary.md``, ``comparison.png`` and
-        ``reliability.png`` to ``out``."""
+        """Write ``results.csv``, ``summary.md``, ``comparison.png``,
+        ``reliability.png`` and ``report.html`` to ``out``."""
         return report.save(self, out, title=title)
 
 
@@ -244,6 +257,7 @@ def run_task(
         fit_time=float(cv["fit_time"][0]),
         score_time=float(cv["score_time"][0]),
         reliability=recorder.rows(),
+        confusion=None if classes is None else recorder.confusion(),
     )
 
 
@@ -393,6 +407,7 @@ def compare(
     >>> bool(diff < 1e-3)
     True
     """
+    started = time.time()
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     if type_of_target(y) not in ("binary", "multiclass"):
@@ -473,7 +488,7 @@ def compare(
         )
 
     def assemble(partial):
-        return _assemble(
+        result = _assemble(
             records,
             tasks,
             built,
@@ -485,6 +500,10 @@ def compare(
             ratio,
             pos_label,
         )
+        result.settings = _settings(
+            X, y, splits, estimator, random_state, stacking, time.time() - started
+        )
+        return result
 
     bar = Progress(
         len(tasks),
@@ -595,7 +614,8 @@ def _assemble(
     of the summary; ``pos_label`` the positive class of a binary problem.
     """
     notes = list(notes)
-    rows, curves = [], []
+    rows, curves, matrices = [], [], []
+    classes = np.unique(y).tolist()
     fill = np.nan if error_score == "raise" else float(error_score)
     for key in tasks:
         record = records.get(key)
@@ -605,6 +625,13 @@ def _assemble(
             notes.append(
                 f"{record.strategy}: fit failed on fold {record.fold} "
                 f"({record.error_type}: {record.error_message})."
+            )
+        if record.confusion:
+            k = len(record.confusion)
+            matrices.extend(
+                [record.strategy, record.fold, classes[i], classes[j], n]
+                for i, row in enumerate(record.confusion[:k])
+                for j, n in enumerate(row)
             )
         if record.reliability:
             curves.extend(
@@ -639,6 +666,9 @@ def _assemble(
     reliability = None
     if curves:
         reliability = pd.DataFrame(curves, columns=RELIABILITY_COLUMNS)
+    confusion = None
+    if matrices:
+        confusion = pd.DataFrame(matrices, columns=CONFUSION_COLUMNS)
     metrics = metric_goals(scorers)
     classes = np.unique(y)
     counts = class_counts(y, classes)
@@ -651,7 +681,36 @@ def _assemble(
         strategies={name: built[name] for name in built},
         reliability=reliability,
         pos_label=pos_label,
+        confusion=confusion,
     )
+
+
+def _settings(X, y, splits, estimator, random_state, stacking, wall_time):
+    """What the report says of a run: data, folds, seed, estimator, versions."""
+    import importlib.metadata
+
+    shape = getattr(X, "shape", None)
+    shape = tuple(int(n) for n in shape) if shape is not None else (len(y),)
+    versions = {}
+    for name in ("skweighted", "scikit-learn", "torch", "skorch", "imbalanced-learn"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "?"
+    from .. import __version__
+
+    versions["skweighted"] = __version__
+    versions |= {"numpy": np.__version__, "pandas": pd.__version__}
+    return {
+        "data": f"{_KIND_NAMES.get(input_kind(X), 'a table')}, shape {shape}",
+        "folds": len(splits),
+        "test rows per fold": sorted({len(test) for _, test in splits}),
+        "random_state": random_state,
+        "stacking": bool(stacking),
+        "estimator": repr(estimator),
+        "versions": versions,
+        "wall_time": float(wall_time),
+    }
 
 
 _KIND_NAMES = {
