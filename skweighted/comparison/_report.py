@@ -256,8 +256,9 @@ def plot(comparison, rank_by=None, title=None):
     """One panel per metric: every strategy's fold scores and their mean.
 
     Strategies are rows, in the same (ranked) order in every panel; each
-    fold is a dot, the mean a bar, and the best strategy of each panel is
-    highlighted. The figure is :data:`FIG_WIDTH` inches wide.
+    fold is a dot, the mean a bar (its value on the right of the panel,
+    outside the data), and the best strategy of each panel is highlighted.
+    The figure is :data:`FIG_WIDTH` inches wide.
 
     Parameters
     ----------
@@ -301,23 +302,20 @@ def plot(comparison, rank_by=None, title=None):
         ax.barh(ypos, means, color=colors, height=0.7)
         if not _is_direction(goal):
             ax.axvline(goal, color="gray", lw=1, ls="--")
-        for y0, s, mean in zip(ypos, order, means):
+        for y0, s in zip(ypos, order):
             vals = results.loc[
                 (results["metric"] == metric) & (results["strategy"] == s), "value"
             ].to_numpy()
             jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else [0]
             ax.plot(vals, y0 + np.asarray(jitter), "o", color="black", ms=3)
-            if np.isfinite(mean):
-                ax.text(
-                    0.01,
-                    y0,
-                    f"{mean:.3f}",
-                    va="center",
-                    ha="left",
-                    fontsize=8,
-                    transform=ax.get_yaxis_transform(),
-                )
         ax.set_yticks(ypos, order, fontsize=8)
+        # the means as tick labels on the right, outside the data, where no
+        # fold dot can cover them
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(
+            ypos, [f"{m:.3f}" if np.isfinite(m) else "failed" for m in means]
+        )
+        right.tick_params(labelsize=8, length=0)
         ax.set_title(f"{metric}\n({direction(goal)})", fontsize=10)
         finite = results.loc[results["metric"] == metric, "value"]
         finite = finite[np.isfinite(finite)]
@@ -366,6 +364,8 @@ def _problem(comparison):
     return f"class counts {counts}; positive class {positive!r}"
 
 
+#: The default color cycle without its grey (C7), which marks the reference.
+_COLORS = [f"C{i}" for i in range(10) if i != 7]
 #: The strategy drawn in grey in every panel of the reliability diagram.
 REFERENCE = "none"
 _RELIABILITY_COLS = 4
@@ -453,7 +453,7 @@ def plot_reliability(comparison, title=None):
             x, observed, _, _ = curves[REFERENCE]
             ax.plot(x, observed, "-", color="0.6", lw=1.2, label=REFERENCE)
         x, observed, low, high = curves[strategy]
-        color = "0.3" if strategy == REFERENCE else f"C{i % 10}"
+        color = "0.3" if strategy == REFERENCE else _COLORS[i % len(_COLORS)]
         ax.fill_between(x, low, high, color=color, alpha=0.18, lw=0)
         ax.plot(x, observed, "-", marker="o", ms=3, lw=1.8, color=color)
         ax.set_xlim(0, 1)
