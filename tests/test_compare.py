@@ -385,6 +385,7 @@ def test_report_files(result, tmp_path):
     assert sorted(p.name for p in paths.values()) == [
         "comparison.png",
         "reliability.png",
+        "report.html",
         "results.csv",
         "summary.md",
     ]
@@ -404,6 +405,19 @@ def test_report_files(result, tmp_path):
     assert len(png) > 30_000  # drawn panels, not an empty canvas
     png = paths["reliability"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    # the means are tick labels of a right-hand axis, outside the data area
+    # where the fold dots are, in the order of the rows
+    fig = result.plot()
+    means = result.summary.set_index(["metric", "strategy"])["mean"]
+    order = result.table().index
+    for ax, metric in zip(fig.axes, result.metrics):
+        (right,) = ax.child_axes
+        labels = [t.get_text() for t in right.get_yticklabels()]
+        assert labels == [f"{means[metric, s]:.3f}" for s in order]
+    # one reliability panel per strategy (with probabilities), each titled
+    panels = [ax for ax in result.plot_reliability().axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(result.strategies)
 
     # A cell is marked exactly when the summary says tied, in the table and
     # in summary.md, and summary.md says how ties are decided.
