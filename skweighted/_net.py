@@ -38,6 +38,7 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from . import _build, _inputs, calibration
 from ._compat import fast_optimizer_kwargs
+from ._embedding import IdOutOfRange, check_ids, watching_embeddings
 from .class_weight import scheme_weights
 from .losses._base import n_outputs, proba_function
 from .sampling import GLOBAL, draw_indices, epoch_seed
@@ -730,10 +731,12 @@ def check_module_output(net, X, n_outputs, n_classes):
     module = net.module_
     was_training = module.training
     module.eval()
-    batch = _probe(net, X)
+    batch = to_tensor(_probe(net, X), device=net.device)
     try:
-        with torch.no_grad():
-            out = net.infer(to_tensor(batch, device=net.device))
+        with torch.no_grad(), watching_embeddings(module, batch) as embeddings:
+            out = net.infer(batch)
+    except IdOutOfRange:
+        raise
     except Exception as exc:
         raise RuntimeError(
             f"The module's forward pass failed on the input ({_describe(batch)}): "
@@ -741,6 +744,8 @@ def check_module_output(net, X, n_outputs, n_classes):
         ) from exc
     finally:
         module.train(was_training)
+    if not _inputs.is_dataset(X):
+        check_ids(X, embeddings)  # every row, not only the probe's
     out = out[0] if isinstance(out, tuple | list) else out
     width = out.shape[-1] if out.ndim > 1 else 1
     if out.ndim != 2 or width != n_outputs:
