@@ -310,6 +310,16 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             super().set_params(**nested)
         return self
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "callbacks" in state:  # print sinks by name (see _net.named_sinks)
+            state["callbacks"] = _net.named_sinks(state["callbacks"])
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        _net.restore_sinks(self.__dict__.get("callbacks"))
+
     def _params_for(self, prefix):
         return {
             k[len(prefix) + 2 :]: v

@@ -28,12 +28,15 @@ Three things differ from :class:`skorch.NeuralNet`:
 """
 
 import contextlib
+import copy
+import functools
 import threading
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
+from skorch.setter import optimizer_setter
 from skorch.utils import TeeGenerator, to_tensor
 
 from . import _build, _inputs, calibration
@@ -248,6 +251,30 @@ class _PrintLog(PrintLog):
         super().on_epoch_end(net, **kwargs)
 
 
+def named_sinks(value):
+    """``value`` (a callback, a ``(name, callback)`` pair or a list of them)
+    with every callback whose ``sink`` is ``print`` replaced by a copy whose
+    sink is the string ``'print'``: what a saved model holds, so that a
+    skops file need not trust ``builtins.print``."""
+    if isinstance(value, list):
+        return [named_sinks(v) for v in value]
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return value[0], named_sinks(value[1])
+    if getattr(value, "sink", None) is print:
+        value = copy.copy(value)
+        value.sink = "print"
+    return value
+
+
+def restore_sinks(value):
+    """Undo :func:`named_sinks` in place on what was loaded."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            restore_sinks(v)
+    elif getattr(value, "sink", None) == "print":
+        value.sink = print
+
+
 class WeightedNet(NeuralNet):
     """skorch ``NeuralNet`` with fast batching and sample-weight-aware loss.
 
@@ -259,6 +286,35 @@ class WeightedNet(NeuralNet):
     """
 
     plan_ = None
+
+    # -- state: skorch's optimizer setters stored by the optimizer's name and
+    # print sinks by name, so that a skops file of a model trusts no function
+    # (neither functools.partial, skorch's setter nor print)
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("callbacks", "callbacks_"):
+            if key in state:
+                state[key] = named_sinks(state[key])
+        virtual = dict(state.get("virtual_params_", {}))
+        setters = {}
+        for pattern, fn in list(virtual.items()):
+            if isinstance(fn, functools.partial) and fn.func is optimizer_setter:
+                setters[pattern] = fn.keywords["optimizer_name"]
+                del virtual[pattern]
+        if setters:
+            state["virtual_params_"] = virtual
+            state["_optimizer_setters"] = setters
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        setters = state.pop("_optimizer_setters", {})
+        super().__setstate__(state)
+        restore_sinks([self.__dict__.get("callbacks"), self.__dict__.get("callbacks_")])
+        for pattern, name in setters.items():
+            self.virtual_params_[pattern] = functools.partial(
+                optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
+            )
 
     # -- the plan of a fit -------------------------------------------------
     def apply_plan(self, plan):
