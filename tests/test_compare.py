@@ -751,3 +751,25 @@ def test_terminal_table_metrics_and_width_of_a_pipe(result):
     assert "ece" in text and "log_loss" in text and "brier" not in text
     with pytest.raises(ValueError, match=r"\['eec'\] are not metrics"):
         terminal_table(result, metrics=["eec"])
+
+
+def test_progress_shows_while_the_stack_trains(data, capsys):
+    X, y = data
+    compare(
+        X,
+        y,
+        strategies=["none"],
+        cv=2,
+        estimator=default_estimator(max_epochs=10, random_state=0).set_params(
+            batch_size=16
+        ),
+        progress=True,
+    )
+    lines = capsys.readouterr().err.splitlines()
+    first_fit = next(i for i, line in enumerate(lines) if line.startswith("[1/2]"))
+    epochs = [
+        int(line.rsplit(" ", 1)[1].split("/")[0])
+        for line in lines[:first_fit]
+        if line.startswith("stacking: stack 1/1 (2 fits), epoch ")
+    ]
+    assert len(epochs) >= 2 and epochs == sorted(epochs) and epochs[-1] == 10

@@ -568,7 +568,7 @@ def _stacked(session, tasks, args, bar, X, y, splits, log):
         # one thread too: on two cores, two threads train the default run's
         # stack 15-20% faster on an idle machine, and three to ten times
         # slower when another process takes a core (OpenMP's spinning)
-        session.train()
+        session.train(progress=bar.training)
     bar.stage(None)  # the time left, from the fits finished from now on
     for name, k in tasks:
         first = len(session.replayed)
