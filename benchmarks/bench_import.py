@@ -1,10 +1,11 @@
 """Start-up benchmark: ``import skweighted`` and ``skweighted compare --help``.
 
-Times each source tree given (default: this checkout against the commit
-``--against``, exported with ``git archive``) in fresh interpreters,
-round-robin, so both see the same machine load; reports the median wall
-time of each and the ratio. ``python -X importtime`` gives the cumulative
-import time of ``skweighted`` too (the same median).
+Times this checkout against the commit ``--against`` (exported with ``git
+archive``) in fresh interpreters, round-robin, so both see the same machine
+load; reports the median CPU time (user + system, of the child process: what
+a busy machine's wall clock would blur) and wall time of each, and their
+ratio. ``python -X importtime`` gives the cumulative import time of
+``skweighted`` too (the same median).
 
 Run ``python benchmarks/bench_import.py --against c13eac5`` (about a
 minute); ``--repeats`` sets the runs per tree.
@@ -13,6 +14,7 @@ minute); ``--repeats`` sets the runs per tree.
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,12 +28,17 @@ COMMANDS = {
 
 
 def _wall(tree, args):
+    """``(cpu, wall)`` seconds of one fresh interpreter running ``args``."""
     env = dict(os.environ, PYTHONPATH=tree)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, *args], env=env, cwd=tree, check=True, capture_output=True
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return cpu, wall
 
 
 def _importtime(tree):
@@ -63,18 +70,22 @@ def main():
         ).stdout
         subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
         trees = {args.against: old, "this checkout": here}
-        times = {(t, c): [] for t in trees for c in [*COMMANDS, "-X importtime"]}
+        rows = [f"{c} ({k})" for c in COMMANDS for k in ("cpu", "wall")]
+        rows.append("-X importtime")
+        times = {(t, r): [] for t in trees for r in rows}
         for tree in trees.values():  # warm the file cache
             _wall(tree, COMMANDS["import skweighted"])
         for _ in range(args.repeats):
             for name, tree in trees.items():
                 for command, argv in COMMANDS.items():
-                    times[name, command].append(_wall(tree, argv))
+                    cpu, wall = _wall(tree, argv)
+                    times[name, f"{command} (cpu)"].append(cpu)
+                    times[name, f"{command} (wall)"].append(wall)
                 times[name, "-X importtime"].append(_importtime(tree))
     print(f"median of {args.repeats} fresh interpreters, round-robin, seconds\n")
     print(f"| command | {' | '.join(trees)} | ratio |")
     print("|---|" + "---|" * (len(trees) + 1))
-    for command in [*COMMANDS, "-X importtime"]:
+    for command in rows:
         medians = [statistics.median(times[t, command]) for t in trees]
         print(
             f"| {command} | "
