@@ -395,7 +395,7 @@ def _compare(args, argv):
     for note in result.notes:
         print(f"note: {note}")
     paths = result.save(args.out, title=title)
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(f"wrote to {args.out}: " + ", ".join(p.name for p in paths.values()))
     if result.failed:
         names = ", ".join(map(repr, result.failed))
         print(
