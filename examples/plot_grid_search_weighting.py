@@ -2,10 +2,14 @@
 Searching over weighting options with ``GridSearchCV``
 ======================================================
 
-``class_weight`` is an ordinary estimator parameter, so scikit-learn's
+``class_weight`` is an ordinary estimator parameter, so a
 ``GridSearchCV`` can choose it, together with anything else: here the
 weighting scheme and the width of the network, scored by balanced accuracy.
 The class weights are recomputed from the training part of every fold.
+
+:class:`skweighted.model_selection.GridSearchCV` is scikit-learn's
+``GridSearchCV`` (same arguments, same ``cv_results_``) with the networks of
+every candidate and fold trained together in one vectorised stack.
 """
 
 # %%
@@ -13,11 +17,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skweighted import EffectiveNumber, WeightedNeuralNetClassifier
+from skweighted.model_selection import GridSearchCV
 
 X, y = make_classification(
     n_samples=1500,

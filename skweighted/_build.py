@@ -10,6 +10,7 @@ scikit-learn.
 """
 
 import copy
+import difflib
 import inspect
 import math
 from dataclasses import dataclass
@@ -36,6 +37,24 @@ def accepts(fn, name):
     except (TypeError, ValueError):  # pragma: no cover - builtins
         return True
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _check_keywords(fn, kwargs, prefix):
+    """Refuse keywords that ``fn`` does not take, naming the closest ones
+    (a ``TypeError`` before training, not the constructor's own)."""
+    unknown = [k for k in kwargs if not accepts(fn, k)]
+    if not unknown:
+        return
+    params = inspect.signature(fn).parameters
+    valid = [
+        n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL
+    ]
+    close = difflib.get_close_matches(unknown[0], valid, n=3)
+    hint = f" Did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+    raise TypeError(
+        f"{prefix}{unknown[0]} is not a parameter of {getattr(fn, '__name__', fn)}"
+        f"; it takes {', '.join(valid) or 'no parameters'}.{hint}"
+    )
 
 
 def _frozen(array, dtype=np.float64):
@@ -256,6 +275,7 @@ def module(spec, kwargs, sample_shape, n_outputs):
         spec = default_module(sample_shape)
     kwargs = dict(kwargs)
     if isinstance(spec, type):
+        _check_keywords(spec, kwargs, "module__")
         sizes = {"n_classes": n_outputs}
         if isinstance(sample_shape, tuple):
             sizes["n_features_in"] = math.prod(sample_shape)

@@ -4,6 +4,7 @@ Parameters, validation, label encoding, class-weight resolution and tags live
 here; how a network is trained lives in :mod:`skweighted._net`.
 """
 
+import difflib
 from numbers import Integral, Real
 
 import numpy as np
@@ -302,6 +303,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.class_prior = class_prior
         self.accumulate_grad_batches = accumulate_grad_batches
         self.data_parallel = data_parallel
+        _check_routed(self, kwargs, "__init__")
         self._kwargs = kwargs
 
     # -- parameters ----------------------------------------------------------
@@ -325,11 +327,22 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             elif sep and head in named and not key.startswith(PREFIXES):
                 nested[key] = value  # e.g. class_weight__beta on a scheme object
             else:
-                extra[key] = value  # prefixed; checked at fit
+                _check_routed(self, {key: value}, "set_params")
+                extra[key] = value  # routed to a part of the net; checked at fit
         self._kwargs = extra
         if nested:
             super().set_params(**nested)
         return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "callbacks" in state:  # print sinks by name (see _net.named_sinks)
+            state["callbacks"] = _net.named_sinks(state["callbacks"])
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        _net.restore_sinks(self.__dict__.get("callbacks"))
 
     def _params_for(self, prefix):
         return {
@@ -337,14 +350,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
             for k, v in self._extra_params().items()
             if k.startswith(prefix + "__")
         }
-
-    def _check_extra_params(self):
-        unknown = sorted(k for k in self._extra_params() if not k.startswith(PREFIXES))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unexpected parameter(s) {unknown}. "
-                f"Extra keyword arguments must start with one of {list(PREFIXES)}."
-            )
 
     # -- fit -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -376,7 +381,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self : WeightedNeuralNetClassifier
             The fitted estimator.
         """
-        self._check_extra_params()
         warm = self.warm_start and hasattr(self, "net_")
         if not warm:  # a fit that fails leaves no stale network behind
             vars(self).pop("net_", None)
@@ -453,7 +457,6 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         >>> int(clf.class_counts_.sum()), len(clf.net_.history)
         (300, 3)
         """
-        self._check_extra_params()
         if _is_multilabel(y):
             raise ValueError(
                 "partial_fit takes one label per sample; a multi-label y trains "
@@ -848,6 +851,24 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
 
 _MISSING = object()
+
+
+def _check_routed(estimator, kwargs, where):
+    """Refuse a keyword that is neither a parameter nor routed by a prefix
+    of :data:`PREFIXES`, naming the closest parameters (scikit-learn's
+    ``set_params`` refuses one too)."""
+    unknown = [k for k in kwargs if not k.startswith(PREFIXES)]
+    if not unknown:
+        return
+    names = estimator._get_param_names()
+    close = difflib.get_close_matches(unknown[0].partition("__")[0], names, n=3)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    error = TypeError if where == "__init__" else ValueError
+    raise error(
+        f"{type(estimator).__name__}.{where}() got an unknown parameter "
+        f"{unknown[0]!r}.{hint} Valid parameters: {', '.join(names)}, and the "
+        f"prefixed ones routed to the net: {', '.join(p + '*' for p in PREFIXES)}."
+    )
 
 
 def _same(a, b):

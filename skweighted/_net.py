@@ -34,6 +34,8 @@ What differs from :class:`skorch.NeuralNet`:
 """
 
 import contextlib
+import copy
+import functools
 import threading
 from collections.abc import Mapping
 
@@ -41,6 +43,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
+from skorch.setter import optimizer_setter
 from skorch.utils import TeeGenerator, to_tensor
 
 from . import _build, _distributed, _dropout, _inputs, calibration
@@ -56,6 +59,7 @@ from ._batching import (
     _tensors,
 )
 from ._compat import fast_optimizer_kwargs
+from ._embedding import IdOutOfRange, check_ids, watching_embeddings
 from .class_weight import scheme_weights
 from .losses._base import n_outputs, proba_function
 from .sampling import GLOBAL, epoch_seed
@@ -88,6 +92,30 @@ class _PrintLog(PrintLog):
         super().on_epoch_end(net, **kwargs)
 
 
+def named_sinks(value):
+    """``value`` (a callback, a ``(name, callback)`` pair or a list of them)
+    with every callback whose ``sink`` is ``print`` replaced by a copy whose
+    sink is the string ``'print'``: what a saved model holds, so that a
+    skops file need not trust ``builtins.print``."""
+    if isinstance(value, list):
+        return [named_sinks(v) for v in value]
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return value[0], named_sinks(value[1])
+    if getattr(value, "sink", None) is print:
+        value = copy.copy(value)
+        value.sink = "print"
+    return value
+
+
+def restore_sinks(value):
+    """Undo :func:`named_sinks` in place on what was loaded."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            restore_sinks(v)
+    elif getattr(value, "sink", None) == "print":
+        value.sink = print
+
+
 class WeightedNet(NeuralNet):
     """skorch ``NeuralNet`` with fast batching and sample-weight-aware loss.
 
@@ -108,6 +136,35 @@ class WeightedNet(NeuralNet):
     #: and the step's class counts (for ``PerBatch`` weights)
     _loss_scale = None
     _step_counts = None
+
+    # -- state: skorch's optimizer setters stored by the optimizer's name and
+    # print sinks by name, so that a skops file of a model trusts no function
+    # (neither functools.partial, skorch's setter nor print)
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("callbacks", "callbacks_"):
+            if key in state:
+                state[key] = named_sinks(state[key])
+        virtual = dict(state.get("virtual_params_", {}))
+        setters = {}
+        for pattern, fn in list(virtual.items()):
+            if isinstance(fn, functools.partial) and fn.func is optimizer_setter:
+                setters[pattern] = fn.keywords["optimizer_name"]
+                del virtual[pattern]
+        if setters:
+            state["virtual_params_"] = virtual
+            state["_optimizer_setters"] = setters
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        setters = state.pop("_optimizer_setters", {})
+        super().__setstate__(state)
+        restore_sinks([self.__dict__.get("callbacks"), self.__dict__.get("callbacks_")])
+        for pattern, name in setters.items():
+            self.virtual_params_[pattern] = functools.partial(
+                optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
+            )
 
     # -- the plan of a fit -------------------------------------------------
     def apply_plan(self, plan):
@@ -708,10 +765,12 @@ def check_module_output(net, X, n_outputs, n_classes):
     module = net.module_
     was_training = module.training
     module.eval()
-    batch = _probe(net, X)
+    batch = to_tensor(_probe(net, X), device=net.device)
     try:
-        with torch.no_grad():
-            out = net.infer(to_tensor(batch, device=net.device))
+        with torch.no_grad(), watching_embeddings(module, batch) as embeddings:
+            out = net.infer(batch)
+    except IdOutOfRange:
+        raise
     except Exception as exc:
         raise RuntimeError(
             f"The module's forward pass failed on the input ({_describe(batch)}): "
@@ -719,6 +778,8 @@ def check_module_output(net, X, n_outputs, n_classes):
         ) from exc
     finally:
         module.train(was_training)
+    if not _inputs.is_dataset(X):
+        check_ids(X, embeddings)  # every row, not only the probe's
     out = out[0] if isinstance(out, tuple | list) else out
     width = out.shape[-1] if out.ndim > 1 else 1
     if out.ndim != 2 or width != n_outputs:

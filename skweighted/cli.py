@@ -14,20 +14,16 @@ bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
 
 import argparse
 import contextlib
+import difflib
 import shlex
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from .comparison import (
-    BUILTIN_STRATEGIES,
-    DEFAULT_STRATEGIES,
-    compare,
-    default_estimator,
-)
+# light imports only: ``--help`` and bad arguments answer without PyTorch,
+# pandas or the comparison, which load when a comparison runs
+from .comparison._names import BUILTIN_STRATEGIES, DEFAULT_STRATEGIES
 from .comparison._store import FILENAME, ResumeError
-from .datasets import DATASETS, load_imbalanced
+from .datasets import DATASETS
 
 DEFAULT_OUT = "skweighted-report"
 #: Exit status when every fit of a strategy failed, or a fit failed under
@@ -76,6 +72,13 @@ def _parser():
         "--strategies",
         default=",".join(DEFAULT_STRATEGIES),
         help="comma-separated strategy names (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pos-label",
+        metavar="LABEL",
+        help="the positive class of a binary target, scored by ROC AUC, average "
+        "precision, Brier, the calibration intercept and slope and the "
+        "reliability diagram (default: the minority class)",
     )
     p.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
     p.add_argument(
@@ -126,6 +129,13 @@ def _parser():
         "failure is reported), or 'raise' to stop at the first failure",
     )
     p.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="comma-separated metrics of the printed table, or 'all' (default: "
+        "balanced accuracy, the minority class's recall, average precision and "
+        "Brier; every metric is in summary.md and report.html)",
+    )
+    p.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -148,6 +158,8 @@ def _error_score(text):
 
 
 def _read_csv(path, target):
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
@@ -180,7 +192,64 @@ def _read_csv(path, target):
     return X, y.to_numpy(), path.name
 
 
+def _pos_label(text, y):
+    """The label of ``y`` that ``--pos-label TEXT`` names (``None``: none given)."""
+    if text is None:
+        return None
+    import pandas as pd
+
+    classes = pd.unique(pd.Series(y))
+    if len(classes) != 2:
+        raise InputError(
+            f"--pos-label is for a binary target; this one has {len(classes)} classes"
+        )
+    for label in classes:
+        if str(label) == text:
+            return label
+    raise InputError(
+        f"--pos-label {text!r} is not a class of the target; choose one of "
+        + ", ".join(sorted(map(str, classes)))
+    )
+
+
+def _metric_names(text, y, pos_label):
+    """The metrics that ``--metrics TEXT`` names, checked before training
+    against the default metrics of ``y`` (``None``: the default columns)."""
+    if text is None:
+        return None
+    import numpy as np
+
+    from .class_weight import class_counts
+    from .comparison._metrics import default_metrics, positive_label
+
+    classes = np.unique(y)
+    counts = class_counts(y, classes)
+    positive = positive_label(classes, counts, pos_label)
+    known = [name for name, *_ in default_metrics(classes, positive)]
+    if text.strip() == "all":
+        return known
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names or [""]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise InputError(
+                f"unknown metric {name!r} in --metrics{hint} Choose from "
+                + ", ".join(known)
+            )
+    return names
+
+
+def _table_metrics(names, result):
+    """``names`` where the run has them all, else the default columns."""
+    if names is not None and all(m in result.metrics for m in names):
+        return names
+    return None
+
+
 def _check_target(y, folds, target):
+    import pandas as pd
+
     counts = pd.Series(y).value_counts()
     if len(counts) < 2:
         raise InputError(
@@ -254,6 +323,10 @@ def warm_worker_clients(client):
 
 
 def _compare(args, argv):
+    from .comparison import compare, default_estimator
+    from .comparison._console import terminal_table
+    from .datasets import load_imbalanced
+
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in BUILTIN_STRATEGIES]
     if unknown or not strategies:
@@ -278,6 +351,8 @@ def _compare(args, argv):
         X, y = load_imbalanced(name, return_X_y=True)
         title, target = f"dataset {name!r}", "target"
     _check_target(y, args.folds, target)
+    pos_label = _pos_label(args.pos_label, y)
+    table_metrics = _metric_names(args.metrics, y, pos_label)
 
     title = f"skweighted compare: {title}"
     resume = "skweighted " + shlex.join(
@@ -303,6 +378,7 @@ def _compare(args, argv):
                 memory_budget=None
                 if args.memory_budget is None
                 else args.memory_budget * 2**20,
+                pos_label=pos_label,
             )
     except ResumeError as e:
         raise InputError(str(e)) from None
@@ -314,12 +390,12 @@ def _compare(args, argv):
             raise
         _stopped(e, args.out, title, f"a fit failed: {type(e).__name__}: {e}", resume)
         return EXIT_FAILED
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(result.table().to_string())
+    metrics = _table_metrics(table_metrics, result)
+    print(terminal_table(result, metrics=metrics))
     for note in result.notes:
         print(f"note: {note}")
     paths = result.save(args.out, title=title)
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(f"wrote to {args.out}: " + ", ".join(p.name for p in paths.values()))
     if result.failed:
         names = ", ".join(map(repr, result.failed))
         print(

@@ -9,10 +9,6 @@ and each dataset is built from a fixed seed, so it is the same on every call.
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from imblearn.datasets import make_imbalance
-from sklearn import datasets as skdatasets
-from sklearn.utils import Bunch
 
 __all__ = ["DATASETS", "load_imbalanced"]
 
@@ -27,6 +23,8 @@ class _Spec:
 
 def _synthetic(n_samples, weights, class_sep=1.0, n_features=20):
     def build():
+        from sklearn import datasets as skdatasets
+
         X, y = skdatasets.make_classification(
             n_samples=n_samples,
             n_classes=max(2, len(weights)),
@@ -46,10 +44,14 @@ def _synthetic(n_samples, weights, class_sep=1.0, n_features=20):
 
 
 def _from_bundled(loader, counts):
-    """Subsample a bundled dataset to ``counts = {label: n}``."""
+    """Subsample the bundled dataset of scikit-learn's ``loader`` (a name in
+    :mod:`sklearn.datasets`) to ``counts = {label: n}``."""
 
     def build():
-        data = loader()
+        from imblearn.datasets import make_imbalance
+        from sklearn import datasets as skdatasets
+
+        data = getattr(skdatasets, loader)()
         X, y = make_imbalance(
             data.data, data.target, sampling_strategy=counts, random_state=_SEED
         )
@@ -61,7 +63,7 @@ def _from_bundled(loader, counts):
 def _digit_images():
     """Digits as 1x8x8 images in [0, 1], with the digits 3, 8 and 9 made rare."""
     counts = {d: (15 if d in _RARE_DIGITS else 150) for d in range(10)}
-    flat = _from_bundled(skdatasets.load_digits, counts)
+    flat = _from_bundled("load_digits", counts)
 
     def build():
         X, y, names = flat()
@@ -94,15 +96,15 @@ _SPECS = {
         "Generated 4-class problem, 2000 samples x 20 features, ratio about 19.",
     ),
     "breast_cancer": _Spec(
-        _from_bundled(skdatasets.load_breast_cancer, {0: 36, 1: 357}),
+        _from_bundled("load_breast_cancer", {0: 36, 1: 357}),
         "scikit-learn's breast cancer data, malignant class cut to 36: ratio 10.",
     ),
     "wine": _Spec(
-        _from_bundled(skdatasets.load_wine, {0: 40, 1: 71, 2: 14}),
+        _from_bundled("load_wine", {0: 40, 1: 71, 2: 14}),
         "scikit-learn's wine data cut to 40/71/14 samples: 3 classes, ratio 5.",
     ),
     "digits": _Spec(
-        _from_bundled(skdatasets.load_digits, _digits_counts()),
+        _from_bundled("load_digits", _digits_counts()),
         "scikit-learn's digits cut to 170..17 samples per digit: 10 classes, ratio 10.",
     ),
     "digits_images": _Spec(
@@ -152,6 +154,8 @@ def load_imbalanced(name="synthetic", *, return_X_y=False, as_frame=False):
     >>> X.shape, float(X.min()), float(X.max())
     ((1095, 1, 8, 8), 0.0, 1.0)
     """
+    from sklearn.utils import Bunch
+
     if name not in _SPECS:
         raise ValueError(
             f"Unknown dataset name={name!r}; choose one of {sorted(_SPECS)}."
@@ -166,6 +170,8 @@ def load_imbalanced(name="synthetic", *, return_X_y=False, as_frame=False):
             f"shape {X.shape[1:]}; use as_frame=False."
         )
     if as_frame:
+        import pandas as pd
+
         X = pd.DataFrame(X, columns=names)
         y = pd.Series(y, name="target")
     if return_X_y:

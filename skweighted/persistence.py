@@ -8,13 +8,10 @@ optimizer or callbacks needs those types too (``skops.io.get_untrusted_types``
 lists what a file holds).
 """
 
-import functools
-
 import torch
-from skorch.callbacks import EpochTimer, PassthroughScoring
-from skorch.dataset import Dataset
+from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring
+from skorch.dataset import Dataset, ValidSplit
 from skorch.history import History
-from skorch.setter import optimizer_setter
 
 from . import class_weight, losses, modules
 from ._build import Plan
@@ -36,8 +33,9 @@ def _public_classes(module):
 #: the estimator and its net, the fit's plan, every class of
 #: :mod:`skweighted.losses`, :mod:`skweighted.class_weight` and
 #: :mod:`skweighted.modules`, skorch's default callbacks, history and data
-#: loader, PyTorch's default optimizer, and ``print`` (the sink of skorch's
-#: epoch log).
+#: loader, its ``EarlyStopping`` callback and ``ValidSplit``, and PyTorch's
+#: default optimizer. No function: the epoch log's sink and skorch's optimizer
+#: setters are stored by name.
 SKOPS_TRUSTED_TYPES = sorted(
     _name(t)
     for t in [
@@ -50,12 +48,11 @@ SKOPS_TRUSTED_TYPES = sorted(
         *_public_classes(modules),
         EpochTimer,
         PassthroughScoring,
+        EarlyStopping,
+        ValidSplit,
         History,
         Dataset,
         torch.utils.data.DataLoader,
         torch.optim.Adam,
-        functools.partial,
-        optimizer_setter,
-        print,
     ]
 )

@@ -239,11 +239,9 @@ def test_prefixed_params_reach_the_net(imbalanced):
     assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 0.25
 
 
-def test_unknown_extra_param_rejected_at_fit(imbalanced):
-    X, y = imbalanced
-    clf = WeightedNeuralNetClassifier(modul__hidden_units=(5,))
-    with pytest.raises(TypeError, match="modul__hidden_units"):
-        clf.fit(X, y)
+def test_unknown_extra_param_rejected_at_construction():
+    with pytest.raises(TypeError, match="unknown parameter 'modul__hidden_units'"):
+        WeightedNeuralNetClassifier(modul__hidden_units=(5,))
 
 
 def test_sample_weight_multiplies_class_weight(imbalanced):

@@ -110,11 +110,16 @@ def test_csv_run_writes_the_report(capsys, csv, tmp_path):
         "comparison.png",
         "fits.jsonl",
         "reliability.png",
+        "report.html",
         "results.csv",
         "summary.md",
     ]
     for png in ("comparison.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<a href="fits.jsonl">' in html  # the CLI always records the fits
+    # the printed table fits in 100 columns (stdout is not a terminal here)
+    assert max(len(line) for line in printed.splitlines() if "±" in line) <= 100
     results = pd.read_csv(out / "results.csv")
     assert set(results["strategy"]) == {"none", "balanced", "threshold"}
     assert set(results["fold"]) == {0, 1, 2}

@@ -30,6 +30,14 @@ EXPECTED_FAILED_CHECKS = {
         "level, so predicting a subset differs from slicing the full prediction "
         "by ~1e-7 (test_expected_failures_hold_at_float32_precision checks that)."
     ),
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "The check passes every name of the signature, the **kwargs catch-all "
+        "too, as a parameter: kwargs=-1. A keyword that is neither a parameter "
+        "nor routed by a prefix (module__, optimizer__, ...) is refused at once, "
+        "with the closest names, like scikit-learn's own set_params; "
+        "test_named_parameters_take_any_value_in_init_and_set_params runs the "
+        "check on the named parameters."
+    ),
 }
 
 
@@ -59,3 +67,19 @@ def test_expected_failures_hold_at_float32_precision(check, monkeypatch):
     monkeypatch.setattr(ec, "assert_allclose", assert_close)
     monkeypatch.setattr(ec, "assert_allclose_dense_sparse", assert_close)
     check("WeightedNeuralNetClassifier", _estimators()[0])
+
+
+def test_named_parameters_take_any_value_in_init_and_set_params():
+    """check_do_not_raise_errors_in_init_or_set_params without ``kwargs``."""
+    import inspect
+
+    import numpy as np
+
+    names = [
+        name
+        for name, p in inspect.signature(WeightedNeuralNetClassifier).parameters.items()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    for value in [-1, 3.0, "helloworld", np.array([1.0, 4.0]), [1], {}, []]:
+        params = {name: value for name in names}
+        WeightedNeuralNetClassifier(**params).set_params(**params)

@@ -385,6 +385,7 @@ def test_report_files(result, tmp_path):
     assert sorted(p.name for p in paths.values()) == [
         "comparison.png",
         "reliability.png",
+        "report.html",
         "results.csv",
         "summary.md",
     ]
@@ -404,6 +405,19 @@ def test_report_files(result, tmp_path):
     assert len(png) > 30_000  # drawn panels, not an empty canvas
     png = paths["reliability"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    # the means are tick labels of a right-hand axis, outside the data area
+    # where the fold dots are, in the order of the rows
+    fig = result.plot()
+    means = result.summary.set_index(["metric", "strategy"])["mean"]
+    order = result.table().index
+    for ax, metric in zip(fig.axes, result.metrics):
+        (right,) = ax.child_axes
+        labels = [t.get_text() for t in right.get_yticklabels()]
+        assert labels == [f"{means[metric, s]:.3f}" for s in order]
+    # one reliability panel per strategy (with probabilities), each titled
+    panels = [ax for ax in result.plot_reliability().axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(result.strategies)
 
     # A cell is marked exactly when the summary says tied, in the table and
     # in summary.md, and summary.md says how ties are decided.
@@ -642,3 +656,120 @@ def test_summary_is_the_pivot_table_summary(data):
         summarize(results, goals, test_train_ratio=0.25),
         _summarize_with_pivot_tables(results, goals, 0.25),
     )
+
+
+@pytest.mark.parametrize(
+    "majority, minority",
+    [("stay", "churn"), ("no", "yes")],  # the minority sorts first, then last
+)
+@pytest.mark.parametrize("chosen", [None, "majority"])
+def test_binary_metrics_score_the_positive_class(data, majority, minority, chosen):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    X, codes = data
+    y = np.where(codes == 1, minority, majority).astype(object)  # 1: the minority
+    positive = minority if chosen is None else majority
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    result = compare(
+        X,
+        y,
+        strategies={"logreg": model},
+        cv=N_FOLDS,
+        pos_label=None if chosen is None else majority,
+    )
+    assert result.pos_label == positive
+    part = result.results.set_index(["metric", "fold"])["value"]
+    for k, (train, test) in enumerate(StratifiedKFold(N_FOLDS).split(X, y)):
+        fitted = clone(model).fit(X[train], y[train])
+        p = fitted.predict_proba(X[test])[:, list(fitted.classes_).index(positive)]
+        is_positive = y[test] == positive
+        assert part["average_precision", k] == pytest.approx(
+            average_precision_score(is_positive, p)
+        )
+        assert part["roc_auc", k] == pytest.approx(roc_auc_score(is_positive, p))
+        assert part["brier", k] == pytest.approx(brier_score_loss(is_positive, p))
+        intercept, slope = calibration_intercept_slope(is_positive, p)
+        assert part["calibration_intercept", k] == pytest.approx(intercept, abs=1e-6)
+        assert part["calibration_slope", k] == pytest.approx(slope, abs=1e-4)
+    curves = result.reliability
+    assert set(curves["class"]) == {majority, minority}
+    markdown = result.to_markdown()
+    assert f"Positive class: `{positive}`" in markdown
+    fig = result.plot_reliability()
+    assert repr(positive) in fig.texts[0].get_text() or any(
+        repr(positive) in ax.get_title() for ax in fig.axes
+    )
+
+
+def test_pos_label_must_be_a_class_of_a_binary_target(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"pos_label=5 is not a class of y"):
+        compare(X, y, strategies=["none"], pos_label=5)
+    y3 = np.arange(len(y)) % 3
+    with pytest.raises(ValueError, match=r"pos_label=1 is for binary problems"):
+        compare(X, y3, strategies=["none"], pos_label=1)
+
+
+@pytest.mark.parametrize("width", [50, 80, 100, 240])
+def test_terminal_table_fits_the_width(result, width):
+    from skweighted.comparison._console import terminal_table
+
+    text = terminal_table(result, width=width)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= width
+    table = [line for line in lines if line.split()[0] in result.strategies]
+    table = [line for line in table if "0." in line]  # not a header
+    assert [line.split()[0] for line in table] == result.table().index.tolist()
+    header = "\n".join(lines[:2])
+    if width >= 80:  # every default metric shows (the std too)
+        for name in ("balanced", "recall", "average", "brier"):
+            assert name in header
+        assert "± " in text or "±" in text
+    else:  # metrics are dropped from the end, the first always shows
+        assert "brier" not in header and "balanced" in header
+
+
+def test_terminal_table_metrics_and_width_of_a_pipe(result):
+    import io
+
+    from skweighted.comparison._console import (
+        NOT_A_TTY_WIDTH,
+        terminal_metrics,
+        terminal_table,
+        terminal_width,
+    )
+
+    assert terminal_metrics(result) == [
+        "balanced_accuracy",
+        "recall[1]",
+        "average_precision",
+        "brier",
+    ]
+    assert terminal_width(io.StringIO()) == NOT_A_TTY_WIDTH == 100
+    text = terminal_table(result, metrics=["ece", "log_loss"], width=100)
+    assert "ece" in text and "log_loss" in text and "brier" not in text
+    with pytest.raises(ValueError, match=r"\['eec'\] are not metrics"):
+        terminal_table(result, metrics=["eec"])
+
+
+def test_progress_shows_while_the_stack_trains(data, capsys):
+    X, y = data
+    compare(
+        X,
+        y,
+        strategies=["none"],
+        cv=2,
+        estimator=default_estimator(max_epochs=10, random_state=0).set_params(
+            batch_size=16
+        ),
+        progress=True,
+    )
+    lines = capsys.readouterr().err.splitlines()
+    first_fit = next(i for i, line in enumerate(lines) if line.startswith("[1/2]"))
+    epochs = [
+        int(line.rsplit(" ", 1)[1].split("/")[0])
+        for line in lines[:first_fit]
+        if line.startswith("stacking: stack 1/1 (2 fits), epoch ")
+    ]
+    assert len(epochs) >= 2 and epochs == sorted(epochs) and epochs[-1] == 10

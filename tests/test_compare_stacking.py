@@ -248,8 +248,8 @@ def test_memory_budget_chunks_the_stacks_with_the_same_numbers(binary, monkeypat
     chunks = []
     train = Session.train
 
-    def spy(self):
-        train(self)
+    def spy(self, **kwargs):
+        train(self, **kwargs)
         chunks.append(list(self.chunks))
 
     monkeypatch.setattr(Session, "train", spy)
@@ -296,7 +296,13 @@ def test_progress_says_what_the_stacking_does(binary, capsys):
         "stacking: recording the network fits of 2 tasks",
         "stacking: training 2 network fits",
     ]
-    assert [line.split(":")[0] for line in lines[2:]] == [
+    # then the stacked training's epochs, while it trains
+    training = [line for line in lines if line.startswith("stacking: stack 1/1 ")]
+    assert lines[2 : 2 + len(training)] == training
+    done, total = training[-1].rsplit(" ", 1)[1].split("/")
+    assert training[-1].startswith("stacking: stack 1/1 (2 fits), epoch ")
+    assert done == total
+    assert [line.split(":")[0] for line in lines[2 + len(training) :]] == [
         "[1/4] none fold 0",
         "[2/4] none fold 1",
         "[3/4] lr fold 0",

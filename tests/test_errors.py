@@ -326,10 +326,11 @@ CASES = [
         params={"lr": -0.1},
     ),
     Case(
-        "unknown-prefixed-param",
+        "module-param-not-in-its-signature",
         TypeError,
-        r"unexpected parameter\(s\) \['modul__width'\]",
-        params={"modul__width": 3},
+        r"module__hiden_units is not a parameter of MLP; it takes .*hidden_units"
+        r".* Did you mean module__hidden_units\?",
+        params={"module__hiden_units": (8,)},
     ),
 ]
 
@@ -389,6 +390,24 @@ def test_bad_input_raises_a_clear_error(case, training_started, fitted):
         assert training_started == [], "the error came after training had started"
     else:
         assert len(training_started) == 1
+
+
+@pytest.mark.parametrize(
+    "typo, meant", [("class_weights", "class_weight"), ("max_epoch", "max_epochs")]
+)
+def test_unknown_parameter_is_refused_at_once_with_the_closest(typo, meant):
+    hint = rf"unknown parameter '{typo}'\. Did you mean '{meant}'"
+    with pytest.raises(TypeError, match=hint):
+        WeightedNeuralNetClassifier(**{typo: 1})
+    clf = WeightedNeuralNetClassifier()
+    with pytest.raises(ValueError, match=hint):
+        clf.set_params(**{typo: 1})
+    with pytest.raises(ValueError, match="unknown parameter 'modul__width'"):
+        clf.set_params(modul__width=3)
+    assert typo not in clf.get_params()
+    # routed prefixes stay open; what they name is checked at fit
+    clf.set_params(optimizer__weight_decay=0.1, module__anything=1)
+    assert clf.get_params()["optimizer__weight_decay"] == 0.1
 
 
 def test_every_parameter_error_names_the_parameter():

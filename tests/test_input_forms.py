@@ -437,3 +437,25 @@ def test_partial_fit_on_a_dataset():
     clf = _clf(**SMALL_CNN).partial_fit(ds, None, classes=[0, 1, 2])
     clf.partial_fit(ds, None)
     assert len(clf.net_.history) == 2 and clf.input_form_ == "dataset"
+
+
+@pytest.mark.parametrize("row", [0, N - 1])  # in the probe batch, or only beyond it
+def test_ids_beyond_the_embedding_name_the_input_and_the_size(row):
+    tokens = TOKENS.copy()
+    tokens[row, 3] = 41
+    clf = WeightedNeuralNetClassifier(Bag, max_epochs=1, random_state=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^X holds ids outside the range of the embedding 'embed': the "
+        r"largest id is 41, but num_embeddings=30",
+    ):
+        clf.fit(tokens, Y)
+    X = {"image": IMAGES.astype(np.float32), "tokens": tokens}
+    clf = WeightedNeuralNetClassifier(TwoInputs, max_epochs=1, random_state=0)
+    with pytest.raises(
+        ValueError, match=r"^X\['tokens'\] holds ids .* largest id is 41, but "
+    ):
+        clf.fit(X, Y)
+    tokens[row, 3] = -2
+    with pytest.raises(ValueError, match=r"^X holds ids .*: it holds id -2"):
+        WeightedNeuralNetClassifier(Bag, max_epochs=1).fit(tokens, Y)

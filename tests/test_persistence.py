@@ -15,6 +15,8 @@ import pytest
 import torch
 from conftest import FAST
 from sklearn.base import clone
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
 from skorch.exceptions import DeviceWarning
 
 import skweighted
@@ -234,6 +236,10 @@ SKOPS_CASES = {
     "per_batch": {"class_weight": skweighted.PerBatch("balanced")},
     "deferred": {"class_weight": Deferred("balanced", start_epoch=1)},
     "sampler": {"sampler": "balanced"},
+    "early_stopping": {
+        "callbacks": [EarlyStopping(patience=2)],
+        "train_split": ValidSplit(0.25, stratified=True),
+    },
 }
 
 
@@ -252,6 +258,13 @@ def test_skops_roundtrip_with_the_documented_trusted_types(fitted_each_form, dat
     assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
     restored = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
     _same_model(restored, fitted_each_form, X)
+    # no function is trusted, and the optimizer's virtual parameters still
+    # reach the restored optimizer
+    assert not {"builtins.print", "functools.partial"} & set(SKOPS_TRUSTED_TYPES)
+    sinks = [getattr(cb, "sink", print) for _, cb in restored.net_.callbacks_]
+    assert all(sink is print for sink in sinks)  # restored by name
+    restored.net_.set_params(lr=0.123)
+    assert restored.net_.optimizer_.param_groups[0]["lr"] == 0.123
 
 
 def test_mlflow_default_format_roundtrip(fitted, data, tmp_path):

@@ -12,6 +12,7 @@ weight of the row's label x the row's ``sample_weight``), as
 ``sum(w * l) / n`` for ``normalization="mean"``.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -115,6 +116,7 @@ def train_stack(
     device="cpu",
     memory_budget=None,
     n_jobs=None,
+    progress=None,
 ):
     """Train every job on ``X, y``, as many together as the budget allows.
 
@@ -142,6 +144,10 @@ def train_stack(
         them over a cluster); with more than one worker the stack is split
         into at least as many chunks as workers (while there are models for
         them), so that every worker trains a share.
+    progress : callable, default=None
+        Called as ``progress(epoch, n_epochs)`` while the chunks train in
+        this process (one worker): the epoch reached by the longest model
+        of the chunk, after each window of steps.
 
     Returns
     -------
@@ -164,7 +170,7 @@ def train_stack(
     chunks = [[jobs[m] for m in part] for part in dealt]
     args = (X, y, sample_weight, optimizer, device)
     if len(chunks) == 1 or _workers(n_jobs) == 1:
-        parts = [train_chunk(c, *args) for c in chunks]
+        parts = [train_chunk(c, *args, progress=progress) for c in chunks]
     else:
         parts = Parallel(n_jobs=n_jobs)(delayed(train_chunk)(c, *args) for c in chunks)
     results = [None] * len(jobs)
@@ -238,7 +244,7 @@ def _class_weights(jobs, steps, n_steps, n_classes, device):
 WINDOW = 32
 
 
-def train_chunk(jobs, X, y, sample_weight, optimizer, device):
+def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     """Train ``jobs`` as one stack; see :func:`train_stack`."""
     device = torch.device(device)
     per_model = [settings(optimizer, j.optimizer_kwargs, device) for j in jobs]
@@ -311,6 +317,9 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device):
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
+        if progress is not None:  # the longest model's epoch (jobs[0]: most steps)
+            n_epochs = len(jobs[0].orders)
+            progress(math.ceil(n_epochs * stop / max(n_steps, 1)), n_epochs)
     results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt)
     out = [None] * n_models
     for m, result in zip(perm, results):

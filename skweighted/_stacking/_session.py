@@ -17,6 +17,7 @@ a reason not to stack) trains separately, and the report says why.
 
 import contextlib
 import copy
+import functools
 import hashlib
 import math
 import time
@@ -308,20 +309,25 @@ class Session:
         record.block = block
 
     # -- training ---------------------------------------------------------------
-    def train(self):
-        """Train every stackable record, one stack per architecture."""
+    def train(self, progress=None):
+        """Train every stackable record, one stack per architecture.
+
+        ``progress``, if given, is called as ``progress(stack, n_stacks,
+        n_fits, epoch, n_epochs)`` as each stack trains (see
+        :func:`~._engine.train_stack`).
+        """
         groups = defaultdict(list)
         for record in self.records.values():
             if record.job is not None:
                 groups[record.group].append(record)
         start = time.perf_counter()
         with parallel_config(**self._backend):
-            self._train_groups(groups)
+            self._train_groups(groups, progress)
         self.blocks.clear()
         self.train_time += time.perf_counter() - start
 
-    def _train_groups(self, groups):
-        for group, records in groups.items():
+    def _train_groups(self, groups, progress):
+        for i, (group, records) in enumerate(groups.items(), start=1):
             optimizer, device = group[0], group[1]
             offsets, parts = {}, []
             for r in records:
@@ -352,6 +358,9 @@ class Session:
                 device=device,
                 memory_budget=self.memory_budget,
                 n_jobs=self.n_jobs,
+                progress=None
+                if progress is None
+                else functools.partial(progress, i, len(groups), len(records)),
             )
             for r, result in zip(records, results):
                 r.result = result

@@ -30,6 +30,8 @@ class DefaultScorer:
     classes : array-like of shape (n_classes,)
         The class labels of the comparison, sorted (those of
         :func:`~._metrics.default_scoring`).
+    pos_label : label, default=None
+        The positive class of a binary problem (default: the last class).
 
     Examples
     --------
@@ -48,14 +50,17 @@ class DefaultScorer:
     [0, 0, 33]
     """
 
-    def __init__(self, classes):
+    def __init__(self, classes, pos_label=None):
         self.classes = list(np.asarray(classes).tolist())
+        self.pos_label = pos_label
         self._recorder = ReliabilityRecorder()
+        self._confusion = None
 
     def __call__(self, estimator, X, y_true):
         """``{metric: score}``, scikit-learn's scorer values (negated where
         lower is better, like ``'neg_log_loss'``)."""
         self._recorder = ReliabilityRecorder()
+        self._confusion = None
         if not self._plain(estimator):
             return self._by_scorers(estimator, X, y_true)
         responses = {}
@@ -69,11 +74,31 @@ class DefaultScorer:
             return _column(responses[name], name, self.classes, pos_label)
 
         scores = {}
-        for name, func, methods, kwargs, higher in default_metrics(self.classes):
+        for name, func, methods, kwargs, higher in default_metrics(
+            self.classes, self.pos_label
+        ):
             value = func(y_true, response(methods, kwargs.get("pos_label")), **kwargs)
             scores[name] = value if higher else -1 * value
         self._recorder.keep(y_true, responses["predict_proba"], estimator.classes_)
+        self._keep_confusion(y_true, responses["predict"])
         return scores
+
+    def _keep_confusion(self, y_true, y_pred):
+        index = {c: i for i, c in enumerate(self.classes)}
+        k = len(self.classes)
+        try:
+            true = np.array([index[c] for c in np.asarray(y_true).tolist()])
+            pred = np.array([index[c] for c in np.asarray(y_pred).tolist()])
+        except (KeyError, TypeError):  # a label outside the classes
+            return
+        counts = np.bincount(true * k + pred, minlength=k * k)
+        self._confusion = counts.reshape(k, k).tolist()
+
+    def confusion(self):
+        """The confusion matrix of the last fold scored: rows the true
+        class, columns the predicted one, in the order of ``classes``
+        (``None`` when the estimator could not be asked)."""
+        return self._confusion
 
     def rows(self):
         """The reliability rows of the last fold scored
@@ -97,9 +122,15 @@ class DefaultScorer:
         """The scores of :func:`~._metrics.default_scoring`'s scorers, as
         ``cross_validate`` computes them, and the reliability rows from the
         estimator's own ``predict_proba``."""
-        scorer = check_scoring(estimator, scoring=default_scoring(self.classes))
+        scorer = check_scoring(
+            estimator, scoring=default_scoring(self.classes, self.pos_label)
+        )
         scores = scorer(estimator, X, y_true)
         self._recorder(estimator, X, y_true)
+        try:
+            self._keep_confusion(y_true, estimator.predict(X))
+        except Exception:  # a matrix is a bonus; the scorers report
+            pass
         return scores
 
 

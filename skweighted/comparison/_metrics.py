@@ -44,6 +44,7 @@ __all__ = [
     "expected_calibration_error",
     "geometric_mean",
     "metric_goals",
+    "positive_label",
     "reliability_table",
     "resolve_scoring",
 ]
@@ -419,12 +420,63 @@ def metric_goals(scoring):
     }
 
 
-def default_scoring(classes):
+def positive_label(classes, counts=None, pos_label=None):
+    """The positive class of a binary problem: ``pos_label`` or the minority.
+
+    What every binary metric (ROC AUC, average precision, the Brier score,
+    the calibration intercept and slope) and the reliability diagram score:
+    ``pos_label`` when given (it must be one of ``classes``), otherwise the
+    class with the fewest samples in ``counts`` (the last of ``classes`` on
+    a tie, or when ``counts`` is ``None``). ``None`` for more than two
+    classes, where no class is positive.
+
+    Parameters
+    ----------
+    classes : array-like of shape (n_classes,)
+        The class labels, sorted.
+    counts : array-like of shape (n_classes,), default=None
+        The number of samples of each class.
+    pos_label : label, default=None
+
+    Returns
+    -------
+    label or None
+
+    Examples
+    --------
+    >>> from skweighted.comparison._metrics import positive_label
+    >>> positive_label(["churn", "stay"], [161, 2839])
+    'churn'
+    >>> positive_label(["churn", "stay"], [161, 2839], pos_label="stay")
+    'stay'
+    """
+    classes = list(np.asarray(classes).tolist())
+    if pos_label is not None:
+        pos_label = _plain(pos_label)
+        if pos_label not in classes:
+            raise ValueError(
+                f"pos_label={pos_label!r} is not a class of y; choose one of {classes}."
+            )
+        if len(classes) != 2:
+            raise ValueError(
+                f"pos_label={pos_label!r} is for binary problems; y has "
+                f"{len(classes)} classes, scored one-vs-rest each."
+            )
+        return pos_label
+    if len(classes) != 2:
+        return None
+    if counts is None:
+        return classes[-1]
+    counts = np.asarray(counts)
+    return classes[0] if counts[0] < counts[1] else classes[1]
+
+
+def default_scoring(classes, pos_label=None):
     """The default metrics for a problem with these classes.
 
     Accuracy, balanced accuracy, macro F1, the corrected geometric mean, the
     recall of every class (``recall[label]``), ROC AUC and average precision
-    for binary problems; log-loss, the Brier score and the expected
+    of ``pos_label`` for binary problems; log-loss, the Brier score and the expected
     calibration error (:func:`expected_calibration_error`); for binary
     problems the calibration intercept and slope
     (:func:`calibration_intercept_slope`). The label and probability metrics
@@ -435,15 +487,18 @@ def default_scoring(classes):
 
     The Brier score is scikit-learn's
     :func:`~sklearn.metrics.brier_score_loss`: for two classes the mean
-    squared error of the probability of the positive class (the larger
-    label), in [0, 1]; for more, the squared error against the one-hot
-    labels summed over the classes and averaged over the samples, in [0, 2]
-    (not halved).
+    squared error of the probability of ``pos_label``, in [0, 1]; for
+    more, the squared error against the one-hot labels summed over the
+    classes and averaged over the samples, in [0, 2] (not halved).
 
     Parameters
     ----------
     classes : array-like of shape (n_classes,)
         The class labels, sorted.
+    pos_label : label, default=None
+        The positive class of a binary problem (default: the last of
+        ``classes``; :func:`~skweighted.comparison.compare` passes the
+        minority class, :func:`positive_label`). Ignored for more classes.
 
     Returns
     -------
@@ -461,11 +516,11 @@ def default_scoring(classes):
         name: make_scorer(
             func, response_method=response, greater_is_better=higher, **kwargs
         )
-        for name, func, response, kwargs, higher in default_metrics(classes)
+        for name, func, response, kwargs, higher in default_metrics(classes, pos_label)
     }
 
 
-def default_metrics(classes):
+def default_metrics(classes, pos_label=None):
     """What every default metric is: ``(name, function, response_method,
     kwargs, greater_is_better)``, in report order.
 
@@ -484,6 +539,8 @@ def default_metrics(classes):
     """
     classes = list(np.asarray(classes).tolist())
     binary = len(classes) == 2
+    if binary:
+        pos_label = classes[-1] if pos_label is None else _plain(pos_label)
     label, proba = "predict", "predict_proba"
     score = ("decision_function", "predict_proba")
     metrics = [
@@ -494,15 +551,15 @@ def default_metrics(classes):
         *[(f"recall[{c}]", class_recall, label, {"label": c}, True) for c in classes],
     ]
     if binary:
-        # scikit-learn's 'average_precision' scorer assumes pos_label=1, which
-        # string labels lack; the positive class is the second, as for ROC AUC.
-        positive = {"pos_label": classes[1]}
+        # every binary metric scores the same class (scikit-learn's scorers
+        # assume pos_label=1, which string labels lack)
+        positive = {"pos_label": pos_label}
         metrics += [
-            ("roc_auc", roc_auc, score, {}, True),
+            ("roc_auc", roc_auc, score, positive, True),
             ("average_precision", average_precision, score, positive, True),
         ]
     # for two classes the scorer passes the positive column alone
-    of_classes = {"pos_label": classes[1]} if binary else {"labels": classes}
+    of_classes = {"pos_label": pos_label} if binary else {"labels": classes}
     metrics += [
         ("log_loss", neg_log_loss_of, proba, {}, False),
         ("brier", brier_score, proba, of_classes, False),
@@ -516,7 +573,7 @@ def default_metrics(classes):
     return metrics
 
 
-def resolve_scoring(scoring, classes, estimator=None):
+def resolve_scoring(scoring, classes, estimator=None, pos_label=None):
     """Turn ``scoring`` into ``{reported name: (scorer, sign)}``.
 
     A scorer that scikit-learn negates so that higher is better (its sign is
@@ -534,6 +591,8 @@ def resolve_scoring(scoring, classes, estimator=None):
         The class labels.
     estimator : estimator, default=None
         Used to check a single callable scorer.
+    pos_label : label, default=None
+        The positive class of the default metrics (:func:`default_scoring`).
 
     Returns
     -------
@@ -547,7 +606,7 @@ def resolve_scoring(scoring, classes, estimator=None):
     {'accuracy': 1, 'log_loss': -1}
     """
     if scoring is None:
-        named = default_scoring(classes)
+        named = default_scoring(classes, pos_label)
     elif isinstance(scoring, str):
         named = {scoring: get_scorer(scoring)}
     elif callable(scoring):

@@ -80,10 +80,11 @@ def _binary_scores(y_true, y_score, pos_label):
     return y_true == pos_label, y_score
 
 
-def roc_auc(y_true, y_score):
+def roc_auc(y_true, y_score, *, pos_label=None):
     """:func:`sklearn.metrics.roc_auc_score` of binary labels, the same float.
 
-    ``y_score`` scores the larger label of ``y_true``. The ROC curve is cut
+    ``y_score`` scores ``pos_label`` (default: the larger label of
+    ``y_true``). The ROC curve is cut
     to its corners (``roc_curve``'s ``drop_intermediate``) and integrated
     with :func:`scipy.integrate.trapezoid`, as there.
 
@@ -93,8 +94,10 @@ def roc_auc(y_true, y_score):
     >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
-    plain = _binary_scores(y_true, y_score, None)
+    plain = _binary_scores(y_true, y_score, pos_label)
     if plain is None:
+        if pos_label is not None:
+            y_true = np.asarray(y_true) == pos_label
         return roc_auc_score(y_true, y_score)
     fps, tps = _binary_curve(*plain)
     if fps.shape[0] > 2:

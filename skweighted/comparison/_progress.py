@@ -86,6 +86,25 @@ class Progress:
         elif text is not None:
             self._line(text)
 
+    def training(self, stack, n_stacks, n_fits, epoch, n_epochs):
+        """The stacked training reached ``epoch`` of ``n_epochs`` in stack
+        ``stack`` of ``n_stacks`` (``n_fits`` networks): shown on the bar,
+        or as a line at each fifth of the epochs on a log."""
+        if not self.enabled:
+            return
+        text = (
+            f"stacking: stack {stack}/{n_stacks} ({n_fits} fits), "
+            f"epoch {epoch}/{n_epochs}"
+        )
+        if self._bar is not None:
+            self._bar.set_description_str(text, refresh=True)
+            return
+        step = max(1, n_epochs // 5)
+        shown = getattr(self, "_shown", None)
+        if (epoch % step == 0 or epoch == n_epochs) and shown != (stack, epoch):
+            self._shown = stack, epoch
+            self._line(text)
+
     def update(self, record):
         """Count one finished :class:`~._store.FitRecord`."""
         self.done += 1

@@ -201,6 +201,13 @@ def to_markdown(comparison, title="Comparison"):
     table = ranked_table(comparison)
     metric = _rank_by(comparison, None)
     counts = ", ".join(f"{k}: {v}" for k, v in comparison.class_counts.items())
+    positive = positive_class(comparison)
+    if positive is not None:
+        counts += (
+            f". Positive class: `{positive}` (the class that ROC AUC, average "
+            "precision, the Brier score, the calibration intercept and slope "
+            "and the reliability diagram score)"
+        )
     n_folds = comparison.results["fold"].nunique()
     header = "| strategy | " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * (len(table.columns) + 1)
@@ -249,8 +256,9 @@ def plot(comparison, rank_by=None, title=None):
     """One panel per metric: every strategy's fold scores and their mean.
 
     Strategies are rows, in the same (ranked) order in every panel; each
-    fold is a dot, the mean a bar, and the best strategy of each panel is
-    highlighted. The figure is :data:`FIG_WIDTH` inches wide.
+    fold is a dot, the mean a bar (its value on the right of the panel,
+    outside the data), and the best strategy of each panel is highlighted.
+    The figure is :data:`FIG_WIDTH` inches wide.
 
     Parameters
     ----------
@@ -294,23 +302,20 @@ def plot(comparison, rank_by=None, title=None):
         ax.barh(ypos, means, color=colors, height=0.7)
         if not _is_direction(goal):
             ax.axvline(goal, color="gray", lw=1, ls="--")
-        for y0, s, mean in zip(ypos, order, means):
+        for y0, s in zip(ypos, order):
             vals = results.loc[
                 (results["metric"] == metric) & (results["strategy"] == s), "value"
             ].to_numpy()
             jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else [0]
             ax.plot(vals, y0 + np.asarray(jitter), "o", color="black", ms=3)
-            if np.isfinite(mean):
-                ax.text(
-                    0.01,
-                    y0,
-                    f"{mean:.3f}",
-                    va="center",
-                    ha="left",
-                    fontsize=8,
-                    transform=ax.get_yaxis_transform(),
-                )
         ax.set_yticks(ypos, order, fontsize=8)
+        # the means as tick labels on the right, outside the data, where no
+        # fold dot can cover them
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(
+            ypos, [f"{m:.3f}" if np.isfinite(m) else "failed" for m in means]
+        )
+        right.tick_params(labelsize=8, length=0)
         ax.set_title(f"{metric}\n({direction(goal)})", fontsize=10)
         finite = results.loc[results["metric"] == metric, "value"]
         finite = finite[np.isfinite(finite)]
@@ -320,10 +325,9 @@ def plot(comparison, rank_by=None, title=None):
         ax.grid(axis="x", alpha=0.3)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
-    counts = ", ".join(f"{k}: {v}" for k, v in comparison.class_counts.items())
     n_folds = results["fold"].nunique()
     fig.suptitle(
-        f"{title or 'Comparison'} — class counts {counts}; {n_folds} folds "
+        f"{title or 'Comparison'} — {_problem(comparison)}; {n_folds} folds "
         "(dots: folds, bars: mean, orange: best, light orange: within fold noise "
         "of the best)",
         fontsize=11,
@@ -331,28 +335,77 @@ def plot(comparison, rank_by=None, title=None):
     return fig
 
 
-def reliability_classes(comparison):
-    """The classes the reliability diagram shows.
+def positive_class(comparison):
+    """The positive class of a binary comparison (``None`` for more classes).
 
-    The rarest class for a binary problem (its probability is the one that
-    weighting and resampling distort), every class otherwise.
+    ``comparison.pos_label``; the rarest class when that is unset (its
+    probability is the one that weighting and resampling distort).
     """
     counts = comparison.class_counts
-    if len(counts) == 2:
-        return [min(counts, key=counts.get)]
-    return list(counts)
+    if len(counts) != 2:
+        return None
+    pos_label = getattr(comparison, "pos_label", None)
+    return min(counts, key=counts.get) if pos_label is None else pos_label
+
+
+def reliability_classes(comparison):
+    """The classes the reliability diagram shows: the positive class of a
+    binary problem (:func:`positive_class`), every class otherwise."""
+    positive = positive_class(comparison)
+    return list(comparison.class_counts) if positive is None else [positive]
+
+
+def _problem(comparison):
+    """``'class counts a: 5, b: 95; positive class a'`` (binary), for titles."""
+    counts = ", ".join(f"{k}: {v}" for k, v in comparison.class_counts.items())
+    positive = positive_class(comparison)
+    if positive is None:
+        return f"class counts {counts}"
+    return f"class counts {counts}; positive class {positive!r}"
+
+
+#: The default color cycle without its grey (C7), which marks the reference.
+_COLORS = [f"C{i}" for i in range(10) if i != 7]
+#: The strategy drawn in grey in every panel of the reliability diagram.
+REFERENCE = "none"
+_RELIABILITY_COLS = 4
+
+
+def _pooled_curve(rows):
+    """``(x, observed, low, high)`` of reliability rows: the rows of every
+    fold (and class) pooled per bin, and the lowest and highest fold's
+    observed fraction in each bin."""
+    weight = rows["count"]
+    pooled = (
+        rows.assign(p=rows["predicted"] * weight, o=rows["observed"] * weight)
+        .groupby("bin")[["p", "o", "count"]]
+        .sum()
+    )
+    per_fold = rows.assign(o=rows["observed"] * weight).groupby(["bin", "fold"])
+    per_fold = per_fold["o"].sum() / per_fold["count"].sum()
+    spread = per_fold.groupby("bin").agg(["min", "max"])
+    return (
+        pooled["p"] / pooled["count"],
+        pooled["o"] / pooled["count"],
+        spread["min"],
+        spread["max"],
+    )
 
 
 def plot_reliability(comparison, title=None):
-    """Reliability diagram: observed frequency against predicted probability.
+    """Reliability diagram as small multiples: one panel per strategy.
 
-    One panel per class of :func:`reliability_classes`, one curve per
-    strategy: the test rows of all folds pooled in each of the equal-width
-    probability bins of :func:`~skweighted.comparison.reliability_table`
-    (mean predicted probability against the fraction of rows of that
-    class), and a band from the lowest to the highest fold's fraction in
-    that bin (the fold spread). A calibrated model lies on the diagonal;
-    curves below it overestimate the class.
+    Each panel shows one strategy's observed frequency against its
+    predicted probability, the test rows of all folds pooled in each of the
+    equal-width probability bins of
+    :func:`~skweighted.comparison.reliability_table`, with a band from the
+    lowest to the highest fold's fraction in that bin (the fold spread); the
+    uncorrected :data:`REFERENCE` strategy (``'none'``) is drawn in grey in
+    every other panel for reference. A binary problem shows the probability
+    of its positive class (:func:`positive_class`); a multi-class one the
+    classwise curve, every class one-vs-rest pooled into the same bins
+    (the bins of the class-wise ECE). A calibrated model lies on the
+    diagonal; curves below it overestimate the class.
 
     Parameters
     ----------
@@ -372,62 +425,54 @@ def plot_reliability(comparison, title=None):
             "This comparison holds no reliability table (no strategy gave "
             "probabilities), so there is no reliability diagram to draw."
         )
-    classes = reliability_classes(comparison)
-    cols = min(len(classes), _PANEL_COLS)
-    rows = math.ceil(len(classes) / cols)
-    fig = Figure(
-        figsize=(4.2 * cols + 3.0, 4.0 * rows + 0.9), dpi=DPI, layout="constrained"
-    )
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    positive = positive_class(comparison)
+    if positive is not None:
+        table = table[table["class"] == positive]
+        what = f"P({positive})"
+        about = (
+            f"positive class {positive!r} "
+            f"({comparison.class_counts.get(positive)} rows)"
+        )
+    else:
+        what = "P(class)"
+        about = f"classwise: each of the {len(comparison.class_counts)} classes "
+        about += "one-vs-rest, pooled"
+    present = set(table["strategy"])
     order = list(comparison.strategies) or list(dict.fromkeys(table["strategy"]))
-    order = [s for s in order if s in set(table["strategy"])]
-    colors = {s: f"C{i % 10}" for i, s in enumerate(order)}
-    # Line styles cycle too, so that identical curves (threshold moving keeps
-    # the probabilities of 'none') stay visible one over the other.
-    styles = {s: ("-", "--", "-.", ":")[i % 4] for i, s in enumerate(order)}
-    for ax, label in zip(axes, classes):
-        part = table[table["class"] == label]
+    order = [s for s in order if s in present]
+    cols = min(len(order), _RELIABILITY_COLS)
+    rows = math.ceil(len(order) / cols)
+    fig = Figure(
+        figsize=(3.1 * cols + 0.4, 3.1 * rows + 0.9), dpi=DPI, layout="constrained"
+    )
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    curves = {s: _pooled_curve(table[table["strategy"] == s]) for s in order}
+    for i, (ax, strategy) in enumerate(zip(axes.ravel(), order)):
         ax.plot([0, 1], [0, 1], color="gray", lw=1, ls=":")
-        for strategy in order:
-            cur = part[part["strategy"] == strategy]
-            if cur.empty:
-                continue
-            weight = cur["count"]
-            pooled = (
-                cur.assign(p=cur["predicted"] * weight, o=cur["observed"] * weight)
-                .groupby("bin")[["p", "o", "count"]]
-                .sum()
-            )
-            spread = cur.groupby("bin")["observed"].agg(["min", "max"])
-            x = pooled["p"] / pooled["count"]
-            ax.plot(
-                x,
-                pooled["o"] / pooled["count"],
-                styles[strategy],
-                marker="o",
-                ms=3,
-                lw=1.5,
-                color=colors[strategy],
-                label=strategy,
-            )
-            ax.fill_between(
-                x, spread["min"], spread["max"], color=colors[strategy], alpha=0.12
-            )
+        if REFERENCE in curves and strategy != REFERENCE:
+            x, observed, _, _ = curves[REFERENCE]
+            ax.plot(x, observed, "-", color="0.6", lw=1.2, label=REFERENCE)
+        x, observed, low, high = curves[strategy]
+        color = "0.3" if strategy == REFERENCE else _COLORS[i % len(_COLORS)]
+        ax.fill_between(x, low, high, color=color, alpha=0.18, lw=0)
+        ax.plot(x, observed, "-", marker="o", ms=3, lw=1.8, color=color)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
-        ax.set_xlabel(f"predicted P({label})")
-        ax.set_ylabel(f"observed fraction of {label}")
-        ax.set_title(f"class {label} ({comparison.class_counts.get(label)} rows)")
+        ax.set_title(strategy, fontsize=10)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    for ax in axes[len(classes) :]:
+    for ax in axes[-1]:
+        ax.set_xlabel(f"predicted {what}", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed fraction", fontsize=9)
+    for ax in axes.ravel()[len(order) :]:
         ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
     n_folds = comparison.results["fold"].nunique()
+    reference = f"; grey: {REFERENCE!r} for reference" if REFERENCE in curves else ""
     fig.suptitle(
-        f"{title or 'Comparison'}\nreliability over {n_folds} folds "
-        "(lines: pooled test rows, bands: fold spread)",
+        f"{title or 'Comparison'}\nreliability of the {about}, {n_folds} folds "
+        f"(line: pooled test rows, band: fold spread{reference})",
         fontsize=10,
     )
     return fig
@@ -436,8 +481,10 @@ def plot_reliability(comparison, title=None):
 def save(comparison, out, title="Comparison"):
     """Write the report files to ``out``.
 
-    ``results.csv``, ``summary.md``, ``comparison.png`` and, when the
-    comparison holds a reliability table, ``reliability.png``.
+    ``results.csv``, ``summary.md``, ``comparison.png``, when the
+    comparison holds a reliability table ``reliability.png``, and
+    ``report.html``: all of it in one self-contained page that links to the
+    other files (and to ``fits.jsonl`` when the folder holds one).
 
     Parameters
     ----------
@@ -449,8 +496,8 @@ def save(comparison, out, title="Comparison"):
     Returns
     -------
     paths : dict
-        ``'results'``, ``'summary'``, ``'plot'`` (and ``'reliability'``) ->
-        the written paths.
+        ``'results'``, ``'summary'``, ``'plot'`` (``'reliability'``) and
+        ``'html'`` -> the written paths.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -466,4 +513,10 @@ def save(comparison, out, title="Comparison"):
     if reliability is not None and not reliability.empty:
         paths["reliability"] = out / "reliability.png"
         plot_reliability(comparison, title=title).savefig(paths["reliability"], dpi=DPI)
+    from ._html import LINKED, render_html
+
+    paths["html"] = out / "report.html"
+    links = [name for name in LINKED if (out / name).exists()]
+    html = render_html(comparison, title=title, links=links)
+    paths["html"].write_text(html, encoding="utf-8")
     return paths

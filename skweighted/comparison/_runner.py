@@ -39,7 +39,12 @@ from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
 from ._fold_scorer import DefaultScorer
-from ._metrics import ReliabilityRecorder, metric_goals, resolve_scoring
+from ._metrics import (
+    ReliabilityRecorder,
+    metric_goals,
+    positive_label,
+    resolve_scoring,
+)
 from ._progress import Progress
 from ._store import FitRecord, RecordStore
 from ._strategies import default_estimator, input_kind, make_strategies
@@ -57,6 +62,9 @@ RESULT_COLUMNS = [
     "error_type",
     "error_message",
 ]
+
+#: The columns of :attr:`Comparison.confusion`.
+CONFUSION_COLUMNS = ["strategy", "fold", "true", "predicted", "count"]
 
 #: The columns of :attr:`Comparison.reliability`.
 RELIABILITY_COLUMNS = [
@@ -95,6 +103,19 @@ class Comparison:
         ``calibration_slope``), in report order.
     class_counts : dict
         Label -> number of samples in ``y``.
+    confusion : DataFrame or None
+        The confusion matrix of every strategy and fold, tidy: ``strategy``,
+        ``fold``, ``true``, ``predicted``, ``count`` (``None`` when the
+        default metrics were not used).
+    settings : dict
+        What the run was: the data's shape, the folds, the seed, stacking,
+        the estimator, the library versions and the wall time in seconds
+        (``wall_time``; the time of this call for a resumed run).
+    pos_label : label or None
+        The positive class of a binary problem, which ROC AUC, average
+        precision, the Brier score, the calibration intercept and slope and
+        the reliability diagram score (the minority class unless
+        ``compare(pos_label=)`` chose another); ``None`` for more classes.
     notes : list of str
         Strategies that were skipped, fits that failed (with the error), and
         for a partial report, which fits did not run.
@@ -128,6 +149,9 @@ class Comparison:
     notes: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
     reliability: pd.DataFrame | None = None
+    pos_label: object = None
+    confusion: pd.DataFrame | None = None
+    settings: dict = field(default_factory=dict)
 
     @property
     def failed(self):
@@ -152,13 +176,23 @@ class Comparison:
         return report.plot_reliability(self, **kwargs)
 
     def save(self, out, title="Comparison"):
-        """Write ``results.csv``, ``summary.md``, ``comparison.png`` and
-        ``reliability.png`` to ``out``."""
+        """Write ``results.csv``, ``summary.md``, ``comparison.png``,
+        ``reliability.png`` and ``report.html`` to ``out``."""
         return report.save(self, out, title=title)
 
 
 def run_task(
-    name, fold, strategy, X, y, train, test, scorers, error_score, classes=None
+    name,
+    fold,
+    strategy,
+    X,
+    y,
+    train,
+    test,
+    scorers,
+    error_score,
+    classes=None,
+    pos_label=None,
 ):
     """Fit ``strategy`` on one split and score it; a :class:`FitRecord`.
 
@@ -166,8 +200,8 @@ def run_task(
     ``error_score='raise'``. ``KeyboardInterrupt`` always propagates. The
     record keeps the reliability table of the test rows (when the strategy
     gives probabilities). ``classes`` says that ``scorers`` are
-    ``default_scoring(classes)``: one :class:`~._fold_scorer.DefaultScorer`
-    then computes them all in one pass.
+    ``default_scoring(classes, pos_label)``: one
+    :class:`~._fold_scorer.DefaultScorer` then computes them all in one pass.
     """
     start = time.perf_counter()
     if classes is None:
@@ -175,7 +209,7 @@ def run_task(
         scoring = {m: scorer for m, (scorer, _) in scorers.items()}
         scoring[recorder.NAME] = recorder
     else:
-        recorder = scoring = DefaultScorer(classes)
+        recorder = scoring = DefaultScorer(classes, pos_label)
     try:
         with one_torch_thread():
             cv = cross_validate(
@@ -207,6 +241,7 @@ def run_task(
         fit_time=float(cv["fit_time"][0]),
         score_time=float(cv["score_time"][0]),
         reliability=recorder.rows(),
+        confusion=None if classes is None else recorder.confusion(),
     )
 
 
@@ -226,6 +261,7 @@ def compare(
     resume=False,
     stacking=True,
     memory_budget=None,
+    pos_label=None,
 ):
     """Compare class weighting, resampling and threshold moving on ``X, y``.
 
@@ -315,6 +351,12 @@ def compare(
         Bytes one stack may hold; larger stacks train in chunks, with the
         same results. See :class:`skweighted.model_selection.GridSearchCV`.
         Without stacking there are no stacks, and it has no effect.
+    pos_label : label, default=None
+        The positive class of a binary problem: the class that ROC AUC,
+        average precision, the Brier score, the calibration intercept and
+        slope and the reliability diagram score. ``None`` means the minority
+        class (the rarer of the two; the larger label on a tie). Refused for
+        more than two classes, where every class is scored one-vs-rest.
 
     Returns
     -------
@@ -349,6 +391,7 @@ def compare(
     >>> bool(diff < 1e-3)
     True
     """
+    started = time.time()
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     if type_of_target(y) not in ("binary", "multiclass"):
@@ -379,11 +422,12 @@ def compare(
         raise ValueError(
             "resume=True needs checkpoint=FOLDER, the folder whose records to resume."
         )
+    counts = class_counts(y, classes)
+    pos_label = positive_label(classes, counts, pos_label)
     X = _sliceable(X)
     kind = input_kind(X)
     if estimator is None:
         estimator = default_estimator(random_state=random_state)
-    counts = class_counts(y, classes)
     built, notes = make_strategies(
         strategies,
         estimator,
@@ -399,7 +443,7 @@ def compare(
             "StandardScaler step (scaling is the module's job) and samplers "
             "through skweighted.resampling.RowSampler.",
         )
-    scorers = resolve_scoring(scoring, classes, estimator)
+    scorers = resolve_scoring(scoring, classes, estimator, pos_label)
     splits = list(check_cv(cv, y, classifier=True).split(X, y))
     tasks = [(name, k) for name in built for k in range(len(splits))]
     ratio = float(np.mean([len(test) / len(train) for train, test in splits]))
@@ -421,10 +465,14 @@ def compare(
 
     def args(name, k):
         estimator = clone(built[name])
-        return name, k, estimator, X, y, *splits[k], scorers, error_score, default
+        train, test = splits[k]
+        return (
+            *(name, k, estimator, X, y, train, test),
+            *(scorers, error_score, default, pos_label),
+        )
 
     def assemble(partial):
-        return _assemble(
+        result = _assemble(
             records,
             tasks,
             built,
@@ -434,7 +482,12 @@ def compare(
             y,
             partial,
             ratio,
+            pos_label,
         )
+        result.settings = _settings(
+            X, y, splits, estimator, random_state, stacking, time.time() - started
+        )
+        return result
 
     bar = Progress(
         len(tasks),
@@ -499,7 +552,7 @@ def _stacked(session, tasks, args, bar, X, y, splits, log):
         # one thread too: on two cores, two threads train the default run's
         # stack 15-20% faster on an idle machine, and three to ten times
         # slower when another process takes a core (OpenMP's spinning)
-        session.train()
+        session.train(progress=bar.training)
     bar.stage(None)  # the time left, from the fits finished from now on
     for name, k in tasks:
         first = len(session.replayed)
@@ -528,15 +581,25 @@ def _stacking_notes(log):
 
 
 def _assemble(
-    records, tasks, built, scorers, error_score, notes, y, partial, ratio=None
+    records,
+    tasks,
+    built,
+    scorers,
+    error_score,
+    notes,
+    y,
+    partial,
+    ratio=None,
+    pos_label=None,
 ):
     """The :class:`Comparison` of the finished ``records``, in task order.
 
     ``ratio`` is the mean test/train size of the folds, for the paired test
-    of the summary.
+    of the summary; ``pos_label`` the positive class of a binary problem.
     """
     notes = list(notes)
-    rows, curves = [], []
+    rows, curves, matrices = [], [], []
+    classes = np.unique(y).tolist()
     fill = np.nan if error_score == "raise" else float(error_score)
     for key in tasks:
         record = records.get(key)
@@ -546,6 +609,13 @@ def _assemble(
             notes.append(
                 f"{record.strategy}: fit failed on fold {record.fold} "
                 f"({record.error_type}: {record.error_message})."
+            )
+        if record.confusion:
+            k = len(record.confusion)
+            matrices.extend(
+                [record.strategy, record.fold, classes[i], classes[j], n]
+                for i, row in enumerate(record.confusion[:k])
+                for j, n in enumerate(row)
             )
         if record.reliability:
             curves.extend(
@@ -580,6 +650,9 @@ def _assemble(
     reliability = None
     if curves:
         reliability = pd.DataFrame(curves, columns=RELIABILITY_COLUMNS)
+    confusion = None
+    if matrices:
+        confusion = pd.DataFrame(matrices, columns=CONFUSION_COLUMNS)
     metrics = metric_goals(scorers)
     classes = np.unique(y)
     counts = class_counts(y, classes)
@@ -591,7 +664,37 @@ def _assemble(
         notes=notes,
         strategies={name: built[name] for name in built},
         reliability=reliability,
+        pos_label=pos_label,
+        confusion=confusion,
     )
+
+
+def _settings(X, y, splits, estimator, random_state, stacking, wall_time):
+    """What the report says of a run: data, folds, seed, estimator, versions."""
+    import importlib.metadata
+
+    shape = getattr(X, "shape", None)
+    shape = tuple(int(n) for n in shape) if shape is not None else (len(y),)
+    versions = {}
+    for name in ("skweighted", "scikit-learn", "torch", "skorch", "imbalanced-learn"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "?"
+    from .._version import __version__
+
+    versions["skweighted"] = __version__
+    versions |= {"numpy": np.__version__, "pandas": pd.__version__}
+    return {
+        "data": f"{_KIND_NAMES.get(input_kind(X), 'a table')}, shape {shape}",
+        "folds": len(splits),
+        "test rows per fold": sorted({len(test) for _, test in splits}),
+        "random_state": random_state,
+        "stacking": bool(stacking),
+        "estimator": repr(estimator),
+        "versions": versions,
+        "wall_time": float(wall_time),
+    }
 
 
 _KIND_NAMES = {

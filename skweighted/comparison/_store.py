@@ -39,7 +39,10 @@ class FitRecord:
     failed); ``error_type`` and ``error_message`` say why it failed;
     ``reliability`` holds the rows ``[class, bin, count, predicted,
     observed]`` of the test rows' reliability table (``None`` when the
-    strategy gave no probabilities, or for a record written without it).
+    strategy gave no probabilities, or for a record written without it);
+    ``confusion`` the confusion matrix of the test rows, a list of rows
+    (true class) of counts (predicted class), in the order of the sorted
+    classes (``None`` when not recorded).
     """
 
     strategy: str
@@ -50,6 +53,7 @@ class FitRecord:
     error_type: str | None = None
     error_message: str | None = None
     reliability: list | None = None
+    confusion: list | None = None
 
     @property
     def key(self):
@@ -70,6 +74,7 @@ class FitRecord:
             "error_type": self.error_type,
             "error_message": self.error_message,
             "reliability": self.reliability,
+            "confusion": self.confusion,
         }
 
     @classmethod
@@ -88,6 +93,7 @@ class FitRecord:
             error_type=d["error_type"],
             error_message=d["error_message"],
             reliability=_reliability(d.get("reliability")),
+            confusion=_confusion(d.get("confusion")),
         )
 
 
@@ -99,6 +105,16 @@ def _reliability(rows):
         [label, int(b), int(n), _number(pred), _number(obs)]
         for label, b, n, pred, obs in rows
     ]
+
+
+def _confusion(rows):
+    """A confusion matrix read back: a square list of lists of ints."""
+    if rows is None:
+        return None
+    matrix = [[int(n) for n in row] for row in rows]
+    if any(len(row) != len(matrix) for row in matrix):
+        raise ValueError("a confusion matrix is square")
+    return matrix
 
 
 def _number(v):
