@@ -33,6 +33,7 @@ from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from .._dask import survive_lost_workers
 from .._stacking._passes import has_network, record_fits
 from .._stacking._session import Session
 from ..class_weight import class_counts
@@ -460,20 +461,23 @@ def compare(
     )
     try:
         # the network tasks in stacks, the others side by side through joblib
-        finished = chain(
-            _stacked(session, networks, args, bar, X, y, splits, log),
-            _parallel(others, args, n_jobs),
-        )
-        # each record is kept, on disk too, as soon as it arrives, in whatever
-        # order the tasks finish
-        for record in finished:
-            if store is not None:
-                store.append(record)
-            records[record.key] = record
-            bar.update(record)
+        # (on Dask, a lost worker's tasks run again on the others)
+        with survive_lost_workers(bar.note):
+            finished = chain(
+                _stacked(session, networks, args, bar, X, y, splits, log),
+                _parallel(others, args, n_jobs),
+            )
+            # each record is kept, on disk too, as soon as it arrives, in
+            # whatever order the tasks finish
+            for record in finished:
+                if store is not None:
+                    store.append(record)
+                records[record.key] = record
+                bar.update(record)
     except BaseException as exc:
-        # Ctrl-C, or a failure under error_score='raise': what finished is
-        # recorded already; hand the caller a report of it too.
+        # Ctrl-C, a failure under error_score='raise', or a Dask cluster left
+        # without workers: what finished is recorded already; hand the caller
+        # a report of it too.
         exc.comparison = assemble(partial=True) if records else None
         raise
     finally:
