@@ -78,22 +78,24 @@ class _Watch:
         self.timeout = backend.wait_for_workers_timeout or None
         self.stop = threading.Event()
 
-    def _processing(self):
-        """Worker address -> the keys running there; ``{}`` when the
-        scheduler cannot be reached (then there is no worker either)."""
+    def _workers(self):
+        """The workers' addresses; none when the scheduler cannot be reached."""
         try:
-            return self.client.processing()
+            return set(self.client.nthreads())
         except Exception:  # a lost scheduler is no worker for the run
-            return {}
+            return set()
 
     def run(self):
-        before = self._processing()
+        before = self._workers()
         since = None  # when the last worker went
-        while not self.stop.wait(POLL):
-            now = self._processing()
-            for address in before.keys() - now.keys():
-                self.notify(self._lost(address, before[address]))
+        while True:
+            stopping = self.stop.wait(POLL)
+            now = self._workers()
+            for address in sorted(before - now):
+                self.notify(self._lost(address))
             before = now
+            if stopping:
+                return
             if now:
                 since = None
                 continue
@@ -109,7 +111,14 @@ class _Watch:
                 self.client.loop.add_callback(self.backend.give_up, error)
                 return
 
-    def _lost(self, address, keys):
+    def _lost(self, address):
+        """What to say of the worker at ``address``, gone: the scheduler's
+        ``remove-worker`` event lists what it was running (or held queued)."""
+        keys = set()
+        with contextlib.suppress(Exception):  # no event log: say less
+            for _, event in self.client.get_events(address):
+                if isinstance(event, dict) and event.get("action") == "remove-worker":
+                    keys.update(event.get("processing-tasks", ()))
         counts = {}
         for key in keys:
             match = re.match(r"(?:mixed_)?batch_of_(.+)_(\d+)_calls-", str(key))
@@ -117,9 +126,9 @@ class _Watch:
                 what = _WHAT.get(match[1], "task")
                 counts[what] = counts.get(what, 0) + int(match[2])
         if not counts:
-            return f"Dask: worker {address} lost (it ran none of this run's work)"
-        running = ", ".join(f"{n} {what}{'s' * (n > 1)}" for what, n in counts.items())
+            return f"Dask: worker {address} lost; none of this run's work was on it"
+        work = ", ".join(f"{n} {what}{'s' * (n > 1)}" for what, n in counts.items())
         return (
-            f"Dask: worker {address} lost; its running work ({running}) runs "
-            "again on the other workers"
+            f"Dask: worker {address} lost; its running work ({work}) runs again "
+            "on the other workers"
         )

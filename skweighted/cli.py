@@ -14,6 +14,7 @@ bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
 
 import argparse
 import contextlib
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -243,6 +244,10 @@ def _scheduler(address, n_jobs, quiet=False, worker_timeout=DEFAULT_WORKER_TIMEO
             ) from None
         if not quiet:
             print(f"Dask: {client}", file=sys.stderr)
+        else:  # nor that a worker was lost
+            logger = logging.getLogger("skweighted")
+            stack.callback(logger.setLevel, logger.level)
+            logger.setLevel(logging.ERROR)
         warm_worker_clients(client)
         stack.enter_context(
             parallel_config(backend="dask", wait_for_workers_timeout=worker_timeout)

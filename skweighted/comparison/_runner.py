@@ -461,8 +461,9 @@ def compare(
     )
     try:
         # the network tasks in stacks, the others side by side through joblib
-        # (on Dask, a lost worker's tasks run again on the others)
-        with survive_lost_workers(bar.note):
+        # (on Dask, a lost worker's tasks run again on the others, and the
+        # progress, or else a warning of the "skweighted" logger, says so)
+        with survive_lost_workers(bar.note if progress else None):
             finished = chain(
                 _stacked(session, networks, args, bar, X, y, splits, log),
                 _parallel(others, args, n_jobs),
