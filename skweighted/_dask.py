@@ -75,7 +75,7 @@ class _Watch:
 
     def __init__(self, backend, notify):
         self.backend, self.client, self.notify = backend, backend.client, notify
-        self.timeout = backend.wait_for_workers_timeout or None
+        self.timeout = backend.wait_for_workers_timeout  # None: for ever
         self.stop = threading.Event()
 
     def _workers(self):

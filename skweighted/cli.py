@@ -304,6 +304,11 @@ def _compare(args, argv):
         raise InputError(
             f"--memory-budget must be at least 1 (MiB), got {args.memory_budget}"
         )
+    if not args.worker_timeout > 0:  # NaN too
+        raise InputError(
+            f"--worker-timeout must be a positive number of seconds, got "
+            f"{args.worker_timeout:g}"
+        )
     error_score = _error_score(args.error_score)
     if args.csv is not None:
         if args.dataset is not None:
@@ -349,7 +354,11 @@ def _compare(args, argv):
         _stopped(e, args.out, title, "interrupted", resume)
         return EXIT_INTERRUPTED
     except NoWorkerError as e:
-        _stopped(e, args.out, title, f"stopped: {e}", resume)
+        why = (
+            f"stopped: the Dask cluster had no worker for {args.worker_timeout:g} s "
+            "(--worker-timeout)"
+        )
+        _stopped(e, args.out, title, why, resume)
         return EXIT_FAILED
     except Exception as e:
         if not hasattr(e, "comparison"):
