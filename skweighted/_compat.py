@@ -144,8 +144,9 @@ def _dask_data(value):
 
 def resilient_dask_backend(active):
     """A copy of ``active``, joblib's Dask backend, whose large arguments Dask
-    can compute again when the worker holding them is lost; or ``None`` when
-    ``active`` is not joblib's Dask backend.
+    can compute again when the worker holding them is lost; ``active`` itself
+    when it is such a copy already; ``None`` when it is not joblib's Dask
+    backend.
 
     joblib (1.3 to 1.6) scatters every large argument of a call
     (``client.scatter(hash=False)``) to one worker: scattered data is "pure
@@ -160,10 +161,24 @@ def resilient_dask_backend(active):
     ``give_up(exc)`` (called on the client's event loop) ends every call
     still pending: joblib then raises ``exc``.
     """
-    from joblib._dask import Batch, DaskDistributedBackend, is_weakrefable, sizeof
+    from joblib._dask import DaskDistributedBackend
 
     if not isinstance(active, DaskDistributedBackend):
         return None
+    if isinstance(active, _resilient_dask_backend_class()):
+        return active
+    backend = _resilient_dask_backend_class()(
+        client=active.client,
+        wait_for_workers_timeout=active.wait_for_workers_timeout,
+        **active.submit_kwargs,
+    )
+    backend.data_futures, backend._scatter = active.data_futures, active._scatter
+    return backend
+
+
+@cache
+def _resilient_dask_backend_class():
+    from joblib._dask import Batch, DaskDistributedBackend, is_weakrefable, sizeof
 
     class ResilientDaskBackend(DaskDistributedBackend):
         def _ship(self, arg):
@@ -194,10 +209,4 @@ def resilient_dask_backend(active):
                 self._results.pop(future).set_result(exc)
                 self._callbacks.pop(future)(exc)
 
-    backend = ResilientDaskBackend(
-        client=active.client,
-        wait_for_workers_timeout=active.wait_for_workers_timeout,
-        **active.submit_kwargs,
-    )
-    backend.data_futures, backend._scatter = active.data_futures, active._scatter
-    return backend
+    return ResilientDaskBackend

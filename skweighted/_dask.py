@@ -54,7 +54,7 @@ def survive_lost_workers(notify=None):
     """
     active, n_jobs = active_joblib_backend()
     backend = resilient_dask_backend(active)
-    if backend is None or type(active) is type(backend):
+    if backend is None or backend is active:
         yield  # not Dask, or already inside this block
         return
     from joblib import parallel_config

@@ -27,7 +27,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.base import clone
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -194,7 +194,10 @@ def run_task(
     else:
         recorder = scoring = DefaultScorer(classes)
     try:
-        with _one_torch_thread():
+        # in this process: under a Dask backend, joblib would otherwise send
+        # even this one fit from the worker to the cluster as a task of its
+        # own, whose scattered data a lost worker takes with it
+        with _one_torch_thread(), parallel_config(backend="sequential"):
             cv = cross_validate(
                 strategy,
                 X,
