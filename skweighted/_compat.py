@@ -1,6 +1,7 @@
 """Every version-dependent shim lives here, and nowhere else."""
 
 import inspect
+import sys
 import threading
 from contextlib import contextmanager
 from functools import cache
@@ -161,9 +162,10 @@ def resilient_dask_backend(active):
     ``give_up(exc)`` (called on the client's event loop) ends every call
     still pending: joblib then raises ``exc``.
     """
-    from joblib._dask import DaskDistributedBackend
-
-    if not isinstance(active, DaskDistributedBackend):
+    # joblib imports its Dask backend (and distributed) only once a call
+    # asks for "dask"; do not import them for every search on one machine
+    dask = sys.modules.get("joblib._dask")
+    if dask is None or not isinstance(active, dask.DaskDistributedBackend):
         return None
     if isinstance(active, _resilient_dask_backend_class()):
         return active

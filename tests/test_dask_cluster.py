@@ -50,7 +50,7 @@ def _env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
-def _wait(condition, what, limit=LIMIT, every=0.01):
+def _wait(condition, what, limit=LIMIT, every=0.05):
     end = time.monotonic() + limit
     while not (value := condition()):
         assert time.monotonic() < end, f"waited {limit} s for {what}"
@@ -152,7 +152,7 @@ def _run(client, out, extra, victim):
             assert process.poll() is None, "the run ended before the kill"
             assert time.monotonic() < end, "no moment to kill a worker came"
             kill(victim(None))
-            time.sleep(0.01)
+            time.sleep(0.05)
         process.wait(timeout=LIMIT)
     finally:
         if process.poll() is None:
@@ -222,7 +222,8 @@ def test_a_search_survives_a_worker_killed_during_its_fits(cluster, stacking, fu
             stacking=stacking,
         ).fit(X, y)
 
-    local = search().cv_results_
+    with parallel_config(backend="sequential"):  # no process pool to start
+        local = search().cv_results_
     cluster.wait_for_workers(2, timeout=LIMIT)
     pids, killed = cluster.run(os.getpid), []
 
@@ -232,7 +233,7 @@ def test_a_search_survives_a_worker_killed_during_its_fits(cluster, stacking, fu
             if victim := _running(cluster, function)(None):
                 os.kill(pids[victim], signal.SIGKILL)
                 killed.append(victim)
-            time.sleep(0.01)
+            time.sleep(0.05)
 
     killer = threading.Thread(target=kill, daemon=True)
     killer.start()
