@@ -349,6 +349,12 @@ def compare(
         that finished (``None`` if none did); with ``checkpoint``, they are
         recorded and ``resume=True`` continues the run. An exception raised
         under ``error_score='raise'`` carries the same attribute.
+    TimeoutError
+        Under ``joblib.parallel_config(backend="dask")``, when the cluster
+        has had no worker for ``wait_for_workers_timeout`` seconds (joblib's
+        option, 10 by default); it carries ``comparison`` too. A lost worker
+        alone costs only the fits it was running: they run again on the
+        other workers, with the same results.
 
     Examples
     --------
