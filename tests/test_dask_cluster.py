@@ -134,13 +134,14 @@ def _run(client, out, extra, victim):
     process = subprocess.Popen(
         command, cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
     )
-    lines, killed = [], []
+    lines, killed, once = [], [], threading.Lock()
 
     def kill(address):
-        if address and not killed:
-            with contextlib.suppress(ProcessLookupError):  # gone already
-                os.kill(pids[address], signal.SIGKILL)
-            killed.append(address)
+        with once:  # the reader thread and this one: one kill in all
+            if address and not killed:
+                with contextlib.suppress(ProcessLookupError):  # gone already
+                    os.kill(pids[address], signal.SIGKILL)
+                killed.append(address)
 
     def read():
         for line in process.stderr:
