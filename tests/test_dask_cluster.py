@@ -37,12 +37,9 @@ distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-#: A small comparison: 2 strategies x 2 folds.
+#: A small comparison: 2 strategies x 2 folds, 100 epochs.
 ARGS = ["compare", "--strategies", "none,balanced", "--folds", "2", "--seed", "0"]
-ARGS += ["--epochs", "5", "--no-progress"]
-#: Where a moment must last long enough to be seen (a stack chunk, the fits
-#: after the first): longer training.
-LONGER = ["--epochs", "30"]
+ARGS += ["--epochs", "100", "--no-progress"]  # fits long enough to be seen
 #: Seconds any one step may take before the test fails.
 LIMIT = 120
 
@@ -115,7 +112,7 @@ def local(tmp_path_factory):
         assert main([*ARGS, *extra, "--quiet", "--out", str(out)]) == 0
         return _results(out)
 
-    return {"stacked": run(*LONGER), "unstacked": run("--no-stacking")}
+    return {"stacked": run(), "unstacked": run("--no-stacking")}
 
 
 def _results(out):
@@ -202,7 +199,7 @@ def test_a_worker_killed_during_the_fits(cluster, local, tmp_path):
 
 
 def test_a_worker_killed_during_a_stack_chunk(cluster, local, tmp_path):
-    rc, stderr = _run(cluster, tmp_path, LONGER, _running(cluster, "train_chunk"))
+    rc, stderr = _run(cluster, tmp_path, [], _running(cluster, "train_chunk"))
     assert rc == 0, stderr
     assert re.search(r"\(\d+ stack chunks?\) runs again on the other workers", stderr)
     pd.testing.assert_frame_equal(_results(tmp_path), local["stacked"])
@@ -264,7 +261,7 @@ def test_no_worker_left_stops_with_a_partial_report(cluster, tmp_path):
         return None
 
     rc, stderr = _run(
-        cluster, tmp_path, ["--no-stacking", "--worker-timeout", "2", *LONGER], gone
+        cluster, tmp_path, ["--no-stacking", "--worker-timeout", "2"], gone
     )
     assert rc == 1, stderr
     assert "no worker for 2 s (--worker-timeout)" in stderr
