@@ -6,6 +6,8 @@ each such name says which versions it was checked against (scikit-learn
 """
 
 import inspect
+import sys
+from functools import cache
 
 import numpy as np
 import sklearn
@@ -165,3 +167,79 @@ def default_backend(device):
     if torch.device(device).type == "cuda":
         return "cpu:gloo,cuda:nccl"
     return "gloo"
+
+
+def _dask_data(value):
+    """A task whose result is ``value`` (see :func:`resilient_dask_backend`)."""
+    return value
+
+
+def resilient_dask_backend(active):
+    """A copy of ``active``, joblib's Dask backend, whose large arguments Dask
+    can compute again when the worker holding them is lost; ``active`` itself
+    when it is such a copy already; ``None`` when it is not joblib's Dask
+    backend.
+
+    joblib (1.3 to 1.6) scatters every large argument of a call
+    (``client.scatter(hash=False)``) to one worker: scattered data is "pure
+    data" to the scheduler, which cannot be recomputed, so when that worker
+    dies the scheduler forgets it, and with it every task that needs it:
+    they end in ``FutureCancelledError: ... already forgotten`` instead of
+    being run again elsewhere, which is what Dask does for a lost task
+    (``distributed.scheduler.allowed-failures`` times). Here such an argument
+    is sent once as the task :func:`_dask_data` that returns it, so the
+    scheduler holds it and recomputes it on another worker when needed.
+
+    ``give_up(exc)`` (called on the client's event loop) ends every call
+    still pending: joblib then raises ``exc``.
+    """
+    # joblib imports its Dask backend (and distributed) only once a call
+    # asks for "dask"; do not import them for every search on one machine
+    dask = sys.modules.get("joblib._dask")
+    if dask is None or not isinstance(active, dask.DaskDistributedBackend):
+        return None
+    if isinstance(active, _resilient_dask_backend_class()):
+        return active
+    backend = _resilient_dask_backend_class()(
+        client=active.client,
+        wait_for_workers_timeout=active.wait_for_workers_timeout,
+        **active.submit_kwargs,
+    )
+    backend.data_futures, backend._scatter = active.data_futures, active._scatter
+    return backend
+
+
+@cache
+def _resilient_dask_backend_class():
+    from joblib._dask import Batch, DaskDistributedBackend, is_weakrefable, sizeof
+
+    class ResilientDaskBackend(DaskDistributedBackend):
+        def _ship(self, arg):
+            future = self.data_futures.get(id(arg))  # parallel_config(scatter=)
+            if future is not None or not is_weakrefable(arg) or sizeof(arg) <= 1e3:
+                return arg if future is None else future
+            try:
+                return self.call_data_futures[arg]
+            except KeyError:
+                future = self.client.submit(_dask_data, arg, pure=False)
+                self.call_data_futures[arg] = future
+                return future
+
+        async def _to_func_args(self, func):
+            tasks = [
+                (
+                    f,
+                    [self._ship(a) for a in args],
+                    {k: self._ship(v) for k, v in kw.items()},
+                )
+                for f, args, kw in func.items
+            ]
+            return Batch(tasks), tasks
+
+        def give_up(self, exc):
+            self.abort_everything()
+            for future in list(self._results):
+                self._results.pop(future).set_result(exc)
+                self._callbacks.pop(future)(exc)
+
+    return ResilientDaskBackend

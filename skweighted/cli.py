@@ -15,6 +15,7 @@ bad input (nothing is trained); 130 on Ctrl-C (a partial report is written).
 import argparse
 import contextlib
 import difflib
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ from .comparison._store import FILENAME, ResumeError
 from .datasets import DATASETS
 
 DEFAULT_OUT = "skweighted-report"
+#: Seconds a run waits for a Dask worker when the cluster has none.
+DEFAULT_WORKER_TIMEOUT = 60.0
+#: Seconds the warm-up of the Dask workers' clients waits at most.
+WARM_UP_TIMEOUT = 10.0
 #: Exit status when every fit of a strategy failed, or a fit failed under
 #: ``--error-score raise``.
 EXIT_FAILED = 1
@@ -111,6 +116,15 @@ def _parser():
         metavar="ADDRESS",
         help="run the fits on a Dask cluster at ADDRESS (e.g. tcp://host:8786), "
         "or 'local' to start a local one with --n-jobs process workers",
+    )
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_WORKER_TIMEOUT,
+        metavar="SECONDS",
+        help="with --scheduler: how long the run waits when the cluster has no "
+        "worker left before it stops, with a partial report to --resume "
+        "(default: %(default)g); a lost worker's fits run again on the others",
     )
     p.add_argument(
         "--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)"
@@ -266,8 +280,9 @@ def _check_target(y, folds, target):
 
 
 @contextlib.contextmanager
-def _scheduler(address, n_jobs, quiet=False):
-    """Route joblib to a Dask cluster for the duration of the block."""
+def _scheduler(address, n_jobs, quiet=False, worker_timeout=DEFAULT_WORKER_TIMEOUT):
+    """Route joblib to a Dask cluster for the duration of the block; the run
+    waits ``worker_timeout`` seconds for a worker when none is left."""
     if address is None:
         yield n_jobs
         return
@@ -297,8 +312,14 @@ def _scheduler(address, n_jobs, quiet=False):
             ) from None
         if not quiet:
             print(f"Dask: {client}", file=sys.stderr)
+        else:  # nor that a worker was lost
+            logger = logging.getLogger("skweighted")
+            stack.callback(logger.setLevel, logger.level)
+            logger.setLevel(logging.ERROR)
         warm_worker_clients(client)
-        stack.enter_context(parallel_config(backend="dask"))
+        stack.enter_context(
+            parallel_config(backend="dask", wait_for_workers_timeout=worker_timeout)
+        )
         yield -1
 
 
@@ -308,21 +329,37 @@ def _worker_client():
     get_client()
 
 
-def warm_worker_clients(client):
+def warm_worker_clients(client, timeout=WARM_UP_TIMEOUT):
     """Give every worker of ``client``'s cluster its own client, one worker
-    task at a time.
+    task at a time; wait ``timeout`` seconds at most.
 
     joblib's Dask backend asks for a worker client inside each task; two
     threads of one worker doing that at once for the first time can fail in
     dask.distributed's connection handshake (``assert len(msg) == 1``).
+
+    The warm-up must never hold the run: a worker can die before its task
+    runs (its task, restricted to it alone, would wait for ever in state
+    ``no-worker``), or join later (a nanny restarting a killed worker). So
+    each task prefers its worker but may run on another
+    (``allow_other_workers``: there, the client exists and the task returns
+    at once), and the warm-up carries on after ``timeout`` whatever is left.
+    A worker that joins later makes its client in its first task, which can
+    race only on a worker with several threads; ``--nthreads 1`` workers, as
+    the docs deploy them, never do.
     """
+    from distributed import wait
+
     workers = list(client.scheduler_info()["workers"])
-    client.gather(
-        [client.submit(_worker_client, workers=[w], pure=False) for w in workers]
-    )
+    futures = [
+        client.submit(_worker_client, workers=[w], allow_other_workers=True, pure=False)
+        for w in workers
+    ]
+    with contextlib.suppress(TimeoutError):
+        wait(futures, timeout=timeout)
 
 
 def _compare(args, argv):
+    from ._dask import NoWorkerError
     from .comparison import compare, default_estimator
     from .comparison._console import terminal_table
     from .datasets import load_imbalanced
@@ -339,6 +376,11 @@ def _compare(args, argv):
     if args.memory_budget is not None and args.memory_budget < 1:
         raise InputError(
             f"--memory-budget must be at least 1 (MiB), got {args.memory_budget}"
+        )
+    if not args.worker_timeout > 0:  # NaN too
+        raise InputError(
+            f"--worker-timeout must be a positive number of seconds, got "
+            f"{args.worker_timeout:g}"
         )
     error_score = _error_score(args.error_score)
     if args.csv is not None:
@@ -359,7 +401,9 @@ def _compare(args, argv):
         [*argv, "--resume"] if "--resume" not in argv else argv
     )
     try:
-        with _scheduler(args.scheduler, args.n_jobs, args.quiet) as n_jobs:
+        with _scheduler(
+            args.scheduler, args.n_jobs, args.quiet, args.worker_timeout
+        ) as n_jobs:
             result = compare(
                 X,
                 y,
@@ -385,6 +429,13 @@ def _compare(args, argv):
     except KeyboardInterrupt as e:
         _stopped(e, args.out, title, "interrupted", resume)
         return EXIT_INTERRUPTED
+    except NoWorkerError as e:
+        why = (
+            f"stopped: the Dask cluster had no worker for {args.worker_timeout:g} s "
+            "(--worker-timeout)"
+        )
+        _stopped(e, args.out, title, why, resume)
+        return EXIT_FAILED
     except Exception as e:
         if not hasattr(e, "comparison"):
             raise

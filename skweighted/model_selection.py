@@ -33,6 +33,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils.validation import indexable
 
 from ._compat import Interval, SearchHooks, routed_fit_params
+from ._dask import survive_lost_workers
 from ._recording import fit_time_shares, has_network, record_fits
 from ._stacking._memory import default_budget
 from ._stacking._session import Session
@@ -57,6 +58,7 @@ def _reason(estimator, X):
 class _StackedSearchMixin(SearchHooks):
     """What :class:`GridSearchCV` and :class:`RandomizedSearchCV` add."""
 
+    @survive_lost_workers()  # on Dask, a lost worker's fits run again elsewhere
     def fit(self, X, y=None, **params):
         """Run the search; stackable fits train together.
 
@@ -329,6 +331,7 @@ class RandomizedSearchCV(_StackedSearchMixin, _sk.RandomizedSearchCV):
         self.memory_budget = memory_budget
 
 
+@survive_lost_workers()
 def cross_validate(
     estimator,
     X,

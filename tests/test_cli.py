@@ -80,6 +80,7 @@ def test_unknown_strategy_and_option(capsys, csv):
     argv = ["compare", str(path), "--target", "label"]
     _one_line_error(capsys, [*argv, "--strategies", "none,nope"], "'nope'")
     _one_line_error(capsys, [*argv, "--folds", "1"], "--folds")
+    _one_line_error(capsys, [*argv, "--worker-timeout", "0"], "--worker-timeout")
     _one_line_error(capsys, [*argv, "--bogus"], "unrecognized arguments")
     _one_line_error(capsys, ["compare", "--dataset", "nope"], "invalid choice")
 

@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).parents[1] / "skweighted"
 
 #: Bottom up. A name stands for the module or the subpackage of that name.
 LAYERS = [
-    ["_compat", "_docstring", "_version", "_threads", "class_weight", "modules",
-     "datasets"],
+    ["_compat", "_docstring", "_version", "_threads", "_dask", "class_weight",
+     "modules", "datasets"],
     ["losses", "_inputs", "sampling"],
     ["_build", "calibration", "resampling", "_batching", "_distributed", "_dropout",
      "_embedding"],

@@ -105,6 +105,15 @@ class Progress:
             self._shown = stack, epoch
             self._line(text)
 
+    def note(self, text):
+        """Show one line of news (a lost Dask worker) between the fits."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            self._line(text)
+
     def update(self, record):
         """Count one finished :class:`~._store.FitRecord`."""
         self.done += 1

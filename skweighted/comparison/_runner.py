@@ -26,12 +26,13 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.base import clone
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from .._dask import survive_lost_workers
 from .._recording import has_network, record_fits
 from .._stacking._session import Session
 from .._threads import one_torch_thread
@@ -211,7 +212,10 @@ def run_task(
     else:
         recorder = scoring = DefaultScorer(classes, pos_label)
     try:
-        with one_torch_thread():
+        # in this process: under a Dask backend, joblib would otherwise send
+        # even this one fit from the worker to the cluster as a task of its
+        # own, whose scattered data a lost worker takes with it
+        with one_torch_thread(), parallel_config(backend="sequential"):
             cv = cross_validate(
                 strategy,
                 X,
@@ -371,6 +375,12 @@ def compare(
         that finished (``None`` if none did); with ``checkpoint``, they are
         recorded and ``resume=True`` continues the run. An exception raised
         under ``error_score='raise'`` carries the same attribute.
+    TimeoutError
+        Under ``joblib.parallel_config(backend="dask")``, when the cluster
+        has had no worker for ``wait_for_workers_timeout`` seconds (joblib's
+        option, 10 by default); it carries ``comparison`` too. A lost worker
+        alone costs only the fits it was running: they run again on the
+        other workers, with the same results.
 
     Examples
     --------
@@ -497,20 +507,24 @@ def compare(
     )
     try:
         # the network tasks in stacks, the others side by side through joblib
-        finished = chain(
-            _stacked(session, networks, args, bar, X, y, splits, log),
-            _parallel(others, args, n_jobs),
-        )
-        # each record is kept, on disk too, as soon as it arrives, in whatever
-        # order the tasks finish
-        for record in finished:
-            if store is not None:
-                store.append(record)
-            records[record.key] = record
-            bar.update(record)
+        # (on Dask, a lost worker's tasks run again on the others, and the
+        # progress, or else a warning of the "skweighted" logger, says so)
+        with survive_lost_workers(bar.note if progress else None):
+            finished = chain(
+                _stacked(session, networks, args, bar, X, y, splits, log),
+                _parallel(others, args, n_jobs),
+            )
+            # each record is kept, on disk too, as soon as it arrives, in
+            # whatever order the tasks finish
+            for record in finished:
+                if store is not None:
+                    store.append(record)
+                records[record.key] = record
+                bar.update(record)
     except BaseException as exc:
-        # Ctrl-C, or a failure under error_score='raise': what finished is
-        # recorded already; hand the caller a report of it too.
+        # Ctrl-C, a failure under error_score='raise', or a Dask cluster left
+        # without workers: what finished is recorded already; hand the caller
+        # a report of it too.
         exc.comparison = assemble(partial=True) if records else None
         raise
     finally:
