@@ -33,6 +33,7 @@ from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from .._classifier import WeightedNeuralNetClassifier
 from .._stacking._passes import has_network, record_fits
 from .._stacking._session import Session
 from ..class_weight import class_counts
@@ -54,6 +55,7 @@ RESULT_COLUMNS = [
     "value",
     "fit_time",
     "score_time",
+    "epochs",
     "error_type",
     "error_message",
 ]
@@ -78,8 +80,10 @@ class Comparison:
     ----------
     results : DataFrame
         One row per strategy x fold x metric: ``strategy``, ``fold``,
-        ``metric``, ``value``, ``fit_time``, ``score_time``, ``error_type``,
-        ``error_message``. The last two are empty unless the fit failed; then
+        ``metric``, ``value``, ``fit_time``, ``score_time``, ``epochs`` (the
+        epochs the fold's networks trained, their mean when it holds several;
+        NaN without one), ``error_type``, ``error_message``. The last two
+        are empty unless the fit failed; then
         ``value`` is ``error_score`` (NaN by default) and ``fit_time`` is
         the time until the failure.
     summary : DataFrame
@@ -202,6 +206,7 @@ def run_task(
                 scoring=scoring,
                 n_jobs=1,
                 error_score="raise",
+                return_estimator=True,
             )
     except Exception as exc:
         if error_score == "raise":
@@ -223,7 +228,27 @@ def run_task(
         fit_time=float(cv["fit_time"][0]),
         score_time=float(cv["score_time"][0]),
         reliability=recorder.rows(),
+        epochs=network_epochs(cv["estimator"][0]),
     )
+
+
+def network_epochs(estimator):
+    """The mean ``n_iter_`` of the fitted networks in ``estimator`` (a
+    pipeline's steps, a meta-estimator's ``estimator_``); None without one."""
+    found = []
+
+    def visit(obj):
+        if isinstance(obj, WeightedNeuralNetClassifier):
+            found.extend([obj.n_iter_] if hasattr(obj, "n_iter_") else [])
+            return
+        for _, step in getattr(obj, "steps", []):
+            visit(step)
+        for name in ("estimator_", "best_estimator_"):
+            if hasattr(obj, name):
+                visit(getattr(obj, name))
+
+    visit(estimator)
+    return float(np.mean(found)) if found else None
 
 
 def compare(
@@ -354,7 +379,7 @@ def compare(
     >>> res = compare(X, y, strategies=["none", "balanced"], cv=3,
     ...               estimator=default_estimator(max_epochs=5), random_state=0)
     >>> res.results.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
-    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time',
+    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time', 'epochs',
      'error_type', 'error_message']
     >>> res.notes
     []
@@ -577,6 +602,7 @@ def _assemble(
                     value,
                     record.fit_time,
                     record.score_time,
+                    np.nan if record.epochs is None else record.epochs,
                     record.error_type,
                     record.error_message,
                 )

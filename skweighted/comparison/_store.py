@@ -50,6 +50,7 @@ class FitRecord:
     error_type: str | None = None
     error_message: str | None = None
     reliability: list | None = None
+    epochs: float | None = None
 
     @property
     def key(self):
@@ -70,6 +71,7 @@ class FitRecord:
             "error_type": self.error_type,
             "error_message": self.error_message,
             "reliability": self.reliability,
+            "epochs": self.epochs,
         }
 
     @classmethod
@@ -88,6 +90,7 @@ class FitRecord:
             error_type=d["error_type"],
             error_message=d["error_message"],
             reliability=_reliability(d.get("reliability")),
+            epochs=None if d.get("epochs") is None else _number(d["epochs"]),
         )
 
 

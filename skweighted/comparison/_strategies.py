@@ -190,11 +190,17 @@ def input_kind(X):
 
 
 def _pipeline(estimator, sampler=None, kind="table"):
+    """``[scale ->] [sampler ->] estimator``; a sampler goes into an estimator
+    that takes one (``resampler=``), which resamples its training rows only,
+    after holding out its validation rows."""
     steps = [("scale", StandardScaler())] if kind == "table" else []
     if sampler is not None:
-        if kind != "table":
-            sampler = RowSampler(sampler)
-        steps.append(("sampler", sampler))
+        if "resampler" in estimator.get_params(deep=False):
+            estimator = estimator.set_params(resampler=sampler)
+        else:
+            steps.append(
+                ("sampler", sampler if kind == "table" else RowSampler(sampler))
+            )
     return Pipeline([*steps, ("model", estimator)])
 
 
