@@ -35,7 +35,7 @@ from sklearn.utils.validation import indexable
 
 from ._stacking._memory import default_budget
 from ._stacking._passes import fit_time_shares, has_network, record_fits
-from ._stacking._session import Session
+from ._stacking._session import Session, warn_separate
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate"]
 
@@ -90,6 +90,12 @@ class _StackedSearchMixin:
             for name in ("_session", "_stack_args", "_fit_time_shares"):
                 vars(self).pop(name, None)
         self.stacking_ = _report(session, reason, X, self)
+        if session is not None:
+            warn_separate(
+                self.stacking_["separate"],
+                self.stacking_["n_fits"],
+                type(self).__name__,
+            )
         return self
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):

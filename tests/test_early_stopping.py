@@ -271,3 +271,35 @@ def test_users_skorch_early_stopping_keeps_working(binary):
         **{k: v for k, v in ES.items() if k != "early_stopping"},
     ).fit(X, y)
     assert clf.n_iter_ < 200 and clf.validation_scores_ is None
+
+
+# -- searches and comparisons ----------------------------------------------------
+def test_a_search_warns_once_why_its_fits_train_separately(binary):
+    from skweighted.model_selection import GridSearchCV
+
+    X, y = binary
+    search = GridSearchCV(
+        WeightedNeuralNetClassifier(**{**ES, "max_epochs": 3}),
+        {"lr": [0.01, 0.02]},
+        cv=2,
+    )
+    with pytest.warns(UserWarning, match="trained separately") as record:
+        search.fit(X, y)
+    mine = [w for w in record if "trained separately" in str(w.message)]
+    assert len(mine) == 1 and "early_stopping" in str(mine[0].message)
+    assert search.stacking_["n_stacked"] == 0
+
+
+def test_compare_reports_the_epochs_of_each_fit(binary):
+    from skweighted import compare
+    from skweighted.comparison import default_estimator
+
+    X, y = binary
+    with pytest.warns(UserWarning, match="early_stopping"):
+        result = compare(
+            X, y, strategies=["none", "random_over"], cv=2, random_state=0,
+            estimator=default_estimator(max_epochs=4), progress=False,
+        )  # fmt: skip
+    epochs = result.results["epochs"]
+    assert epochs.between(1, 4).all()
+    assert "epochs" in result.table().columns

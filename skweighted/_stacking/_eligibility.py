@@ -51,6 +51,11 @@ def _callbacks(net, plan, X):
 
 
 def _split(net, plan, X):
+    if plan.validation is not None:
+        return (
+            "early_stopping: a stack does not yet score validation rows and stop "
+            "its models one by one (set early_stopping=False to stack)"
+        )
     if net.train_split is not None:
         return "train_split: a validation split needs a separate net"
     return None

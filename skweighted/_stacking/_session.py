@@ -20,7 +20,8 @@ import copy
 import hashlib
 import math
 import time
-from collections import defaultdict
+import warnings
+from collections import Counter, defaultdict
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
@@ -325,6 +326,23 @@ class Session:
             "memory_budget": self.memory_budget,
             "train_time": self.train_time,
         }
+
+
+def warn_separate(separate, n_fits, where):
+    """Warn once that ``where`` trained fits separately, naming each reason.
+
+    ``separate`` holds the reason of every fit that trained separately (as
+    :meth:`Session.report` lists them); nothing when it is empty.
+    """
+    if not separate:
+        return
+    reasons = "; ".join(f"{n} x {why}" for why, n in Counter(separate).most_common())
+    warnings.warn(
+        f"{where}: {len(separate)} of {n_fits} network fits trained separately, "
+        f"not in stacks, so more slowly: {reasons}.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _not_an_array(X):

@@ -35,7 +35,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._classifier import WeightedNeuralNetClassifier
 from .._stacking._passes import has_network, record_fits
-from .._stacking._session import Session
+from .._stacking._session import Session, warn_separate
 from ..class_weight import class_counts
 from . import _report as report
 from ._fingerprint import fingerprint
@@ -503,6 +503,7 @@ def compare(
         raise
     finally:
         bar.close()
+    warn_separate([why for _, why in log if why != "stacked"], len(log), "compare")
     return assemble(partial=False)
 
 
