@@ -131,9 +131,40 @@ class Validation:
     tol: float
 
 
-class Stopper:
-    """Scores each epoch, counts epochs without improvement, keeps the best
-    weights: scikit-learn's ``MLPClassifier`` rule, on a skorch net.
+class Patience:
+    """scikit-learn's ``MLPClassifier`` rule as a small pure state machine.
+
+    An epoch whose score is not at least the best so far plus ``tol`` counts
+    as no improvement; :meth:`update` says stop after ``n_iter_no_change + 1``
+    of them in a row. The best score (and epoch) moves whenever a score beats
+    it, by any amount. A stack applies the same rule to each of its models.
+    """
+
+    def __init__(self, n_iter_no_change, tol):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.best_score = -np.inf
+        self.best_epoch = None  # 1-based, within this fit
+        self.no_improvement = 0
+        self.epochs = 0
+
+    def update(self, score):
+        """Record one epoch's score; ``(improved, stop)``."""
+        self.epochs += 1
+        if not score >= self.best_score + self.tol:  # NaN: no improvement
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        improved = score > self.best_score
+        if improved:
+            self.best_score = score
+            self.best_epoch = self.epochs
+        return improved, self.no_improvement > self.n_iter_no_change
+
+
+class Stopper(Patience):
+    """Scores each epoch of a skorch net on its validation rows, applies the
+    :class:`Patience` rule and keeps the best weights.
 
     Parameters
     ----------
@@ -141,12 +172,9 @@ class Stopper:
     """
 
     def __init__(self, validation):
+        super().__init__(validation.n_iter_no_change, validation.tol)
         self.validation = validation
-        self.best_score = -np.inf
-        self.best_epoch = None  # 1-based, within this fit
         self.best_state = None
-        self.no_improvement = 0
-        self.epochs = 0
 
     def score(self, net, dataset_valid):
         """The validation score of the epoch that just ended (higher is better)."""
@@ -163,26 +191,20 @@ class Stopper:
         return float(get_scorer(self.validation.scoring)(net, dataset_valid, y))
 
     def epoch_end(self, net, dataset_valid):
-        """Record this epoch's score; True when training should stop."""
-        self.epochs += 1
+        """Score this epoch and keep its weights if best; True to stop."""
         score = self.score(net, dataset_valid)
-        tol = self.validation.tol
-        if not score >= self.best_score + tol:  # NaN counts as no improvement
-            self.no_improvement += 1
-        else:
-            self.no_improvement = 0
-        improved = score > self.best_score
+        improved, stop = self.update(score)
         if improved:
-            self.best_score = score
-            self.best_epoch = self.epochs
             self.best_state = {
                 k: v.detach().clone() for k, v in net.module_.state_dict().items()
             }
         net.history.record(SCORE_KEY, score)
         net.history.record(BEST_KEY, improved)
-        return self.no_improvement > self.validation.n_iter_no_change
+        return stop
 
     def restore(self, net):
-        """Load the best epoch's weights into ``net.module_``."""
+        """Load the best epoch's weights into ``net.module_`` (and let go of
+        the copy)."""
         if self.best_state is not None:
             net.module_.load_state_dict(self.best_state)
+            self.best_state = None

@@ -1,6 +1,8 @@
 """Early stopping: parameters, the split, the rule, the best weights, the
 resampler that never touches validation rows, skorch's scorers on the net."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -279,14 +281,14 @@ def test_a_search_warns_once_why_its_fits_train_separately(binary):
 
     X, y = binary
     search = GridSearchCV(
-        WeightedNeuralNetClassifier(**{**ES, "max_epochs": 3}),
+        WeightedNeuralNetClassifier(**{**ES, "scoring": "balanced_accuracy"}),
         {"lr": [0.01, 0.02]},
         cv=2,
     )
     with pytest.warns(UserWarning, match="trained separately") as record:
         search.fit(X, y)
     mine = [w for w in record if "trained separately" in str(w.message)]
-    assert len(mine) == 1 and "early_stopping" in str(mine[0].message)
+    assert len(mine) == 1 and "balanced_accuracy" in str(mine[0].message)
     assert search.stacking_["n_stacked"] == 0
 
 
@@ -295,7 +297,8 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
     from skweighted.comparison import default_estimator
 
     X, y = binary
-    with pytest.warns(UserWarning, match="early_stopping"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every fit stacked: no warning
         result = compare(
             X, y, strategies=["none", "random_over"], cv=2, random_state=0,
             estimator=default_estimator(max_epochs=4), progress=False,
@@ -303,3 +306,43 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
     epochs = result.results["epochs"]
     assert epochs.between(1, 4).all()
     assert "epochs" in result.table().columns
+
+
+# -- inside the stack ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"class_weight": "balanced"},
+        {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
+    ],
+)
+def test_stacked_early_stopping_equals_separate_fits(three, extra):
+    from sklearn.model_selection import cross_validate as sk_cross_validate
+
+    from skweighted.model_selection import cross_validate
+
+    X, y = three
+    clf = WeightedNeuralNetClassifier(**{**ES, **extra})
+    kwargs = dict(cv=3, return_estimator=True)
+    stacked = cross_validate(clf, X, y, **kwargs)
+    separate = sk_cross_validate(clf, X, y, **kwargs)
+    stops = []
+    for a, b in zip(stacked["estimator"], separate["estimator"]):
+        assert a.n_iter_ == b.n_iter_ and a.best_iteration_ == b.best_iteration_
+        np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+        np.testing.assert_allclose(
+            a.validation_scores_, b.validation_scores_, rtol=1e-4
+        )
+        stops.append(a.n_iter_)
+    assert len(set(stops)) > 1  # each model stopped on its own
+    assert max(stops) < ES["max_epochs"]
+
+
+def test_a_search_stacks_early_stopping_fits(binary):
+    from skweighted.model_selection import GridSearchCV
+
+    X, y = binary
+    search = GridSearchCV(
+        WeightedNeuralNetClassifier(**ES), {"lr": [0.02, 0.05]}, cv=2
+    ).fit(X, y)
+    assert search.stacking_["n_stacked"] == search.stacking_["n_fits"] == 5

@@ -51,11 +51,13 @@ def _callbacks(net, plan, X):
 
 
 def _split(net, plan, X):
-    if plan.validation is not None:
-        return (
-            "early_stopping: a stack does not yet score validation rows and stop "
-            "its models one by one (set early_stopping=False to stack)"
-        )
+    if plan.validation is not None:  # early stopping: the net's own split
+        if plan.validation.scoring != "loss":
+            return (
+                f"early stopping on scoring={plan.validation.scoring!r}: a stack "
+                "scores its models on their validation loss only"
+            )
+        return None
     if net.train_split is not None:
         return "train_split: a validation split needs a separate net"
     return None

@@ -98,10 +98,17 @@ def _fingerprint(net, plan, data):
             [(str(t.dtype), tuple(t.shape)) for t in tensors],
         )
     ).encode()
+    validation = plan.validation
+    if validation is not None:  # its rows and rule decide what it learns too
+        settings += repr(
+            (validation.scoring, validation.n_iter_no_change, validation.tol)
+        ).encode()
     return _digest(
         np.frombuffer(settings + data.encode(), dtype=np.uint8),
         plan.class_weight,
         plan.sampling_weight,
+        None if validation is None else validation.train,
+        None if validation is None else validation.valid,
         *(_raw_bytes(t) for t in tensors),
     )
 
@@ -237,14 +244,31 @@ class Session:
         )
         if batch_size == -1:
             batch_size = len(X)
+        validation = plan.validation
+        orders = net.epoch_orders(dataset, n_epochs)
+        early = {}
+        if validation is not None:  # epochs over the training rows only
+            train = torch.as_tensor(validation.train)
+            subset = torch.utils.data.Subset(dataset, validation.train.tolist())
+            orders = [train[o] for o in net.epoch_orders(subset, n_epochs)]
+            eval_size = net.get_params_for("iterator_valid").get(
+                "batch_size", max(net.batch_size, _net._EVAL_BATCH_SIZE)
+            )
+            early = dict(
+                valid=torch.as_tensor(validation.valid),
+                n_iter_no_change=validation.n_iter_no_change,
+                tol=validation.tol,
+                eval_batch_size=eval_size,
+            )
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
             # int32 halves what a search holds between its passes
-            orders=[o.to(torch.int32) for o in net.epoch_orders(dataset, n_epochs)],
+            orders=[o.to(torch.int32) for o in orders],
             batch_size=batch_size,
             optimizer_kwargs=_eligibility.optimizer_kwargs(net),
             class_weight=class_weight,
             normalization=net.criterion_.normalization,
+            **early,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (
