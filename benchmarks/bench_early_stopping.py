@@ -24,6 +24,7 @@ cores); ``--markdown FILE`` also writes the table as Markdown.
 import argparse
 import time
 
+import numpy as np
 import pandas as pd
 
 from skweighted import compare, load_imbalanced
@@ -62,7 +63,8 @@ def run(name, early, fraction, patience, seed):
                 "setting": "early" if early else "fixed",
                 "strategy": s,
                 "balanced_accuracy": mean[(s, "balanced_accuracy")],
-                "calibration_slope": mean[(s, "calibration_slope")],
+                # binary problems only
+                "calibration_slope": mean.get((s, "calibration_slope"), np.nan),
                 "epochs": epochs[s],
                 "seconds": seconds,
             }

@@ -19,6 +19,7 @@ from skorch.setter import optimizer_setter
 from . import class_weight, losses, modules
 from ._build import Plan
 from ._classifier import WeightedNeuralNetClassifier
+from ._early_stopping import Validation
 from ._net import WeightedNet, _PrintLog
 
 __all__ = ["SKOPS_TRUSTED_TYPES"]
@@ -33,8 +34,8 @@ def _public_classes(module):
 
 
 #: The types a skops file of a skweighted model holds beyond skops' defaults:
-#: the estimator and its net, the fit's plan, every class of
-#: :mod:`skweighted.losses`, :mod:`skweighted.class_weight` and
+#: the estimator and its net, the fit's plan (and its validation rows), every
+#: class of :mod:`skweighted.losses`, :mod:`skweighted.class_weight` and
 #: :mod:`skweighted.modules`, skorch's default callbacks, history and data
 #: loader, PyTorch's default optimizer, and ``print`` (the sink of skorch's
 #: epoch log).
@@ -44,6 +45,7 @@ SKOPS_TRUSTED_TYPES = sorted(
         WeightedNeuralNetClassifier,
         WeightedNet,
         Plan,
+        Validation,
         _PrintLog,
         *_public_classes(losses),
         *[c for c in _public_classes(class_weight) if isinstance(c, type)],

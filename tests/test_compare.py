@@ -97,10 +97,13 @@ def test_results_schema(result):
         "value",
         "fit_time",
         "score_time",
+        "epochs",
         "error_type",
         "error_message",
     ]
     assert results[["error_type", "error_message"]].isna().all().all()
+    # every strategy trains networks (with early stopping: at most max_epochs)
+    assert results["epochs"].between(1, 3).all()
     assert result.failed == []
     metrics = list(default_scoring([0, 1]))
     assert list(result.metrics) == metrics

@@ -346,3 +346,16 @@ def test_a_search_stacks_early_stopping_fits(binary):
         WeightedNeuralNetClassifier(**ES), {"lr": [0.02, 0.05]}, cv=2
     ).fit(X, y)
     assert search.stacking_["n_stacked"] == search.stacking_["n_fits"] == 5
+
+
+def test_an_early_stopped_model_saves_and_loads(stopped, three, tmp_path):
+    import skops.io
+
+    from skweighted.persistence import SKOPS_TRUSTED_TYPES
+
+    X, _ = three
+    path = tmp_path / "model.skops"
+    skops.io.dump(stopped, path)
+    loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(X), stopped.predict_proba(X))
+    assert loaded.best_iteration_ == stopped.best_iteration_
