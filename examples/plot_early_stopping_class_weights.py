@@ -40,7 +40,7 @@ from skweighted import WeightedNeuralNetClassifier
 from skweighted.comparison import calibration_intercept_slope
 
 X, y = make_classification(
-    n_samples=3000, n_features=20, n_informative=6, weights=[0.95],
+    n_samples=2000, n_features=20, n_informative=6, weights=[0.95],
     flip_y=0.02, random_state=0,
 )  # fmt: skip
 X = X.astype(np.float32)
@@ -58,10 +58,10 @@ common = dict(
 # and stops after 6 epochs without improvement of the validation loss,
 # restoring the best epoch's weights.
 fixed = WeightedNeuralNetClassifier(
-    class_weight="balanced", max_epochs=60, early_stopping=False, **common
+    class_weight="balanced", max_epochs=40, early_stopping=False, **common
 ).fit(X_train, y_train)
 early = WeightedNeuralNetClassifier(
-    class_weight="balanced", max_epochs=60, early_stopping=True,
+    class_weight="balanced", max_epochs=40, early_stopping=True,
     validation_fraction=0.15, n_iter_no_change=5, **common,
 ).fit(X_train, y_train)  # fmt: skip
 print(f"stopped after {early.n_iter_} epochs, best epoch {early.best_iteration_}")
@@ -88,13 +88,13 @@ fig.tight_layout()
 leaky = make_pipeline(
     RandomOverSampler(random_state=0),
     WeightedNeuralNetClassifier(
-        max_epochs=60, early_stopping=False,
+        max_epochs=40, early_stopping=False,
         train_split=ValidSplit(0.15, stratified=True, random_state=0),
         callbacks=[EarlyStopping(patience=6, load_best=True)], **common,
     ),
 ).fit(X_train, y_train)  # fmt: skip
 clean = WeightedNeuralNetClassifier(
-    resampler=RandomOverSampler(random_state=0), max_epochs=60,
+    resampler=RandomOverSampler(random_state=0), max_epochs=40,
     early_stopping=True, validation_fraction=0.15, n_iter_no_change=5, **common,
 ).fit(X_train, y_train)  # fmt: skip
 
@@ -111,7 +111,7 @@ fig.tight_layout()
 # Balanced accuracy and calibration slope (ideal 1) on the test half.
 rows = []
 for name, model in [
-    ("balanced, 60 epochs", fixed),
+    ("balanced, 40 epochs", fixed),
     ("balanced, early stopping", early),
     ("random_over, leaky split", leaky),
     ("random_over, resampler=", clean),

@@ -26,9 +26,10 @@ What differs from :class:`skorch.NeuralNet`:
   ``to_tensor``. Every callback still sees every event it listens to;
 - **early stopping from the plan**: a plan with a
   :class:`~skweighted._early_stopping.Validation` holds out its rows (the
-  net's ``train_split`` for that fit), scores every epoch on them after the
-  epoch's callbacks ran, stops when the score stops improving and restores
-  the best epoch's weights (:class:`~skweighted._early_stopping.Stopper`);
+  net's ``train_split`` for that fit), scores every epoch on them (before
+  the epoch's callbacks, which see the score), stops after they ran when the
+  score stops improving, and restores the best epoch's weights
+  (:class:`~skweighted._early_stopping.Stopper`);
 - **a classifier to scikit-learn's scorers**: ``predict`` returns class
   indices (skorch's returns probabilities) and ``classes_`` are
   ``0 .. K-1``, so skorch's ``EpochScoring('balanced_accuracy')`` and every

@@ -3,8 +3,9 @@
 Each check returns a reason in words (shown to the user) or None. What a
 stack reproduces: the built-in weighted cross-entropy, fixed or deferred class
 weights, ``sample_weight``, any row order (shuffling, samplers, folds,
-resampled data), Adam/AdamW/SGD with per-model settings, a module that
-``torch.func.vmap`` runs and that holds no batch statistics.
+resampled data), early stopping on the validation loss (each model its own
+rows, patience and best weights), Adam/AdamW/SGD with per-model settings, a
+module that ``torch.func.vmap`` runs and that holds no batch statistics.
 """
 
 import copy
