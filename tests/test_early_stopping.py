@@ -333,6 +333,13 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
         np.testing.assert_allclose(
             a.validation_scores_, b.validation_scores_, rtol=1e-4
         )
+        # a model that stopped took no step since: the optimizer's state is
+        # the separate fit's when it stopped
+        sa = list(a.net_.optimizer_.state.values())
+        sb = list(b.net_.optimizer_.state.values())
+        assert [float(x["step"]) for x in sa] == [float(x["step"]) for x in sb]
+        for x, z in zip(sa, sb):
+            np.testing.assert_allclose(x["exp_avg"], z["exp_avg"], atol=1e-5)
         stops.append(a.n_iter_)
     assert len(set(stops)) > 1  # each model stopped on its own
     assert max(stops) < ES["max_epochs"]
