@@ -21,22 +21,9 @@ import sys
 import time
 
 import numpy as np
+from bench_stacking import make_data  # the same 20,000 x 20 rows, 3 classes
 
 GRID = {"class_weight": [None, "balanced", "inverse_sqrt"], "lr": [1e-3, 3e-3]}
-
-
-def make_data(quick):
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        n_samples=2_000 if quick else 20_000,
-        n_features=20,
-        n_informative=10,
-        n_classes=3,
-        weights=[0.8, 0.15, 0.05],
-        random_state=0,
-    )
-    return X.astype(np.float32), y
 
 
 def child(which, quick, max_epochs):
