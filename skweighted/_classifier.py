@@ -678,22 +678,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _set_curves(self, net):
-        """``n_iter_``, ``best_iteration_``, the loss curve and validation
-        scores, from the net's history and its stopper."""
-        history = net.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = [float(h.get("train_loss", np.nan)) for h in history]
-        stopper = vars(net).pop("stopper_", None)
-        if stopper is None or stopper.best_epoch is None:
-            self.best_iteration_ = self.n_iter_
-            self.validation_scores_ = self.best_validation_score_ = None
-            return
-        start = len(history) - stopper.epochs
-        self.best_iteration_ = start + stopper.best_epoch
-        self.validation_scores_ = [
-            float(h[_early_stopping.SCORE_KEY]) for h in history[start:]
-        ]
-        self.best_validation_score_ = float(stopper.best_score)
+        """``n_iter_``, ``best_iteration_``, the loss curve and the validation
+        scores of the net's last training (:meth:`WeightedNet.curves`)."""
+        for name, value in net.curves().items():
+            setattr(self, name + "_", value)
 
     def _multilabel(self):
         """Whether the fitted network predicts a multi-label indicator matrix

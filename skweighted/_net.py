@@ -182,6 +182,36 @@ class WeightedNet(NeuralNet):
             classifier_tags=ClassifierTags(),
         )
 
+    def curves(self):
+        """What the last training left: the epochs, the best one, the curves.
+
+        Returns a dict with ``n_iter`` (epochs in the history, warm fits
+        included), ``best_iteration`` (the epoch whose weights the module
+        holds: the best one when the last training stopped early, else the
+        last), ``loss_curve`` (training loss per epoch), ``validation_scores``
+        and ``best_validation_score`` (of the last training's epochs; None
+        without early stopping). Lets go of the training's stopper.
+        """
+        history = self.history
+        n_iter = len(history)
+        out = {
+            "n_iter": n_iter,
+            "best_iteration": n_iter,
+            "loss_curve": [float(h.get("train_loss", np.nan)) for h in history],
+            "validation_scores": None,
+            "best_validation_score": None,
+        }
+        stopper = vars(self).pop("stopper_", None)
+        if stopper is None or stopper.best_epoch is None:
+            return out
+        start = n_iter - stopper.epochs
+        out["best_iteration"] = start + stopper.best_epoch
+        out["validation_scores"] = [
+            float(h[_early_stopping.SCORE_KEY]) for h in history[start:]
+        ]
+        out["best_validation_score"] = float(stopper.best_score)
+        return out
+
     def get_default_callbacks(self):
         return [
             (name, _PrintLog() if name == "print_log" else cb)
