@@ -43,7 +43,7 @@ def run(name, epochs, folds, seed):
         X,
         y,
         strategies=STRATEGIES,
-        estimator=default_estimator(max_epochs=epochs),
+        estimator=default_estimator(max_epochs=epochs, early_stopping=False),
         cv=folds,
         scoring=None,
         random_state=seed,

@@ -89,6 +89,7 @@ def fit_skweighted(X, y, w, batch_size, epochs, seed, device="cpu"):
         max_epochs=epochs,
         batch_size=batch_size,
         device=device,
+        early_stopping=False,  # every epoch timed, as skorch's
         random_state=seed,
     ).fit(X, y)
 
@@ -460,6 +461,7 @@ def section_device(args, out):
         max_epochs=args.epochs,
         batch_size=256,
         device=device,
+        early_stopping=False,
         random_state=0,
     )
     clf = WeightedNeuralNetClassifier(callbacks=[probe], **clf_kw).fit(X, y)

@@ -118,6 +118,7 @@ def _skweighted(X, y, w, epochs, seed, device):
         max_epochs=epochs,
         batch_size=128,
         device=device,
+        early_stopping=False,  # every epoch timed, as skorch's
         random_state=seed,
     ).fit(X, y)
 

@@ -127,7 +127,12 @@ def _compare_child(stacking, quick):
         return compare(
             X,
             y,
-            estimator=default_estimator(max_epochs=epochs, random_state=0),
+            # fixed epochs, as measured in docs/benchmarks.md (early stopping
+            # has its own benchmarks: bench_compare_default.py,
+            # bench_early_stopping_search.py)
+            estimator=default_estimator(
+                max_epochs=epochs, early_stopping=False, random_state=0
+            ),
             random_state=0,
             stacking=stacking == "on",
         )
@@ -193,7 +198,10 @@ def _estimator(quick):
     from skweighted import WeightedNeuralNetClassifier
 
     return WeightedNeuralNetClassifier(
-        max_epochs=2 if quick else 10, batch_size=128, random_state=0
+        max_epochs=2 if quick else 10,
+        batch_size=128,
+        early_stopping=False,  # fixed epochs, as measured in docs/benchmarks.md
+        random_state=0,
     )
 
 

@@ -100,6 +100,10 @@ class Plan:
         Per-class weights of the class-balanced mini-batch sampler.
     seed : int or None
         This fit's seed (``None``: torch's global generator).
+    validation : skweighted._early_stopping.Validation or None
+        Set when the fit stops early: the rows it trains on and is scored
+        on, the score, the patience and the tolerance (see
+        :func:`with_validation`).
     """
 
     classes: np.ndarray
@@ -110,6 +114,7 @@ class Plan:
     weighted: bool
     sampling_weight: np.ndarray | None
     seed: int | None
+    validation: object = None
 
     def loss_weight(self, epoch):
         """The class weights the criterion holds in ``epoch`` (None: unweighted)."""

@@ -5,6 +5,7 @@ here; how a network is trained lives in :mod:`skweighted._net`.
 """
 
 import difflib
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,8 +15,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from . import _build, _distributed, _inputs, _net, calibration
-from ._compat import Interval, StrOptions
+from . import (
+    _build,
+    _distributed,
+    _early_stopping,
+    _fit_rows,
+    _inputs,
+    _net,
+    calibration,
+)
+from ._compat import HasMethods, Interval, StrOptions
 from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
 from .losses import MultiLabelBCELoss
@@ -180,6 +189,42 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         per process), the loss is normalised by the global sum of weights,
         and the fitted estimator is an ordinary single-process model. See
         :doc:`/user_guide/distributed`.
+    early_stopping : 'auto' or bool, default='auto'
+        Whether to hold out ``validation_fraction`` of the rows ``fit``
+        receives, score the network on them after every epoch, stop when
+        the score has not improved by ``tol`` for ``n_iter_no_change + 1``
+        epochs in a row, and restore the weights of the best epoch
+        (scikit-learn's ``MLPClassifier`` rule). ``'auto'`` stops early when
+        ``fit`` receives at least 1,000 samples (the rule and its
+        measurement: :ref:`early-stopping`). The split is stratified (a
+        multi-label ``y``: by label set), seeded by ``random_state``, and
+        taken before ``resampler`` runs, so validation rows are never
+        resampled. ``partial_fit`` never stops early (``True`` is an error
+        there). Cannot be combined with ``train_split``.
+    validation_fraction : float in (0, 1), default=0.1
+        The share of the rows held out for early stopping (rounded up; at
+        least one row per class).
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` tolerated before
+        stopping (training stops at the ``n_iter_no_change + 1``-th).
+    tol : float, default=1e-4
+        The smallest improvement of the validation score that counts.
+    scoring : str, default='loss'
+        The validation score. ``'loss'``: the training criterion on the
+        validation rows, class weights (and ``sample_weight``) included, so
+        ``class_weight='balanced'`` stops on the balanced loss it minimises
+        (its score is the negative loss). Any scikit-learn scorer name
+        (``'balanced_accuracy'``, ``'average_precision'``, ...) scores the
+        network's predictions on the validation labels instead.
+    resampler : imbalanced-learn sampler or None, default=None
+        A sampler (``RandomOverSampler``, ``SMOTE``, ...) applied inside
+        ``fit`` to the training rows only, after the validation split, on
+        every input form (through
+        :class:`~skweighted.resampling.RowSampler`): the way to combine
+        resampling with early stopping without copies or synthetic
+        neighbours of training rows in the validation rows. Cloned and
+        seeded by ``random_state`` when its own is unset. Class weights are
+        resolved from the resampled labels, as in a pipeline.
     **kwargs
         skorch-style prefixed parameters: ``module__*``, ``criterion__*``,
         ``optimizer__*``, ``iterator_train__*``, ``iterator_valid__*``,
@@ -215,7 +260,22 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         so far for ``partial_fit``.
     net_ : skorch.NeuralNet
         The trained skorch net (``net_.module_``, ``net_.criterion_``,
-        ``net_.history``).
+        ``net_.history``; with early stopping its ``valid_loss`` column is
+        the class-weighted loss, and ``valid_score`` the score stopped on).
+    n_iter_ : int
+        Epochs the network has trained, warm fits and ``partial_fit`` calls
+        included.
+    best_iteration_ : int
+        The epoch (counted as ``n_iter_``) whose weights the network holds:
+        the best one when the last fit stopped early, else the last.
+    loss_curve_ : list of float
+        The training loss of every epoch (class-weighted, as trained).
+    validation_scores_ : list of float or None
+        The validation score of every epoch of the last fit (higher is
+        better: the negative loss for ``scoring='loss'``); ``None`` when it
+        did not stop early.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; ``None`` without early stopping.
 
     Notes
     -----
@@ -258,6 +318,12 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "class_prior": [None, "array-like", dict],
         "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
         "data_parallel": [StrOptions({"auto"}), "boolean"],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "scoring": [StrOptions({"loss"}), str],
+        "resampler": [None, HasMethods(["fit_resample"])],
     }
 
     def __init__(
@@ -282,6 +348,12 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         class_prior=None,
         accumulate_grad_batches=1,
         data_parallel="auto",
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        scoring="loss",
+        resampler=None,
         **kwargs,
     ):
         self.module = module
@@ -303,6 +375,12 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.class_prior = class_prior
         self.accumulate_grad_batches = accumulate_grad_batches
         self.data_parallel = data_parallel
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scoring = scoring
+        self.resampler = resampler
         _check_routed(self, kwargs, "__init__")
         self._kwargs = kwargs
 
@@ -520,10 +598,10 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         epochs=None,
         multilabel=False,
     ):
-        """Plan, build or reuse the net, train; set the fitted attributes."""
+        """Split, resample, plan, build or reuse the net, train; set the
+        fitted attributes. ``epochs`` is set by ``partial_fit`` only."""
         sample_weight = _inputs.validate_sample_weight(sample_weight, len(y_enc))
         criterion = self._criterion(multilabel)
-        make_plan = _build.make_multilabel_plan if multilabel else _build.make_plan
         seed = _seed(self.random_state)
         group = _distributed.process_group(self.data_parallel, self.device)
         if group is None:
@@ -536,21 +614,44 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 labels=(classes, y_enc, sample_weight),
                 sampler=self._params_for("iterator_train").get("sampler"),
             )
+        rows = self._fit_rows(data, classes, y_enc, sample_weight, seed, epochs)
+        if rows.y is not y_enc or rows.train is not None:  # counts of what trains
+            y_train = rows.y if rows.train is None else rows.y[rows.train]
+            counts = (
+                label_counts(y_train)
+                if multilabel
+                else np.bincount(y_train, minlength=len(classes))
+            )
+        else:
+            y_train = y_enc
+        make_plan = _build.make_multilabel_plan if multilabel else _build.make_plan
         plan = make_plan(
             self.class_weight,
             self.sampler,
             classes=classes,
             counts=counts,
-            y=y_enc if multilabel else data.y,
+            y=y_train if multilabel else classes[y_train],
             seed=seed,
         )
+        if rows.train is not None:
+            plan = replace(
+                plan,
+                validation=_early_stopping.Validation(
+                    train=rows.train,
+                    valid=rows.valid,
+                    scoring=self.scoring,
+                    n_iter_no_change=self.n_iter_no_change,
+                    tol=self.tol,
+                ),
+            )
         class_prior = self._class_prior(plan, multilabel)
         if warm:
             net = self.net_
             net.set_params(**self._changed_settings(net, criterion))
         else:
             net = self._new_net(len(classes), device, data.sample_shape, criterion)
-        _net.initialize(net, plan, data.X)
+        X, y, sample_weight = rows.X, rows.y, rows.sample_weight
+        _net.initialize(net, plan, X)
         if self.correct_proba:
             net.check_proba_correction()
         session = active_session()  # a search trains many fits at once
@@ -560,14 +661,14 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 and epochs is None
                 and group is None
                 and self.accumulate_grad_batches == 1
-                and session.fit(net, plan, data.X, y_enc, sample_weight)
+                and session.fit(net, plan, X, y, sample_weight)
             )
             if not stacked:
                 _net.train(
                     net,
                     plan,
-                    data.X,
-                    y_enc,
+                    X,
+                    y,
                     sample_weight,
                     epochs=epochs,
                     group=group,
@@ -583,9 +684,63 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.input_form_ = data.form
         self.sample_shape_ = data.sample_shape
         self.class_prior_ = class_prior
+        self._set_curves(net)
         if multilabel:
             self._y_dtype = data.y.dtype.str  # a string: skops files trust those
         return self
+
+    def _fit_rows(self, data, classes, y_enc, sample_weight, seed, epochs):
+        """The validation split and the resampler, checked before training
+        (see :mod:`skweighted._fit_rows`)."""
+        incremental = epochs is not None
+        if incremental and self.early_stopping is True:
+            raise ValueError(
+                "partial_fit does not stop early: each call trains one epoch on "
+                "its chunk, with no validation rows. Set early_stopping=False (or "
+                "'auto', which partial_fit reads as False), or use fit."
+            )
+        if incremental and self.resampler is not None:
+            raise ValueError(
+                "resampler= resamples the rows of a fit; partial_fit trains on "
+                "each chunk as given. Resample the chunks yourself, or use fit."
+            )
+        stop = not incremental and _early_stopping.resolve(
+            self.early_stopping, len(y_enc)
+        )
+        if stop and self.train_split is not None:
+            raise ValueError(
+                f"early_stopping={self.early_stopping!r} holds out its own "
+                "validation rows, and train_split is given as well. Use one: "
+                "early_stopping=False to keep train_split (and skorch's "
+                "callbacks), or train_split=None."
+            )
+        if stop and self.scoring != "loss":
+            from sklearn.metrics import get_scorer
+
+            get_scorer(self.scoring)  # an unknown name: scikit-learn's ValueError
+        train, valid = _fit_rows.split_rows(
+            y_enc,
+            early_stopping=stop and self.early_stopping,
+            fraction=self.validation_fraction,
+            seed=seed,
+            classes=classes,
+        )
+        return _fit_rows.fit_rows(
+            data.X,
+            y_enc,
+            sample_weight,
+            train=train,
+            valid=valid,
+            resampler=self.resampler,
+            seed=seed,
+            classes=classes,
+        )
+
+    def _set_curves(self, net):
+        """``n_iter_``, ``best_iteration_``, the loss curve and the validation
+        scores of the net's last training (:meth:`WeightedNet.curves`)."""
+        for name, value in net.curves().items():
+            setattr(self, name + "_", value)
 
     def _multilabel(self):
         """Whether the fitted network predicts a multi-label indicator matrix

@@ -14,11 +14,12 @@ import sklearn
 import torch
 from joblib.parallel import get_active_backend
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.fixes import parse_version
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
+    "HasMethods",
     "Interval",
     "SearchHooks",
     "StrOptions",

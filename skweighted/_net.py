@@ -31,6 +31,16 @@ What differs from :class:`skorch.NeuralNet`:
   ``sum(w * l)`` over the sum of the weights of the whole step; the batch
   events and ``history`` then count optimizer steps, and only rank 0 runs
   the callbacks that print or write.
+- **early stopping from the plan**: a plan with a
+  :class:`~skweighted._early_stopping.Validation` holds out its rows (the
+  net's ``train_split`` for that fit), scores every epoch on them (before
+  the epoch's callbacks, which see the score), stops after they ran when the
+  score stops improving, and restores the best epoch's weights
+  (:class:`~skweighted._early_stopping.Stopper`);
+- **a classifier to scikit-learn's scorers**: ``predict`` returns class
+  indices (skorch's returns probabilities) and ``classes_`` are
+  ``0 .. K-1``, so skorch's ``EpochScoring('balanced_accuracy')`` and every
+  scikit-learn scorer name work on the net, on its encoded labels.
 """
 
 import contextlib
@@ -46,7 +56,7 @@ from skorch.callbacks import Callback, PrintLog
 from skorch.setter import optimizer_setter
 from skorch.utils import TeeGenerator, to_tensor
 
-from . import _build, _distributed, _dropout, _inputs, calibration
+from . import _build, _distributed, _dropout, _early_stopping, _inputs, calibration
 from ._batching import (
     SAMPLE_WEIGHT,
     ArrayDataset,
@@ -179,6 +189,10 @@ class WeightedNet(NeuralNet):
         if plan is self.plan_ and self.initialized_:
             return self
         self.plan_ = plan
+        if plan.validation is not None:
+            self.train_split = RowSplit(plan.validation.train, plan.validation.valid)
+        elif isinstance(self.train_split, RowSplit):  # the last fit's split
+            self.train_split = None
         if self.initialized_:
             self._initialize_criterion()
         return self
@@ -228,6 +242,59 @@ class WeightedNet(NeuralNet):
             return np.argmax(proba, axis=1)
         return np.asarray(decision(proba))
 
+    # -- scikit-learn's view of the net (for scorers) ----------------------
+    @property
+    def classes_(self):
+        """The class indices ``0 .. K-1`` the net's labels are encoded as."""
+        return np.arange(len(self.plan_.classes))
+
+    def predict(self, X):
+        """Class indices (multi-label: the indicator matrix) for ``X``.
+
+        What scikit-learn's scorers and skorch's ``EpochScoring`` expect of a
+        classifier's ``predict``, on the encoded labels the net trains on.
+        """
+        return self.decide(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+        )
+
+    def curves(self):
+        """What the last training left: the epochs, the best one, the curves.
+
+        Returns a dict with ``n_iter`` (epochs in the history, warm fits
+        included), ``best_iteration`` (the epoch whose weights the module
+        holds: the best one when the last training stopped early, else the
+        last), ``loss_curve`` (training loss per epoch), ``validation_scores``
+        and ``best_validation_score`` (of the last training's epochs; None
+        without early stopping). Lets go of the training's stopper.
+        """
+        history = self.history
+        n_iter = len(history)
+        out = {
+            "n_iter": n_iter,
+            "best_iteration": n_iter,
+            "loss_curve": [float(h.get("train_loss", np.nan)) for h in history],
+            "validation_scores": None,
+            "best_validation_score": None,
+        }
+        stopper = vars(self).pop("stopper_", None)
+        if stopper is None or stopper.best_epoch is None:
+            return out
+        start = n_iter - stopper.epochs
+        out["best_iteration"] = start + stopper.best_epoch
+        out["validation_scores"] = [
+            float(h[_early_stopping.SCORE_KEY]) for h in history[start:]
+        ]
+        out["best_validation_score"] = float(stopper.best_score)
+        return out
+
     def get_default_callbacks(self):
         return [
             (name, _PrintLog() if name == "print_log" else cb)
@@ -236,7 +303,8 @@ class WeightedNet(NeuralNet):
 
     # -- data --------------------------------------------------------------
     def get_dataset(self, X, y=None):
-        if isinstance(X, ArrayDataset | _inputs.LabelledDataset):
+        base = X.dataset if isinstance(X, torch.utils.data.Subset) else X
+        if isinstance(base, ArrayDataset | _inputs.LabelledDataset):
             return X
         return self.make_dataset(X, y)
 
@@ -413,6 +481,42 @@ class WeightedNet(NeuralNet):
         return proba_function(self.criterion_)
 
     # -- training loop -----------------------------------------------------
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        validation = None if self.plan_ is None else self.plan_.validation
+        self.stopper_ = validation and _early_stopping.Stopper(validation)
+        self._stop = False
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+        stopper = getattr(self, "stopper_", None)
+        if stopper is not None:
+            self._stop = stopper.epoch_end(self, dataset_valid)
+
+    def notify(self, method_name, **cb_kwargs):
+        # in a data-parallel fit only rank 0 prints and writes files
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in self._active_callbacks():
+            getattr(cb, method_name)(self, **cb_kwargs)
+        if method_name == "on_epoch_end" and getattr(self, "_stop", False):
+            stopper = self.stopper_
+            if self.verbose:
+                print(
+                    f"Stopping: the validation score has not improved by tol="
+                    f"{stopper.validation.tol} for "
+                    f"{stopper.validation.n_iter_no_change + 1} epochs; the best "
+                    f"epoch of this fit was {stopper.best_epoch}."
+                )
+            raise KeyboardInterrupt  # skorch's partial_fit ends training here
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        stopper = getattr(self, "stopper_", None)
+        if stopper is not None:
+            stopper.restore(self)
+        if isinstance(self.train_split, RowSplit):  # the split belongs to the fit
+            self.train_split = None
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         if self.plan_ is not None and self.plan_.deferred_start is not None:
@@ -441,12 +545,6 @@ class WeightedNet(NeuralNet):
         """``notify`` restricted to ``listeners`` (the net itself always hears)."""
         getattr(self, method_name)(self, **cb_kwargs)
         for cb in listeners:
-            getattr(cb, method_name)(self, **cb_kwargs)
-
-    def notify(self, method_name, **cb_kwargs):
-        # in a data-parallel fit only rank 0 prints and writes files
-        getattr(self, method_name)(self, **cb_kwargs)
-        for cb in self._active_callbacks():
             getattr(cb, method_name)(self, **cb_kwargs)
 
     def _active_callbacks(self):
@@ -603,6 +701,20 @@ class WeightedNet(NeuralNet):
                 f"{len(self.history)}. Lower lr, scale the features, or check "
                 "the class and sample weights."
             )
+
+
+class RowSplit:
+    """A fit's ``train_split``: fixed training and validation rows of its
+    dataset (as skorch's ``predefined_split``, by row indices)."""
+
+    def __init__(self, train, valid):
+        self.train = train
+        self.valid = valid
+
+    def __call__(self, dataset, y=None, groups=None):
+        subset = torch.utils.data.Subset
+        train, valid = self.train.tolist(), self.valid.tolist()
+        return subset(dataset, train), subset(dataset, valid)
 
 
 def resolve_device(device):

@@ -87,7 +87,17 @@ def _parser():
     )
     p.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
     p.add_argument(
-        "--epochs", type=int, default=30, help="training epochs (default: 30)"
+        "--epochs",
+        type=int,
+        default=200,
+        help="most training epochs; each network stops at its best epoch on a "
+        "validation split before that (default: 200)",
+    )
+    p.add_argument(
+        "--no-early-stopping",
+        action="store_true",
+        help="train every network --epochs epochs on all its rows, with no "
+        "validation split",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
@@ -409,7 +419,9 @@ def _compare(args, argv):
                 y,
                 strategies=strategies,
                 estimator=default_estimator(
-                    max_epochs=args.epochs, random_state=args.seed
+                    max_epochs=args.epochs,
+                    early_stopping=not args.no_early_stopping,
+                    random_state=args.seed,
                 ),
                 cv=args.folds,
                 n_jobs=n_jobs,

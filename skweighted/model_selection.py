@@ -36,7 +36,7 @@ from ._compat import Interval, SearchHooks, routed_fit_params
 from ._dask import survive_lost_workers
 from ._recording import fit_time_shares, has_network, record_fits
 from ._stacking._memory import default_budget
-from ._stacking._session import Session
+from ._stacking._session import Session, warn_separate
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV", "cross_validate"]
 
@@ -93,6 +93,12 @@ class _StackedSearchMixin(SearchHooks):
             for name in ("_session", "_stack_args", "_fit_time_shares"):
                 vars(self).pop(name, None)
         self.stacking_ = _report(session, reason, X, self)
+        if session is not None:
+            warn_separate(
+                self.stacking_["separate"],
+                self.stacking_["n_fits"],
+                type(self).__name__,
+            )
         return self
 
     def _evaluator(self, evaluate_candidates):

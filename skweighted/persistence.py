@@ -16,6 +16,7 @@ from skorch.history import History
 from . import class_weight, losses, modules
 from ._build import Plan
 from ._classifier import WeightedNeuralNetClassifier
+from ._early_stopping import Validation
 from ._net import WeightedNet, _PrintLog
 
 __all__ = ["SKOPS_TRUSTED_TYPES"]
@@ -30,8 +31,8 @@ def _public_classes(module):
 
 
 #: The types a skops file of a skweighted model holds beyond skops' defaults:
-#: the estimator and its net, the fit's plan, every class of
-#: :mod:`skweighted.losses`, :mod:`skweighted.class_weight` and
+#: the estimator and its net, the fit's plan (and its validation rows), every
+#: class of :mod:`skweighted.losses`, :mod:`skweighted.class_weight` and
 #: :mod:`skweighted.modules`, skorch's default callbacks, history and data
 #: loader, its ``EarlyStopping`` callback and ``ValidSplit``, and PyTorch's
 #: default optimizer. No function: the epoch log's sink and skorch's optimizer
@@ -42,6 +43,7 @@ SKOPS_TRUSTED_TYPES = sorted(
         WeightedNeuralNetClassifier,
         WeightedNet,
         Plan,
+        Validation,
         _PrintLog,
         *_public_classes(losses),
         *[c for c in _public_classes(class_weight) if isinstance(c, type)],

@@ -169,7 +169,13 @@ def test_imblearn_pipeline_weights_follow_resampled_y(imbalanced, sampler):
     pipe = ImbPipeline(
         [
             ("sample", sampler),
-            ("clf", WeightedNeuralNetClassifier(class_weight="inverse", **TRAIN)),
+            # every resampled row trains (no validation split)
+            (
+                "clf",
+                WeightedNeuralNetClassifier(
+                    class_weight="inverse", early_stopping=False, **TRAIN
+                ),
+            ),
         ]
     ).fit(X, y)
     _, y_res = clone(sampler).fit_resample(X, y)

@@ -131,9 +131,11 @@ def test_csv_run_writes_the_report(capsys, csv, tmp_path):
     header = next(line for line in summary.splitlines() if line.startswith("| strat"))
     assert all(f" {m} |" in header for m in calibration)
     assert "Nadeau & Bengio" in summary and "best at 1" in summary
-    # every metric column has its best strategy marked
+    # every metric column has its best strategy marked (after strategy, rank
+    # and the mean epochs of its networks)
+    assert header.strip("| ").split(" | ")[:3] == ["strategy", "rank", "epochs"]
     rows = [line for line in summary.splitlines() if line.startswith("| ")][2:]
-    cells = [line.strip("| ").split(" | ")[2:] for line in rows]
+    cells = [line.strip("| ").split(" | ")[3:] for line in rows]
     assert all(any(c.endswith("\\*") for c in column) for column in zip(*cells))
 
 

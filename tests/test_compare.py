@@ -97,10 +97,13 @@ def test_results_schema(result):
         "value",
         "fit_time",
         "score_time",
+        "epochs",
         "error_type",
         "error_message",
     ]
     assert results[["error_type", "error_message"]].isna().all().all()
+    # every strategy trains networks (with early stopping: at most max_epochs)
+    assert results["epochs"].between(1, 3).all()
     assert result.failed == []
     metrics = list(default_scoring([0, 1]))
     assert list(result.metrics) == metrics
@@ -272,7 +275,9 @@ def test_corrected_strategies_keep_decisions_and_change_probabilities(data, resu
         class_prior=[0.85, 0.15],
     )
     under = built["random_under+corrected"]
-    assert type(under[1]).__name__ == "RandomUnderSampler"
+    # the network resamples its own training rows, after its validation split
+    assert list(under.named_steps) == ["scale", "model"]
+    assert type(under[-1].resampler).__name__ == "RandomUnderSampler"
     assert under[-1].class_prior == [0.85, 0.15] and under[-1].correct_proba
     sampler = built["balanced_sampler+corrected"][-1]
     assert sampler.sampler == "balanced" and sampler.class_prior is None
@@ -567,8 +572,6 @@ def test_default_scoring_takes_string_labels():
     "kind, smote", [("array", True), ("integer array", False), ("dict", False)]
 )
 def test_strategies_beyond_tables(kind, smote):
-    from skweighted.resampling import RowSampler
-
     built, notes = make_strategies(
         ["none", "random_under", "smote", "balanced"],
         default_estimator(),
@@ -576,7 +579,8 @@ def test_strategies_beyond_tables(kind, smote):
         input_kind=kind,
     )
     assert "scale" not in built["none"].named_steps  # no StandardScaler
-    assert isinstance(built["random_under"].named_steps["sampler"], RowSampler)
+    # the network applies it (through RowSampler, on every input form)
+    assert type(built["random_under"][-1].resampler).__name__ == "RandomUnderSampler"
     assert ("smote" in built) == smote
     if not smote:
         assert notes and notes[0].startswith("smote: skipped")

@@ -21,7 +21,7 @@ LAYERS = [
      "modules", "datasets"],
     ["losses", "_inputs", "sampling"],
     ["_build", "calibration", "resampling", "_batching", "_distributed", "_dropout",
-     "_embedding"],
+     "_embedding", "_early_stopping", "_fit_rows"],
     ["_net"],
     ["_stacking"],
     ["_classifier"],

@@ -3,8 +3,9 @@
 Each check returns a reason in words (shown to the user) or None. What a
 stack reproduces: the built-in weighted cross-entropy, fixed or deferred class
 weights, ``sample_weight``, any row order (shuffling, samplers, folds,
-resampled data), Adam/AdamW/SGD with per-model settings, a module that
-``torch.func.vmap`` runs and that holds no batch statistics.
+resampled data), early stopping on the validation loss (each model its own
+rows, patience and best weights), Adam/AdamW/SGD with per-model settings, a
+module that ``torch.func.vmap`` runs and that holds no batch statistics.
 """
 
 import copy
@@ -48,8 +49,50 @@ def _callbacks(net, plan, X):
 
 
 def _split(net, plan, X):
+    if plan.validation is not None:  # early stopping: the net's own split
+        if plan.validation.scoring != "loss":
+            return (
+                f"early stopping on scoring={plan.validation.scoring!r}: a stack "
+                "scores its models on their validation loss only"
+            )
+        return _early_stopping_in_a_stack(net, plan)
     if net.train_split is not None:
         return "train_split: a validation split needs a separate net"
+    return None
+
+
+def _early_stopping_in_a_stack(net, plan):
+    """What a stack's validation pass (:class:`._early.EarlyStops`: the
+    weighted cross-entropy of each model's validation rows, its layers as in
+    training without noise) does not reproduce yet: another criterion or
+    normalisation, per-batch weights, dropout or batch statistics, which the
+    separate fit evaluates in eval mode."""
+    criterion = net.criterion_
+    if (
+        type(criterion).__name__ != "WeightedCrossEntropyLoss"
+        or criterion.normalization != "weighted_mean"
+    ):
+        return (
+            f"early stopping with {type(criterion).__name__}"
+            f"(normalization={criterion.normalization!r}): a stack's validation "
+            "loss is the weighted cross-entropy only"
+        )
+    if plan.per_batch is not None:
+        return (
+            "early stopping with PerBatch weights: a stack's validation loss "
+            "uses one set of class weights per epoch"
+        )
+    kinds = (*_layers.BATCH_NORMS, *OWN_GENERATOR, *_STOCHASTIC_LAYERS)
+    layers = [
+        type(m).__name__
+        for m in net.module_.modules()
+        if isinstance(m, kinds) and getattr(m, "p", 1) != 0
+    ]
+    if layers:
+        return (
+            f"early stopping with {layers[0]}: a stack's validation pass runs "
+            "the layers as in training"
+        )
     return None
 
 

@@ -22,6 +22,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from . import _layers, _memory
 from ._criteria import StackedCriterion, label_entries
+from ._early import EarlyStops
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -62,6 +63,15 @@ class StackJob:
     offset : int
         Added to every row of ``orders``: where this model's data starts in
         the shared rows (0 by default).
+    valid : LongTensor or None
+        Early stopping: the rows (of this model's data, like ``orders``) its
+        validation loss is measured on after every epoch; it stops as its
+        separate fit does (see :mod:`._early`). ``orders`` then hold the
+        most epochs.
+    n_iter_no_change, tol : int, float
+        The patience rule of early stopping.
+    eval_batch_size : int
+        The evaluation batch size of the separate fit (-1: all rows).
     """
 
     module: torch.nn.Module
@@ -75,6 +85,10 @@ class StackJob:
     criterion: torch.nn.Module | None = None
     seed: int | None = None
     schedule: list | None = None
+    valid: torch.Tensor | None = None
+    n_iter_no_change: int = 0
+    tol: float = 0.0
+    eval_batch_size: int = -1
 
 
 @dataclass
@@ -97,6 +111,12 @@ class StackResult:
     optimizer_state : list of dict
         Per parameter (in ``parameters()`` order), the state PyTorch's
         optimizer would hold after the same steps.
+    valid_losses : list of float or None
+        Early stopping: the validation loss of every epoch trained (the
+        epochs are those of ``batch_losses``; ``state_dict`` holds the best
+        epoch's parameters).
+    n_valid : int
+        Early stopping: the number of validation rows.
     """
 
     state_dict: dict
@@ -104,6 +124,8 @@ class StackResult:
     batch_sizes: list = field(default_factory=list)
     epoch_durations: list = field(default_factory=list)
     optimizer_state: list = field(default_factory=list)
+    valid_losses: list | None = None
+    n_valid: int = 0
 
 
 def train_stack(
@@ -279,10 +301,15 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
         jobs[0].module, X[:2], [j.seed for j in jobs], sched.steps, sizes,
         sched.width, device,
     )  # fmt: skip
+    early = None
+    if any(j.valid is not None for j in jobs):
+        early = EarlyStops(jobs, sched.steps, X, y, sw, cw)
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
     for start, stop, a in sched.segments(WINDOW):
+        if early is not None and early.done():
+            break  # the stack ends when its last model stops
         idx, epochs = (t.to(device) for t in sched.window(start, stop, a))
         valid = idx >= 0
         sizes[:a, start:stop] = valid.sum(-1).cpu().to(torch.int32)
@@ -314,24 +341,39 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
             # large temporaries doubled the resident memory (malloc cannot
             # give the heap back)
             losses[:a, start + t] = loss
+            if early is not None:
+                early.after_step(start + t, model, opt)
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
         if progress is not None:  # the longest model's epoch (jobs[0]: most steps)
             n_epochs = len(jobs[0].orders)
             progress(math.ceil(n_epochs * stop / max(n_steps, 1)), n_epochs)
-    results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt)
+    results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt, early)
     out = [None] * n_models
     for m, result in zip(perm, results):
         out[m] = result
     return out
 
 
-def _results(steps, losses, sizes, shares, model, opt):
-    """Per model (in stack order), its :class:`StackResult`."""
+def _results(steps, losses, sizes, shares, model, opt, early=None):
+    """Per model (in stack order), its :class:`StackResult`; a model that
+    stopped early has its epochs until then, its best epoch's parameters and
+    its optimizer's state when it stopped."""
+    stops = {} if early is None else early.patience
+    with torch.no_grad():
+        for m in stops:
+            if m in early.best:
+                model.flat[m] = early.best[m]
     results = []
     for m, (model_steps, state) in enumerate(zip(steps, model.state_dicts())):
         result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))
+        if m in stops:
+            n_epochs, result.valid_losses = early.finish(m, len(model_steps))
+            result.n_valid = len(early.rows[m])
+            if m in early.stopped:
+                result.optimizer_state = early.stopped[m][1]
+            model_steps = model_steps[:n_epochs]
         s = 0
         for t in model_steps:
             result.batch_losses.append(losses[m, s : s + t].tolist())

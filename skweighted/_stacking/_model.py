@@ -112,10 +112,12 @@ class StackedModel:
             raise ValueError(f"parameter {unused[0]!r} is not used by forward")
         return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
-    def logits(self, X, params=None, step=None):
+    def logits(self, X, params=None, step=None, models=None):
         """Logits ``(n, B, K)`` of the models of ``params`` (default: all);
         ``step``: the stack's step, whose rows and dropout noise
-        :attr:`steps` gives (None: PyTorch's own layers, no dropout)."""
+        :attr:`steps` gives (None: PyTorch's own layers, no dropout);
+        ``models`` (an index tensor) says which models of the stack they are,
+        when not the first ``n``."""
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
@@ -133,7 +135,9 @@ class StackedModel:
 
             self._vmapped = torch.func.vmap(one, randomness="different")
         n = next(iter(params.values())).shape[0]
-        buffers = {k: v[:n] for k, v in self._buffers.items()}
+        buffers = {
+            k: v[:n] if models is None else v[models] for k, v in self._buffers.items()
+        }
         drawn = {}  # the step's dropout noise by layer name, and its rows
         if step is not None and self.steps is not None:
             drawn = self.steps.noise(step, n)

@@ -21,7 +21,8 @@ import functools
 import hashlib
 import math
 import time
-from collections import defaultdict
+import warnings
+from collections import Counter, defaultdict
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
@@ -102,10 +103,17 @@ def _fingerprint(net, plan, data):
             [(str(t.dtype), tuple(t.shape)) for t in tensors],
         )
     ).encode()
+    validation = plan.validation
+    if validation is not None:  # its rows and rule decide what it learns too
+        settings += repr(
+            (validation.scoring, validation.n_iter_no_change, validation.tol)
+        ).encode()
     return _digest(
         np.frombuffer(settings + data.encode(), dtype=np.uint8),
         plan.class_weight,
         plan.sampling_weight,
+        None if validation is None else validation.train,
+        None if validation is None else validation.valid,
         *(_raw_bytes(t) for t in tensors),
     )
 
@@ -265,7 +273,22 @@ class Session:
         )
         if batch_size == -1:
             batch_size = len(X)
+        validation = plan.validation
         orders = net.epoch_orders(dataset, n_epochs)
+        early = {}
+        if validation is not None:  # epochs over the training rows only
+            train = torch.as_tensor(validation.train)
+            subset = torch.utils.data.Subset(dataset, validation.train.tolist())
+            orders = [train[o] for o in net.epoch_orders(subset, n_epochs)]
+            eval_size = net.get_params_for("iterator_valid").get(
+                "batch_size", max(net.batch_size, _net._EVAL_BATCH_SIZE)
+            )
+            early = dict(
+                valid=torch.as_tensor(validation.valid),
+                n_iter_no_change=validation.n_iter_no_change,
+                tol=validation.tol,
+                eval_batch_size=eval_size,
+            )
         if plan.per_batch is not None:  # every batch weighted by its own counts
             weights = _batch_weights(plan, labels[0], orders, batch_size)
         else:
@@ -293,6 +316,7 @@ class Session:
                 [-(-len(o) // batch_size) for o in orders],
             ),
             seed=plan.seed,
+            **early,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
         record.group = (
@@ -403,6 +427,23 @@ def _batch_weights(plan, y, orders, batch_size):
         for order in orders
         for i in range(0, len(order), batch_size)
     ]
+
+
+def warn_separate(separate, n_fits, where):
+    """Warn once that ``where`` trained fits separately, naming each reason.
+
+    ``separate`` holds the reason of every fit that trained separately (as
+    :meth:`Session.report` lists them); nothing when it is empty.
+    """
+    if not separate:
+        return
+    reasons = "; ".join(f"{n} x {why}" for why, n in Counter(separate).most_common())
+    warnings.warn(
+        f"{where}: {len(separate)} of {n_fits} network fits trained separately, "
+        f"not in stacks, so more slowly: {reasons}.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _not_an_array(X):

@@ -41,9 +41,10 @@ def _record_history(net, result):
 
 
 def _replay(net, result, listeners):
+    valid = result.valid_losses
     net.notify("on_train_begin", X=None, y=None)
-    for losses, sizes, duration in zip(
-        result.batch_losses, result.batch_sizes, result.epoch_durations
+    for e, (losses, sizes, duration) in enumerate(
+        zip(result.batch_losses, result.batch_sizes, result.epoch_durations)
     ):
         net.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
         # the rows new_batch() and record_batch() would add, without
@@ -60,6 +61,12 @@ def _replay(net, result, listeners):
             for cb in listeners:
                 cb.on_batch_end(net, batch=None, training=True)
         net.history.record("train_batch_count", len(losses))
-        net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+        if valid is not None:  # the epoch's validation loss, as one batch
+            batches.append({"valid_loss": valid[e], "valid_batch_size": result.n_valid})
+            net.history.record("valid_batch_count", 1)
+        try:
+            net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+        except KeyboardInterrupt:  # the net's stopper stops where the stack did
+            pass
         net.history.record("dur", duration)
     net.notify("on_train_end", X=None, y=None)

@@ -169,12 +169,17 @@ def ranked_table(comparison, rank_by=None):
     Returns
     -------
     table : DataFrame
-        Indexed by strategy, one string column per metric, and ``rank``.
+        Indexed by strategy: ``rank``, ``epochs`` (the mean epochs its
+        networks trained, when any strategy has a network) and one string
+        column per metric.
     """
     order, metric = _ordered_strategies(comparison, rank_by)
     summary = comparison.summary.set_index(["strategy", "metric"])
     table = pd.DataFrame(index=pd.Index(order, name="strategy"))
     table["rank"] = [summary.loc[(s, metric), "rank"] for s in order]
+    if "epochs" in comparison.results and comparison.results["epochs"].notna().any():
+        epochs = comparison.results.groupby("strategy")["epochs"].mean()
+        table["epochs"] = [f"{epochs.get(s, np.nan):.1f}" for s in order]
     tied = "tied" in summary.columns
     for m in comparison.metrics:
         table[m] = [

@@ -32,9 +32,10 @@ from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from .._classifier import WeightedNeuralNetClassifier
 from .._dask import survive_lost_workers
 from .._recording import has_network, record_fits
-from .._stacking._session import Session
+from .._stacking._session import Session, warn_separate
 from .._threads import one_torch_thread
 from ..class_weight import class_counts
 from . import _report as report
@@ -60,6 +61,7 @@ RESULT_COLUMNS = [
     "value",
     "fit_time",
     "score_time",
+    "epochs",
     "error_type",
     "error_message",
 ]
@@ -87,8 +89,10 @@ class Comparison:
     ----------
     results : DataFrame
         One row per strategy x fold x metric: ``strategy``, ``fold``,
-        ``metric``, ``value``, ``fit_time``, ``score_time``, ``error_type``,
-        ``error_message``. The last two are empty unless the fit failed; then
+        ``metric``, ``value``, ``fit_time``, ``score_time``, ``epochs`` (the
+        epochs the fold's networks trained, their mean when it holds several;
+        NaN without one), ``error_type``, ``error_message``. The last two
+        are empty unless the fit failed; then
         ``value`` is ``error_score`` (NaN by default) and ``fit_time`` is
         the time until the failure.
     summary : DataFrame
@@ -224,6 +228,7 @@ def run_task(
                 scoring=scoring,
                 n_jobs=1,
                 error_score="raise",
+                return_estimator=True,
             )
     except Exception as exc:
         if error_score == "raise":
@@ -246,7 +251,27 @@ def run_task(
         score_time=float(cv["score_time"][0]),
         reliability=recorder.rows(),
         confusion=None if classes is None else recorder.confusion(),
+        epochs=network_epochs(cv["estimator"][0]),
     )
+
+
+def network_epochs(estimator):
+    """The mean ``n_iter_`` of the fitted networks in ``estimator`` (a
+    pipeline's steps, a meta-estimator's ``estimator_``); None without one."""
+    found = []
+
+    def visit(obj):
+        if isinstance(obj, WeightedNeuralNetClassifier):
+            found.extend([obj.n_iter_] if hasattr(obj, "n_iter_") else [])
+            return
+        for _, step in getattr(obj, "steps", []):
+            visit(step)
+        for name in ("estimator_", "best_estimator_"):
+            if hasattr(obj, name):
+                visit(getattr(obj, name))
+
+    visit(estimator)
+    return float(np.mean(found)) if found else None
 
 
 def compare(
@@ -390,7 +415,7 @@ def compare(
     >>> res = compare(X, y, strategies=["none", "balanced"], cv=3,
     ...               estimator=default_estimator(max_epochs=5), random_state=0)
     >>> res.results.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
-    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time',
+    ['strategy', 'fold', 'metric', 'value', 'fit_time', 'score_time', 'epochs',
      'error_type', 'error_message']
     >>> res.notes
     []
@@ -529,6 +554,7 @@ def compare(
         raise
     finally:
         bar.close()
+    warn_separate([why for _, why in log if why != "stacked"], len(log), "compare")
     return assemble(partial=False)
 
 
@@ -645,6 +671,7 @@ def _assemble(
                     value,
                     record.fit_time,
                     record.score_time,
+                    np.nan if record.epochs is None else record.epochs,
                     record.error_type,
                     record.error_message,
                 )

@@ -54,6 +54,7 @@ class FitRecord:
     error_message: str | None = None
     reliability: list | None = None
     confusion: list | None = None
+    epochs: float | None = None
 
     @property
     def key(self):
@@ -75,6 +76,7 @@ class FitRecord:
             "error_message": self.error_message,
             "reliability": self.reliability,
             "confusion": self.confusion,
+            "epochs": self.epochs,
         }
 
     @classmethod
@@ -94,6 +96,7 @@ class FitRecord:
             error_message=d["error_message"],
             reliability=_reliability(d.get("reliability")),
             confusion=_confusion(d.get("confusion")),
+            epochs=None if d.get("epochs") is None else _number(d["epochs"]),
         )
 
 
