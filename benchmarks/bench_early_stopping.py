@@ -18,10 +18,12 @@ the smallest data sets lose balanced accuracy to the split. Not a timing
 benchmark: the numbers depend only on the seed.
 
 Run ``python benchmarks/bench_early_stopping.py`` (several minutes on 2
-cores); ``--markdown FILE`` also writes the table as Markdown.
+cores); ``--markdown FILE`` also writes the table in its section of FILE.
 """
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -30,6 +32,9 @@ import pandas as pd
 from skweighted import compare, load_imbalanced
 from skweighted.comparison import default_estimator
 from skweighted.datasets import DATASETS
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sections import write_section
 
 STRATEGIES = ["none", "balanced", "random_over", "smote"]
 
@@ -101,8 +106,9 @@ def main(argv=None):
     print("mean balanced accuracy over the strategies:")
     print(wide.round(3).sort_values("n_samples").to_string())
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table.to_markdown(index=False) + "\n")
+        write_section(
+            args.markdown, os.path.basename(__file__), table.to_markdown(index=False)
+        )
 
 
 if __name__ == "__main__":
