@@ -764,8 +764,9 @@ def test_progress_shows_while_the_stack_trains(data, capsys):
         y,
         strategies=["none"],
         cv=2,
+        # every epoch trains (no early stop), so the last one shown is the 10th
         estimator=default_estimator(max_epochs=10, random_state=0).set_params(
-            batch_size=16
+            batch_size=16, early_stopping=False
         ),
         progress=True,
     )

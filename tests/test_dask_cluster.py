@@ -39,7 +39,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 #: A small comparison: 2 strategies x 2 folds, 100 epochs.
 ARGS = ["compare", "--strategies", "none,balanced", "--folds", "2", "--seed", "0"]
-ARGS += ["--epochs", "100", "--no-progress"]  # fits long enough to be seen
+# fits long enough to be seen: 100 epochs, every one trained
+ARGS += ["--epochs", "100", "--no-early-stopping", "--no-progress"]
 #: Seconds any one step may take before the test fails.
 LIMIT = 120
 

@@ -13,7 +13,7 @@ from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDataset
 
-from skweighted import WeightedNeuralNetClassifier
+from skweighted import Deferred, FocalLoss, PerBatch, WeightedNeuralNetClassifier
 from skweighted._classifier import _seed
 from skweighted._early_stopping import validation_split
 from skweighted._fit_rows import fit_rows
@@ -313,6 +313,9 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
     "extra",
     [
         {"class_weight": "balanced"},
+        # the weights change between epochs: each epoch's validation loss
+        # takes its own (a stack lays them out per step)
+        {"class_weight": Deferred("balanced", start_epoch=2)},
         {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
     ],
 )
@@ -343,6 +346,28 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
         stops.append(a.n_iter_)
     assert len(set(stops)) > 1  # each model stopped on its own
     assert max(stops) < ES["max_epochs"]
+
+
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        ({"criterion": FocalLoss}, "FocalLoss"),
+        ({"module__dropout": 0.2}, "Dropout"),
+        ({"class_weight": PerBatch()}, "PerBatch"),
+    ],
+)
+def test_what_a_stack_cannot_validate_trains_separately(three, extra, reason):
+    """A stack's validation pass is the weighted cross-entropy with the layers
+    as in training: another criterion, dropout or PerBatch weights would give
+    another validation loss than the separate fit's."""
+    from skweighted.model_selection import cross_validate
+
+    X, y = three
+    clf = WeightedNeuralNetClassifier(**{**ES, "max_epochs": 3, **extra})
+    got = cross_validate(clf, X, y, cv=2, return_stacking=True)["stacking"]
+    assert got["n_stacked"] == 0
+    assert all(why.startswith("early stopping with") for why in got["separate"])
+    assert all(reason in why for why in got["separate"]), got["separate"]
 
 
 def test_a_search_stacks_early_stopping_fits(binary):

@@ -32,8 +32,10 @@ class EarlyStops:
     X, y, sample_weight : Tensor
         The stack's shared rows, labels and row weights (or None), on its
         device.
-    class_weight : Tensor of shape (M, E, K) or None
-        Per model and epoch, its class weights.
+    class_weight : Tensor of shape (M, S, K) or None
+        Per model and step, its class weights (an epoch's validation loss
+        takes those of the epoch's last step, as the separate fit's
+        criterion holds the epoch's weights when it scores).
     """
 
     def __init__(self, jobs, steps, X, y, sample_weight, class_weight):
@@ -44,11 +46,13 @@ class EarlyStops:
         }
         self.n_models = len(jobs)
         self.ends = defaultdict(list)  # global step -> [(model, epoch)]
+        self.last_step = {}  # model -> the last step of each of its epochs
         for m in self.patience:
-            s = 0
+            s, self.last_step[m] = 0, []
             for e, n in enumerate(steps[m]):
                 s += n
                 self.ends[s - 1].append((m, e))
+                self.last_step[m].append(s - 1)
         device = y.device
         self.rows, self.share = {}, {}
         for m in self.patience:
@@ -88,7 +92,7 @@ class EarlyStops:
         rows = self.rows[m]
         w = torch.ones(len(rows), device=rows.device)
         if self.class_weight is not None:
-            w = w * self.class_weight[m, e][self.y[rows]]
+            w = w * self.class_weight[m, self.last_step[m][e]][self.y[rows]]
         if self.sample_weight is not None:
             w = w * self.sample_weight[rows]
         batch, share = self.share[m]

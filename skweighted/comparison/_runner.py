@@ -490,7 +490,6 @@ def compare(
         )
         store, records = RecordStore.open(checkpoint, identity, tasks, resume=resume)
     pending = [t for t in tasks if t not in records]  # a resume skips the rest
-    session = Session(memory_budget, n_jobs) if stacking else None
     networks = [t for t in pending if stacking and has_network(built[t[0]])]
     others = [t for t in pending if t not in networks]
     log = []  # (strategy, "stacked" or why not) per network fit scored
@@ -535,6 +534,8 @@ def compare(
         # (on Dask, a lost worker's tasks run again on the others, and the
         # progress, or else a warning of the "skweighted" logger, says so)
         with survive_lost_workers(bar.note if progress else None):
+            # made here: it trains its stacks through the backend active now
+            session = Session(memory_budget, n_jobs) if stacking else None
             finished = chain(
                 _stacked(session, networks, args, bar, X, y, splits, log),
                 _parallel(others, args, n_jobs),
