@@ -12,6 +12,8 @@ import shutil
 import sys
 import textwrap
 
+import numpy as np
+
 from ._report import TIE_MARK, _ordered_strategies, positive_class
 
 __all__ = ["MAX_METRICS", "terminal_metrics", "terminal_table", "terminal_width"]
@@ -85,12 +87,25 @@ def _header(name, split):
     return ["", name]
 
 
+def _epochs(comparison, order):
+    """Per strategy of ``order``, the mean epochs its networks trained (early
+    stopping), as cells; None when no fit recorded any."""
+    results = comparison.results
+    if "epochs" not in results or not results["epochs"].notna().any():
+        return None
+    means = results.groupby("strategy")["epochs"].mean()
+    return ["" if np.isnan(means.get(s, np.nan)) else f"{means[s]:.1f}" for s in order]
+
+
 def _render(comparison, order, rank_metric, metrics, style, split):
     summary = comparison.summary.set_index(["strategy", "metric"])
     tied = "tied" in summary.columns
     columns = [(["", "strategy"], list(order), "<")]
     ranks = [str(summary.loc[(s, rank_metric), "rank"]) for s in order]
     columns.append((["", "rank"], ranks, ">"))
+    epochs = _epochs(comparison, order)
+    if epochs is not None:
+        columns.append((["", "epochs"], epochs, ">"))
     for m in metrics:
         cells = [
             _cell(
