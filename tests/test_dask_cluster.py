@@ -219,7 +219,9 @@ def test_a_search_survives_a_worker_killed_during_its_fits(cluster, stacking, fu
 
     def search():
         return GridSearchCV(
-            WeightedNeuralNetClassifier(max_epochs=20, random_state=0),
+            # long enough that the killer sees a fit or chunk running (with
+            # 20 epochs a stack chunk could end between two looks)
+            WeightedNeuralNetClassifier(max_epochs=100, random_state=0),
             {"class_weight": [None, "balanced"]},
             cv=2,
             n_jobs=-1,
