@@ -498,7 +498,7 @@ def default_scoring(classes, pos_label=None):
     pos_label : label, default=None
         The positive class of a binary problem (default: the last of
         ``classes``; :func:`~skweighted.comparison.compare` passes the
-        minority class, :func:`positive_label`). Ignored for more classes.
+        minority class, ``positive_label``). Ignored for more classes.
 
     Returns
     -------
