@@ -4,10 +4,10 @@ PyTorch's intra-op thread count and the BLAS libraries' thread pools are
 process-wide settings. A block that saves the setting, lowers it and restores
 it on exit races with the same block in another thread: when two overlap,
 the one leaving last restores the value the other had lowered, and the
-process keeps one thread for good. For torch, every block shares a count of
-the blocks inside: the first to enter saves the caller's value and lowers
-it, the last to leave restores it; blocks in other threads run at the same
-time. For BLAS, blocks take turns (see :func:`single_blas_thread`).
+process keeps one thread for good. For torch, the first block to enter
+saves the caller's count and every block restores it in its own thread on
+leaving; blocks in other threads run at the same time. For BLAS, blocks take
+turns (see :func:`single_blas_thread`).
 """
 
 import threading
@@ -16,58 +16,38 @@ from functools import cache
 
 import torch
 
-
-class _SharedLimit:
-    """A process-wide setting lowered while any thread is inside :meth:`block`.
-
-    Parameters
-    ----------
-    lower : callable
-        Lowers the setting; returns what :func:`restore` needs to undo it.
-    restore : callable
-        Takes what ``lower`` returned and puts the caller's setting back.
-    """
-
-    def __init__(self, lower, restore):
-        self._lower = lower
-        self._restore = restore
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._saved = None
-
-    @contextmanager
-    def block(self):
-        with self._lock:
-            if self._inside == 0:
-                self._saved = self._lower()
-            self._inside += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._inside -= 1
-                if self._inside == 0:
-                    self._restore(self._saved)
-                    self._saved = None
+#: Guards the count of torch blocks inside and the count they restore.
+_TORCH_LOCK = threading.Lock()
+_torch = {"inside": 0, "saved": None}
 
 
-def _lower_torch():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return before
-
-
-_TORCH = _SharedLimit(_lower_torch, torch.set_num_threads)
-
-
+@contextmanager
 def one_torch_thread():
     """Run the block on one PyTorch intra-op thread, then restore the caller's.
 
     The networks of a comparison are small: PyTorch's intra-op threads cost
     more in synchronisation than they save (ten times more on a busy machine),
     and parallelism comes from running fits side by side (``n_jobs``).
+
+    PyTorch's count is partly process-wide and partly per thread (OpenMP's
+    setting belongs to the thread that makes it; the main thread's is the
+    default of the others). So the first block to enter saves the count, and
+    every block, on leaving, sets that saved count again in its own thread:
+    no thread keeps one thread for good, whichever order blocks in several
+    threads overlap in.
     """
-    return _TORCH.block()
+    with _TORCH_LOCK:
+        if _torch["inside"] == 0:
+            _torch["saved"] = torch.get_num_threads()
+        _torch["inside"] += 1
+        saved = _torch["saved"]
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        with _TORCH_LOCK:
+            _torch["inside"] -= 1
+        torch.set_num_threads(saved)
 
 
 @cache
