@@ -14,6 +14,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
+from threadpoolctl import threadpool_limits
 from torch.utils.data import default_collate
 
 from skweighted import MLP, WeightedCrossEntropyLoss, WeightedNeuralNetClassifier
@@ -194,14 +195,21 @@ def test_benchmark_script_smoke(tmp_path, capsys, monkeypatch):
     bench = _bench()
     monkeypatch.setattr(bench, "warm_up", lambda contenders: None)
     out = tmp_path / "bench.md"
-    bench.main(
-        [
-            "--rows", "400", "--epochs", "1", "--repeats", "1",
-            "--batch-sizes", "64", "256", "--scaling-rows", "200", "400",
-            "--no-memory", "--threads", "1", "--markdown", str(out),
-            "--device", "cpu",
-        ]
-    )  # fmt: skip
+    # the script sets torch's and BLAS's thread counts for the process (its
+    # --threads); give the later tests theirs back
+    threads = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS limits on exit
+        try:
+            bench.main(
+                [
+                    "--rows", "400", "--epochs", "1", "--repeats", "1",
+                    "--batch-sizes", "64", "256", "--scaling-rows", "200", "400",
+                    "--no-memory", "--threads", "1", "--markdown", str(out),
+                    "--device", "cpu",
+                ]
+            )  # fmt: skip
+        finally:
+            torch.set_num_threads(threads)
     text = out.read_text()
     for contender in bench.CONTENDERS:
         assert f"| 256 | {contender} |" in text
