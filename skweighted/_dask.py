@@ -52,7 +52,8 @@ def survive_lost_workers(notify=None):
         (default: a warning of the ``skweighted`` logger). It is called from
         another thread.
     """
-    active, n_jobs = active_backend().values()
+    backend = active_backend()
+    active, n_jobs = backend["backend"], backend["n_jobs"]
     backend = resilient_dask_backend(active)
     if backend is None or backend is active:
         yield  # not Dask, or already inside this block

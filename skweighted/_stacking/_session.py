@@ -300,19 +300,20 @@ class Session:
         )
         criterion = copy.deepcopy(net.criterion_).cpu()
         criterion.weight = None  # the job's class_weight, per epoch or step
+        optimizer_kwargs = _eligibility.optimizer_kwargs(net)
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
             # int32 halves what a search holds between its passes
             orders=[o.to(torch.int32) for o in orders],
             batch_size=batch_size,
-            optimizer_kwargs=_eligibility.optimizer_kwargs(net),
+            optimizer_kwargs=optimizer_kwargs,
             class_weight=class_weight,
             normalization=net.criterion_.normalization,
             per_step=plan.per_batch is not None,
             criterion=criterion,
             schedule=_lr.schedule(
                 net,
-                _eligibility.optimizer_kwargs(net),
+                optimizer_kwargs,
                 [-(-len(o) // batch_size) for o in orders],
             ),
             seed=plan.seed,
