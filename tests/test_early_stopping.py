@@ -391,3 +391,54 @@ def test_an_early_stopped_model_saves_and_loads(stopped, three, tmp_path):
     loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)
     np.testing.assert_array_equal(loaded.predict_proba(X), stopped.predict_proba(X))
     assert loaded.best_iteration_ == stopped.best_iteration_
+
+
+def _epochs(estimator, X, y):
+    return estimator.n_iter_
+
+
+def test_a_stack_retires_its_stopped_models(three, monkeypatch):
+    """Models that stop leave the stack: the others' blocks of optimizer
+    settings, momentum buffers and schedules follow them (each fit equals its
+    separate fit), and the stack computes only the steps of models still
+    training (a window at most after each stop)."""
+    from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+
+    from skweighted._stacking import _engine
+    from skweighted._stacking._optim import StackedOptimizer
+    from skweighted.model_selection import GridSearchCV
+
+    X, y = three
+    clf = WeightedNeuralNetClassifier(
+        **{**ES, "max_epochs": 30}, optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+    )  # fmt: skip
+    grid = {"lr": [0.02, 0.05], "early_stopping": [True, False]}
+    scoring = {"log_loss": "neg_log_loss", "epochs": _epochs}
+    kwargs = dict(cv=3, scoring=scoring, refit=False)
+    computed = []
+    step = StackedOptimizer.step
+
+    def counting(self, grad, n_active=None):
+        computed.append(grad.shape[0] if n_active is None else n_active)
+        return step(self, grad, n_active)
+
+    monkeypatch.setattr(StackedOptimizer, "step", counting)
+    stacked = GridSearchCV(clf, grid, **kwargs).fit(X, y)
+    monkeypatch.undo()
+    separate = SkGridSearchCV(clf, grid, **kwargs).fit(X, y)
+    assert stacked.stacking_["n_stacked"] == stacked.stacking_["n_fits"] == 12
+    for k in range(3):
+        for name in ("log_loss", "epochs"):
+            key = f"split{k}_test_{name}"
+            np.testing.assert_allclose(
+                stacked.cv_results_[key], separate.cv_results_[key], rtol=1e-4
+            )
+    epochs = np.array([stacked.cv_results_[f"split{k}_test_epochs"] for k in range(3)])
+    early = np.asarray(stacked.cv_results_["param_early_stopping"], bool)
+    stops = epochs[:, early]
+    assert (epochs[:, ~early] == 30).all() and len(np.unique(stops)) > 2
+    # each fit's steps (160 training rows, batch 32: 5 a epoch; 200 rows
+    # without the validation split: 7), and a window at most after each stop
+    steps = np.where(early, epochs * 5, epochs * 7).sum()
+    assert steps <= sum(computed) <= steps + stops.size * _engine.WINDOW

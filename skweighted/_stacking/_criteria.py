@@ -76,6 +76,12 @@ class StackedCriterion:
         self._template = copy.deepcopy(template).to(device)
         self._template.weight = None
 
+    def reorder(self, index):
+        """Put model ``index[i]``'s buffers at position ``i``."""
+        self._buffers = {
+            n: v.index_select(0, index.to(v.device)) for n, v in self._buffers.items()
+        }
+
     def per_row(self, logits, y):
         """Unweighted losses ``(n, B)`` of logits ``(n, B, K)`` and labels
         ``(n, B)`` (multi-label: ``(n, B * L)`` of logits ``(n, B, L)`` and

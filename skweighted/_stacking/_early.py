@@ -9,7 +9,9 @@ loss the separate fit's net logs as ``valid_loss``: the weighted mean
 the epoch x ``sample_weight``), averaged over the batches by their sizes.
 The rule is :class:`skweighted._early_stopping.Patience`, the one a separate
 fit applies. A model that stops keeps its optimizer state of that moment and
-its best epoch's parameters; the stack ends when its last model stops.
+its best epoch's parameters; the engine then retires it from the stack
+(:meth:`~._schedule.PackedSchedule.retire`), so it costs nothing more, and
+the stack ends when its last model stops.
 """
 
 from collections import defaultdict
@@ -69,6 +71,19 @@ class EarlyStops:
         self.best = {}  # model -> its best parameter row
         self.stopped = {}  # model -> (epochs trained, optimizer state then)
         self.losses = defaultdict(list)  # model -> validation loss per epoch
+
+    def reorder(self, order, class_weight):
+        """Follow the stack's new order (position ``i`` holds the model that
+        was at ``order[i]``) and its reordered ``class_weight``."""
+        new = {old: i for i, old in enumerate(order)}
+        for name in ("patience", "last_step", "rows", "share", "best", "stopped",
+                     "losses"):  # fmt: skip
+            setattr(self, name, {new[m]: v for m, v in getattr(self, name).items()})
+        self.losses = defaultdict(list, self.losses)
+        ends = defaultdict(list)
+        for step, pairs in self.ends.items():
+            ends[step] = [(new[m], e) for m, e in pairs]
+        self.ends, self.class_weight = ends, class_weight
 
     def done(self):
         """Whether every model of the chunk stops early and has stopped."""

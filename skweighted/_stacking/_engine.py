@@ -307,10 +307,23 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
-    for start, stop, a in sched.segments(WINDOW):
-        if early is not None and early.done():
+    start = 0
+    while start < n_steps:
+        a = sched.n_active(start)
+        stopping = set() if early is None else {m for m in early.stopped if m < a}
+        if stopping:  # retired: behind the models still training, no more cost
+            order = sched.retire(stopping, start)
+            model.reorder(order)
+            opt.reorder(order)
+            sizes.copy_(sizes[order])
+            losses, mean, cw = (_take(t, order) for t in (losses, mean, cw))
+            early.reorder(order, cw)
+            jobs, perm = [jobs[m] for m in order], [perm[m] for m in order]
+            a = sched.n_active(start)
+        if a == 0:
             break  # the stack ends when its last model stops
-        idx, epochs = (t.to(device) for t in sched.window(start, stop, a))
+        stop = sched.window_end(start, WINDOW)
+        idx = sched.window(start, stop, a)[0].to(device)
         valid = idx >= 0
         sizes[:a, start:stop] = valid.sum(-1).cpu().to(torch.int32)
         idx = idx.clamp_min(0)
@@ -349,11 +362,17 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
         if progress is not None:  # the longest model's epoch (jobs[0]: most steps)
             n_epochs = len(jobs[0].orders)
             progress(math.ceil(n_epochs * stop / max(n_steps, 1)), n_epochs)
+        start = stop
     results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt, early)
     out = [None] * n_models
     for m, result in zip(perm, results):
         out[m] = result
     return out
+
+
+def _take(t, order):
+    """The rows ``order`` of a per-model tensor (None stays None)."""
+    return None if t is None else t[torch.as_tensor(order, device=t.device)]
 
 
 def _results(steps, losses, sizes, shares, model, opt, early=None):

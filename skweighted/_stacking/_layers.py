@@ -147,6 +147,12 @@ class Steps:
             self.epoch_starts.append(starts)
         self.generators = [torch.Generator(device) for _ in seeds]
 
+    def reorder(self, order):
+        """Put model ``order[i]``'s seed and generator at position ``i`` (the
+        caller reorders :attr:`sizes`, which it shares)."""
+        for name in ("seeds", "epoch_starts", "generators"):
+            setattr(self, name, [getattr(self, name)[m] for m in order])
+
     def valid(self, step, n):
         """``(n, width)``: 1 for the real rows of each model's batch (None
         when no layer needs them)."""

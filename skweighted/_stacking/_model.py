@@ -73,6 +73,18 @@ class StackedModel:
     def n_models(self):
         return self.flat.shape[0]
 
+    def reorder(self, order):
+        """Put the model at position ``order[i]`` at position ``i``: its
+        parameters, buffers, criterion and step inputs. In place, so views
+        of :attr:`flat` (and the optimizer's) stay valid."""
+        index = torch.as_tensor(order, device=self.flat.device)
+        with torch.no_grad():
+            for t in (self.flat, *self._buffers.values()):
+                t.copy_(t.index_select(0, index.to(t.device)))
+        self.criterion.reorder(index)
+        if self.steps is not None:
+            self.steps.reorder(order)
+
     def views(self, flat=None):
         """Name -> stacked parameter ``(n, *shape)``, views into ``flat``."""
         flat = self.flat if flat is None else flat

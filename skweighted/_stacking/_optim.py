@@ -123,6 +123,19 @@ class StackedOptimizer:
                 for m in range(a, b):
                     self.steps[m] += 1
 
+    def reorder(self, order):
+        """Put the model at position ``order[i]`` at position ``i``: its
+        settings, schedule, step count and state (the parameters are the
+        model's, reordered by :meth:`StackedModel.reorder`)."""
+        for name in ("per_model", "schedules", "keys", "steps"):
+            setattr(self, name, [getattr(self, name)[m] for m in order])
+        index = torch.as_tensor(order, device=self.params.device)
+        for name in ("exp_avg", "exp_avg_sq", "max_sq", "momentum"):
+            state = getattr(self, name, None)
+            if state is not None:
+                setattr(self, name, state.index_select(0, index))
+        self._runs = {}
+
     def _blocks(self, n):
         """``[a, b)`` ranges of the first ``n`` models: same settings, same
         number of steps taken."""
