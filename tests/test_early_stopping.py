@@ -309,6 +309,23 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
 
 
 # -- inside the stack ------------------------------------------------------------
+class _DropoutBatchNorm(torch.nn.Module):
+    """Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear."""
+
+    def __init__(self, n_features_in, n_classes, running=True):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(n_features_in, 16, bias=False),
+            torch.nn.BatchNorm1d(16, track_running_stats=running),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.2),
+        )
+        self.out = torch.nn.Linear(16, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -317,6 +334,8 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
         # takes its own (a stack lays them out per step)
         {"class_weight": Deferred("balanced", start_epoch=2)},
         {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
+        # validated as in eval mode: no dropout, BatchNorm's running statistics
+        {"module": _DropoutBatchNorm, "class_weight": "balanced"},
     ],
 )
 def test_stacked_early_stopping_equals_separate_fits(three, extra):
@@ -352,14 +371,15 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     "extra, reason",
     [
         ({"criterion": FocalLoss}, "FocalLoss"),
-        ({"module__dropout": 0.2}, "Dropout"),
+        ({"module": _DropoutBatchNorm, "module__running": False}, "BatchNorm1d"),
         ({"class_weight": PerBatch()}, "PerBatch"),
     ],
 )
 def test_what_a_stack_cannot_validate_trains_separately(three, extra, reason):
     """A stack's validation pass is the weighted cross-entropy with the layers
-    as in training: another criterion, dropout or PerBatch weights would give
-    another validation loss than the separate fit's."""
+    as in eval mode: another criterion, PerBatch weights or a BatchNorm that
+    normalises each evaluation batch by its own statistics would give another
+    validation loss than the separate fit's."""
     from skweighted.model_selection import cross_validate
 
     X, y = three

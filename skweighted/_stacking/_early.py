@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .._early_stopping import Patience
+from ._schedule import epoch_ends
 
 
 class EarlyStops:
@@ -47,14 +48,7 @@ class EarlyStops:
             if j.valid is not None
         }
         self.n_models = len(jobs)
-        self.ends = defaultdict(list)  # global step -> [(model, epoch)]
-        self.last_step = {}  # model -> the last step of each of its epochs
-        for m in self.patience:
-            s, self.last_step[m] = 0, []
-            for e, n in enumerate(steps[m]):
-                s += n
-                self.ends[s - 1].append((m, e))
-                self.last_step[m].append(s - 1)
+        self.ends, self.last_step = epoch_ends(steps, self.patience)
         device = y.device
         self.rows, self.share = {}, {}
         for m in self.patience:
@@ -68,7 +62,7 @@ class EarlyStops:
             self.rows[m], self.share[m] = rows, (batch, counts / len(rows))
         self.X, self.y = X, y
         self.sample_weight, self.class_weight = sample_weight, class_weight
-        self.best = {}  # model -> its best parameter row
+        self.best = {}  # model -> its best epoch's state (StackedModel.snapshot)
         self.stopped = {}  # model -> (epochs trained, optimizer state then)
         self.losses = defaultdict(list)  # model -> validation loss per epoch
 
@@ -98,7 +92,7 @@ class EarlyStops:
             self.losses[m].append(loss)
             improved, stop = self.patience[m].update(-loss)
             if improved:
-                self.best[m] = model.flat[m].detach().clone()
+                self.best[m] = model.snapshot(m)
             if stop:
                 self.stopped[m] = (e + 1, opt.state_for(m))
 
@@ -128,7 +122,7 @@ class EarlyStops:
         index = torch.as_tensor(models, device=model.flat.device)
         with torch.no_grad():
             params = model.views(model.flat.index_select(0, index))
-            logits = model.logits(self.X[rows], params, models=index)
+            logits = model.logits(self.X[rows], params, models=index, training=False)
             per_row = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), self.y[rows].reshape(-1),
                 reduction="none",

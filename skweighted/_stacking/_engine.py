@@ -23,6 +23,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from . import _layers, _memory
 from ._criteria import StackedCriterion, label_entries
 from ._early import EarlyStops
+from ._lr import Plateaus
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -72,6 +73,9 @@ class StackJob:
         The patience rule of early stopping.
     eval_batch_size : int
         The evaluation batch size of the separate fit (-1: all rows).
+    plateau : tuple or None
+        ``(monitor, kwargs)`` of its ``ReduceLROnPlateau`` schedule (see
+        :class:`~._lr.Plateaus`), or None.
     """
 
     module: torch.nn.Module
@@ -89,6 +93,7 @@ class StackJob:
     n_iter_no_change: int = 0
     tol: float = 0.0
     eval_batch_size: int = -1
+    plateau: tuple | None = None
 
 
 @dataclass
@@ -304,6 +309,9 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     early = None
     if any(j.valid is not None for j in jobs):
         early = EarlyStops(jobs, sched.steps, X, y, sw, cw)
+    plateaus = None
+    if any(j.plateau is not None for j in jobs):
+        plateaus = Plateaus(jobs, sched.steps, optimizer)
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
@@ -318,6 +326,8 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
             sizes.copy_(sizes[order])
             losses, mean, cw = (_take(t, order) for t in (losses, mean, cw))
             early.reorder(order, cw)
+            if plateaus is not None:
+                plateaus.reorder(order)
             jobs, perm = [jobs[m] for m in order], [perm[m] for m in order]
             a = sched.n_active(start)
         if a == 0:
@@ -356,6 +366,8 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
             losses[:a, start + t] = loss
             if early is not None:
                 early.after_step(start + t, model, opt)
+            if plateaus is not None:
+                plateaus.after_step(start + t, losses, sizes, early, opt)
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
@@ -380,10 +392,9 @@ def _results(steps, losses, sizes, shares, model, opt, early=None):
     stopped early has its epochs until then, its best epoch's parameters and
     its optimizer's state when it stopped."""
     stops = {} if early is None else early.patience
-    with torch.no_grad():
-        for m in stops:
-            if m in early.best:
-                model.flat[m] = early.best[m]
+    for m in stops:
+        if m in early.best:
+            model.restore(m, early.best[m])
     results = []
     for m, (model_steps, state) in enumerate(zip(steps, model.state_dicts())):
         result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))

@@ -100,7 +100,7 @@ class StackedOptimizer:
         self.keys = [
             (tuple(sorted(s.items(), key=str)), repr(schedule))
             for s, schedule in zip(per_model, self.schedules)
-        ]
+        ]  # models with the same key and step count are updated together
         self.steps = [0] * len(per_model)
         self.momentum = None  # SGD: created by the first step, as torch does
         if not self.sgd:
@@ -135,6 +135,14 @@ class StackedOptimizer:
             if state is not None:
                 setattr(self, name, state.index_select(0, index))
         self._runs = {}
+
+    def set_lr(self, m, lr):
+        """Model ``m`` steps with learning rate ``lr`` from now on."""
+        if lr != self.per_model[m]["lr"]:
+            self.per_model[m] = {**self.per_model[m], "lr": lr}
+            key = tuple(sorted(self.per_model[m].items(), key=str))
+            self.keys[m] = (key, self.keys[m][1])
+            self._runs = {}
 
     def _blocks(self, n):
         """``[a, b)`` ranges of the first ``n`` models: same settings, same

@@ -18,6 +18,7 @@ steps after a model's last, hold row ``-1`` (weight 0).
 """
 
 import bisect
+from collections import defaultdict
 from itertools import accumulate
 
 import torch
@@ -128,6 +129,24 @@ class PackedSchedule:
                     s += j1 - j0
                 e += 1
         return rows, epoch
+
+
+def epoch_ends(steps, models):
+    """Where the epochs of ``models`` (positions in the stack) end.
+
+    Returns
+    -------
+    ends : dict
+        Global step -> ``[(model, epoch)]`` of the epochs that end at it.
+    last_step : dict
+        Model -> the last global step of each of its epochs.
+    """
+    ends, last_step = defaultdict(list), {}
+    for m in models:
+        last_step[m] = list(accumulate(steps[m], initial=-1))[1:]
+        for e, s in enumerate(last_step[m]):
+            ends[s].append((m, e))
+    return ends, last_step
 
 
 def step_counts(orders, batch_size):
