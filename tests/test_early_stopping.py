@@ -17,6 +17,7 @@ from skweighted import Deferred, FocalLoss, PerBatch, WeightedNeuralNetClassifie
 from skweighted._classifier import _seed
 from skweighted._early_stopping import validation_split
 from skweighted._fit_rows import fit_rows
+from skweighted.losses import BinaryCrossEntropyLoss, LogitAdjustedLoss
 
 #: stops within a few epochs on the small fixtures
 ES = dict(
@@ -336,6 +337,10 @@ class _DropoutBatchNorm(torch.nn.Module):
         {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
         # validated as in eval mode: no dropout, BatchNorm's running statistics
         {"module": _DropoutBatchNorm, "class_weight": "balanced"},
+        # each model's criterion scores its validation rows: its own buffers
+        # (a logit-adjusted loss's class counts, fold by fold), "mean"
+        {"criterion": LogitAdjustedLoss, "criterion__normalization": "mean"},
+        {"criterion": FocalLoss, "class_weight": "balanced"},
     ],
 )
 def test_stacked_early_stopping_equals_separate_fits(three, extra):
@@ -346,7 +351,8 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     X, y = three
     clf = WeightedNeuralNetClassifier(**{**ES, **extra})
     kwargs = dict(cv=3, return_estimator=True)
-    stacked = cross_validate(clf, X, y, **kwargs)
+    stacked = cross_validate(clf, X, y, **kwargs, return_stacking=True)
+    assert stacked["stacking"]["n_stacked"] == 3, stacked["stacking"]
     separate = sk_cross_validate(clf, X, y, **kwargs)
     stops = []
     for a, b in zip(stacked["estimator"], separate["estimator"]):
@@ -367,19 +373,45 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     assert max(stops) < ES["max_epochs"]
 
 
+@pytest.mark.parametrize("kind", ["binary cross-entropy", "multi-label"])
+def test_stacked_early_stopping_other_targets(binary, kind):
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.model_selection import cross_validate as sk_cross_validate
+
+    from skweighted.model_selection import cross_validate
+
+    if kind == "multi-label":
+        X, y = make_multilabel_classification(240, 6, n_classes=3, random_state=0)
+        extra = {}
+    else:
+        (X, y), extra = binary, {"criterion": BinaryCrossEntropyLoss}
+    clf = WeightedNeuralNetClassifier(**{**ES, **extra}, class_weight="balanced")
+    kwargs = dict(cv=2, return_estimator=True)
+    stacked = cross_validate(
+        clf, X.astype(np.float32), y, **kwargs, return_stacking=True
+    )
+    assert stacked["stacking"]["n_stacked"] == 2, stacked["stacking"]
+    separate = sk_cross_validate(clf, X.astype(np.float32), y, **kwargs)
+    for a, b in zip(stacked["estimator"], separate["estimator"]):
+        assert a.n_iter_ == b.n_iter_ < ES["max_epochs"]
+        np.testing.assert_allclose(
+            a.validation_scores_, b.validation_scores_, rtol=1e-4
+        )
+        np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "extra, reason",
     [
-        ({"criterion": FocalLoss}, "FocalLoss"),
         ({"module": _DropoutBatchNorm, "module__running": False}, "BatchNorm1d"),
         ({"class_weight": PerBatch()}, "PerBatch"),
     ],
 )
 def test_what_a_stack_cannot_validate_trains_separately(three, extra, reason):
-    """A stack's validation pass is the weighted cross-entropy with the layers
-    as in eval mode: another criterion, PerBatch weights or a BatchNorm that
-    normalises each evaluation batch by its own statistics would give another
-    validation loss than the separate fit's."""
+    """A stack's validation pass is each model's criterion with the layers as
+    in eval mode: PerBatch weights or a BatchNorm that normalises each
+    evaluation batch by its own statistics would give another validation loss
+    than the separate fit's."""
     from skweighted.model_selection import cross_validate
 
     X, y = three

@@ -62,21 +62,10 @@ def _split(net, plan, X):
 
 
 def _early_stopping_in_a_stack(net, plan):
-    """What a stack's validation pass (:class:`._early.EarlyStops`: the
-    weighted cross-entropy of each model's validation rows, its layers as in
-    eval mode) does not reproduce yet: another criterion or normalisation,
-    per-batch weights, a BatchNorm without running statistics (which
-    normalises each evaluation batch by its own)."""
-    criterion = net.criterion_
-    if (
-        type(criterion).__name__ != "WeightedCrossEntropyLoss"
-        or criterion.normalization != "weighted_mean"
-    ):
-        return (
-            f"early stopping with {type(criterion).__name__}"
-            f"(normalization={criterion.normalization!r}): a stack's validation "
-            "loss is the weighted cross-entropy only"
-        )
+    """What a stack's validation pass (:class:`._early.EarlyStops`: each
+    model's criterion on its validation rows, its layers as in eval mode)
+    does not reproduce yet: per-batch weights, a BatchNorm without running
+    statistics (which normalises each evaluation batch by its own)."""
     if plan.per_batch is not None:
         return (
             "early stopping with PerBatch weights: a stack's validation loss "
