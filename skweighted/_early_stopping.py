@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 #: The values of the ``early_stopping`` parameter.
 EARLY_STOPPING_OPTIONS = ("auto", True, False)
 #: ``early_stopping='auto'`` stops early from this many samples on (see
-#: :func:`resolve`; measured in ``benchmarks/bench_early_stopping_auto.py``).
+#: :func:`resolve`; measured in ``benchmarks/bench_early_stopping.py``).
 AUTO_MIN_SAMPLES = 1000
 #: The history key of the per-epoch validation score (higher is better).
 SCORE_KEY = "valid_score"
