@@ -71,7 +71,7 @@ from ._compat import fast_optimizer_kwargs
 from ._devices import seeded
 from ._module_check import check_module_output
 from .class_weight import scheme_weights
-from .losses._base import n_outputs, proba_function
+from .losses._base import decide, n_outputs, proba_function
 from .sampling import GLOBAL, epoch_seed
 
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
@@ -234,10 +234,7 @@ class WeightedNet(NeuralNet):
     def decide(self, proba):
         """Class indices for probabilities: the criterion's ``decision`` rule
         (e.g. least expected cost) when it has one, else the most probable."""
-        decision = getattr(self.criterion_, "decision", None)
-        if decision is None:
-            return np.argmax(proba, axis=1)
-        return np.asarray(decision(proba))
+        return decide(self.criterion_, proba)
 
     # -- scikit-learn's view of the net (for scorers) ----------------------
     @property

@@ -282,14 +282,14 @@ def test_a_search_warns_once_why_its_fits_train_separately(binary):
 
     X, y = binary
     search = GridSearchCV(
-        WeightedNeuralNetClassifier(**{**ES, "scoring": "balanced_accuracy"}),
+        WeightedNeuralNetClassifier(**{**ES, "class_weight": PerBatch()}),
         {"lr": [0.01, 0.02]},
         cv=2,
     )
     with pytest.warns(UserWarning, match="trained separately") as record:
         search.fit(X, y)
     mine = [w for w in record if "trained separately" in str(w.message)]
-    assert len(mine) == 1 and "balanced_accuracy" in str(mine[0].message)
+    assert len(mine) == 1 and "PerBatch" in str(mine[0].message)
     assert search.stacking_["n_stacked"] == 0
 
 
@@ -341,6 +341,9 @@ class _DropoutBatchNorm(torch.nn.Module):
         # (a logit-adjusted loss's class counts, fold by fold), "mean"
         {"criterion": LogitAdjustedLoss, "criterion__normalization": "mean"},
         {"criterion": FocalLoss, "class_weight": "balanced"},
+        # a scorer on each model's validation predictions
+        {"scoring": "balanced_accuracy", "class_weight": "balanced"},
+        {"scoring": "neg_log_loss"},
     ],
 )
 def test_stacked_early_stopping_equals_separate_fits(three, extra):

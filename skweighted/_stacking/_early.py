@@ -18,9 +18,12 @@ the stack ends when its last model stops.
 
 from collections import defaultdict
 
+import numpy as np
 import torch
+from sklearn.metrics import get_scorer
 
 from .._early_stopping import Patience
+from ..losses._base import decide, proba_function
 from ._criteria import label_entries
 from ._schedule import epoch_ends
 
@@ -68,15 +71,19 @@ class EarlyStops:
         self.best = {}  # model -> its best epoch's state (StackedModel.snapshot)
         self.stopped = {}  # model -> (epochs trained, optimizer state then)
         self.losses = defaultdict(list)  # model -> validation loss per epoch
+        self.scores = defaultdict(list)  # model -> score per epoch (higher: better)
+        self.scoring = {m: jobs[m].scoring for m in self.patience}
+        self.criteria = {m: jobs[m].criterion for m in self.patience}
 
     def reorder(self, order, class_weight):
         """Follow the stack's new order (position ``i`` holds the model that
         was at ``order[i]``) and its reordered ``class_weight``."""
         new = {old: i for i, old in enumerate(order)}
         for name in ("patience", "last_step", "rows", "share", "best", "stopped",
-                     "losses", "mean"):  # fmt: skip
+                     "losses", "scores", "mean", "scoring", "criteria"):  # fmt: skip
             setattr(self, name, {new[m]: v for m, v in getattr(self, name).items()})
         self.losses = defaultdict(list, self.losses)
+        self.scores = defaultdict(list, self.scores)
         ends = defaultdict(list)
         for step, pairs in self.ends.items():
             ends[step] = [(new[m], e) for m, e in pairs]
@@ -91,9 +98,12 @@ class EarlyStops:
         pending = [(m, e) for m, e in self.ends.get(step, ()) if m not in self.stopped]
         if not pending:
             return
-        for (m, e), loss in zip(pending, self._losses(model, pending)):
+        losses, logits = self._losses(model, pending)
+        for i, ((m, e), loss) in enumerate(zip(pending, losses)):
             self.losses[m].append(loss)
-            improved, stop = self.patience[m].update(-loss)
+            score = -loss if self.scoring[m] == "loss" else self._score(m, logits[i])
+            self.scores[m].append(score)
+            improved, stop = self.patience[m].update(score)
             if improved:
                 self.best[m] = model.snapshot(m)
             if stop:
@@ -140,10 +150,45 @@ class EarlyStops:
             params = model.views(model.flat.index_select(0, index))
             logits = model.logits(self.X[rows], params, models=index, training=False)
             losses = model.criterion.per_row(logits, targets, models=index)
-            return (coef * losses).sum(1).tolist()
+            return (coef * losses).sum(1).tolist(), logits
+
+    def _score(self, m, logits):
+        """Model ``m``'s scorer on its validation rows, from their ``logits``
+        (padded), through the predictions its separate net would give."""
+        rows = self.rows[m]
+        criterion = self.criteria[m]
+        proba = proba_function(criterion)(logits[: len(rows)].cpu()).numpy()
+        y = self.y[rows].cpu().numpy()
+        scorer = get_scorer(self.scoring[m])
+        return float(scorer(_Predictions(proba, criterion), np.empty((len(y), 0)), y))
 
     def finish(self, m, n_epochs):
-        """Model ``m``'s epochs trained and their validation losses (a model
-        that never stopped trained all ``n_epochs``)."""
+        """Model ``m``'s epochs trained, their validation losses and scores (a
+        model that never stopped trained all ``n_epochs``)."""
         epochs = self.stopped[m][0] if m in self.stopped else n_epochs
-        return epochs, self.losses[m][:epochs]
+        return epochs, self.losses[m][:epochs], self.scores[m][:epochs]
+
+
+class _Predictions:
+    """What a scikit-learn scorer reads of a classifier, from one model's
+    validation probabilities: the net's ``predict_proba`` and ``predict``
+    (see :class:`skweighted._net.WeightedNet`), on the encoded labels."""
+
+    def __init__(self, proba, criterion):
+        self.proba, self.criterion = proba, criterion
+        self.classes_ = np.arange(proba.shape[1])
+
+    def predict_proba(self, X):
+        return self.proba
+
+    def predict(self, X):
+        return decide(self.criterion, self.proba)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+        )

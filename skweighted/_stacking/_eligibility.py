@@ -50,11 +50,6 @@ def _callbacks(net, plan, X):
 
 def _split(net, plan, X):
     if plan.validation is not None:  # early stopping: the net's own split
-        if plan.validation.scoring != "loss":
-            return (
-                f"early stopping on scoring={plan.validation.scoring!r}: a stack "
-                "scores its models on their validation loss only"
-            )
         return _early_stopping_in_a_stack(net, plan)
     if net.train_split is not None:
         return "train_split: a validation split needs a separate net"

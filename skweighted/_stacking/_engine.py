@@ -69,6 +69,9 @@ class StackJob:
         validation loss is measured on after every epoch; it stops as its
         separate fit does (see :mod:`._early`). ``orders`` then hold the
         most epochs.
+    scoring : str
+        Early stopping: ``'loss'`` or the name of the scikit-learn scorer its
+        validation rows are scored with.
     n_iter_no_change, tol : int, float
         The patience rule of early stopping.
     eval_batch_size : int
@@ -90,6 +93,7 @@ class StackJob:
     seed: int | None = None
     schedule: list | None = None
     valid: torch.Tensor | None = None
+    scoring: str = "loss"
     n_iter_no_change: int = 0
     tol: float = 0.0
     eval_batch_size: int = -1
@@ -120,6 +124,9 @@ class StackResult:
         Early stopping: the validation loss of every epoch trained (the
         epochs are those of ``batch_losses``; ``state_dict`` holds the best
         epoch's parameters).
+    valid_scores : list of float or None
+        Early stopping: the score of every epoch trained (higher is better:
+        the negated validation loss, or the scorer's).
     n_valid : int
         Early stopping: the number of validation rows.
     """
@@ -130,6 +137,7 @@ class StackResult:
     epoch_durations: list = field(default_factory=list)
     optimizer_state: list = field(default_factory=list)
     valid_losses: list | None = None
+    valid_scores: list | None = None
     n_valid: int = 0
 
 
@@ -399,7 +407,9 @@ def _results(steps, losses, sizes, shares, model, opt, early=None):
     for m, (model_steps, state) in enumerate(zip(steps, model.state_dicts())):
         result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))
         if m in stops:
-            n_epochs, result.valid_losses = early.finish(m, len(model_steps))
+            n_epochs, result.valid_losses, result.valid_scores = early.finish(
+                m, len(model_steps)
+            )
             result.n_valid = len(early.rows[m])
             if m in early.stopped:
                 result.optimizer_state = early.stopped[m][1]

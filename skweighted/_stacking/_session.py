@@ -285,6 +285,7 @@ class Session:
             )
             early = dict(
                 valid=torch.as_tensor(validation.valid),
+                scoring=validation.scoring,
                 n_iter_no_change=validation.n_iter_no_change,
                 tol=validation.tol,
                 eval_batch_size=eval_size,
