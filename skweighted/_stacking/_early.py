@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .._early_stopping import Patience
+from ._rows import take
 
 
 class EarlyStops:
@@ -30,8 +31,8 @@ class EarlyStops:
     steps : list of list of int
         Per model, the steps of each of its epochs (``PackedSchedule.steps``).
     X, y, sample_weight : Tensor
-        The stack's shared rows, labels and row weights (or None), on its
-        device.
+        The stack's shared rows (a dict of tensors for a dict ``X``), labels
+        and row weights (or None), on its device.
     class_weight : Tensor of shape (M, S, K) or None
         Per model and step, its class weights (an epoch's validation loss
         takes those of the epoch's last step, as the separate fit's
@@ -113,7 +114,7 @@ class EarlyStops:
         index = torch.as_tensor(models, device=model.flat.device)
         with torch.no_grad():
             params = model.views(model.flat.index_select(0, index))
-            logits = model.logits(self.X[rows], params, models=index)
+            logits = model.logits(take(self.X, rows), params, models=index)
             per_row = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), self.y[rows].reshape(-1),
                 reduction="none",
