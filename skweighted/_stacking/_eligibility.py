@@ -1,11 +1,13 @@
 """Whether a prepared fit can train in a stack, and if not, why.
 
 Each check returns a reason in words (shown to the user) or None. What a
-stack reproduces: the built-in weighted cross-entropy, fixed or deferred class
-weights, ``sample_weight``, any row order (shuffling, samplers, folds,
-resampled data), early stopping on the validation loss (each model its own
-rows, patience and best weights), Adam/AdamW/SGD with per-model settings, a
-module that ``torch.func.vmap`` runs and that holds no batch statistics.
+stack reproduces: an in-memory ``X`` (an array, or a dict of arrays passed
+to ``forward`` by name; a Dataset trains separately), the built-in weighted
+cross-entropy, fixed or deferred class weights, ``sample_weight``, any row
+order (shuffling, samplers, folds, resampled data), early stopping on the
+validation loss (each model its own rows, patience and best weights),
+Adam/AdamW/SGD with per-model settings, a module that ``torch.func.vmap``
+runs and that holds no batch statistics.
 """
 
 import copy
