@@ -334,8 +334,26 @@ def test_integer_inputs_stack(data, kind, params):
         )
 
 
+class _NormedNumAndTokens(NumAndTokens):
+    """Its float input through BatchNorm and dropout (each a layer the stack
+    replaces; the dropout layer's input shape is found on a dict sample)."""
+
+    def __init__(self, n_classes, hidden_units=(4,)):
+        super().__init__(n_classes, hidden_units)
+        dim = hidden_units[0]
+        self.num = nn.Sequential(
+            nn.Linear(5, dim, bias=False), nn.BatchNorm1d(dim), nn.Dropout(0.3)
+        )
+
+
 @pytest.mark.parametrize(
-    "kind", ["two inputs", "two inputs, early stopping", "MLP by keyword"]
+    "kind",
+    [
+        "two inputs",
+        "two inputs, early stopping",
+        "two inputs, dropout and batchnorm",
+        "MLP by keyword",
+    ],
 )
 def test_dict_inputs_stack(data, kind):
     X, y = data
@@ -343,7 +361,8 @@ def test_dict_inputs_stack(data, kind):
         X, params = {"X": X}, dict(module=MLP, module__n_features_in=5)
     else:
         X = dict_inputs(X)
-        params = dict(module=NumAndTokens, early_stopping="early" in kind)
+        module = _NormedNumAndTokens if "dropout" in kind else NumAndTokens
+        params = dict(module=module, early_stopping="early" in kind)
     before = {k: v.copy() for k, v in X.items()}
     cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
     fitted, separate, session = _record_train_replay(cases)
