@@ -325,6 +325,13 @@ def test_integer_inputs_stack(data, kind, params):
     X = _integer_inputs(X, kind)
     if kind == "uint8 images":
         X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    _stacked_pair(params, X, y, kind)
+
+
+def _stacked_pair(params, X, y, kind):
+    """The fits of ``params`` with class_weight None and 'balanced' on ``X,
+    y``, both stacked and each equal to its separate fit on
+    ``predict_proba``: ``(stacked, separate)``."""
     cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
     fitted, separate, session = _record_train_replay(cases)
     assert session.report()["n_stacked"] == 2, session.report()
@@ -332,6 +339,7 @@ def test_integer_inputs_stack(data, kind, params):
         np.testing.assert_allclose(
             got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=kind
         )
+    return fitted, separate
 
 
 class _NormedNumAndTokens(NumAndTokens):
@@ -364,13 +372,7 @@ def test_dict_inputs_stack(data, kind):
         module = _NormedNumAndTokens if "dropout" in kind else NumAndTokens
         params = dict(module=module, early_stopping="early" in kind)
     before = {k: v.copy() for k, v in X.items()}
-    cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
-    fitted, separate, session = _record_train_replay(cases)
-    assert session.report()["n_stacked"] == 2, session.report()
-    for got, want in zip(fitted, separate):
-        np.testing.assert_allclose(
-            got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=kind
-        )
+    for got, want in zip(*_stacked_pair(params, X, y, kind)):
         h_got, h_want = got.net_.history, want.net_.history
         assert len(h_got) == len(h_want), kind
         for key in set(h_want[-1]) & {"train_loss", "valid_loss"}:
