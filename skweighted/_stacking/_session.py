@@ -322,6 +322,7 @@ class Session:
                 [-(-len(o) // batch_size) for o in orders],
             ),
             seed=plan.seed,
+            plateau=_lr.plateau(net),
             **early,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())
