@@ -17,7 +17,10 @@ Rows:
 - ``token ids``: integer ``X`` into ``nn.Embedding``, class_weight;
 - ``lr schedule``: skorch ``LRScheduler(CosineAnnealingLR)``, class_weight;
 - ``cnn digits``: the default CNN on ``load_digits`` as ``(N, 1, 8, 8)``
-  images, class_weight x lr.
+  images, class_weight x lr;
+- ``dict inputs``: a dict ``X`` (float features ``(N, 5)`` and int64 token
+  ids ``(N, 12)``) into a module whose ``forward`` takes them by name,
+  class_weight x lr.
 
 Run ``python benchmarks/bench_stacking_kinds.py`` (a few minutes on 2 cores;
 ``--quick`` for a smoke run); ``--markdown FILE`` replaces this benchmark's
@@ -73,8 +76,24 @@ class TokenBag(nn.Module):
         return self.out(self.embedding(X).mean(1))
 
 
+class NumAndTokens(nn.Module):
+    """A dict ``X`` by keyword: float features through a Linear layer, token
+    ids through ``nn.Embedding`` (mean over the sequence), then Linear."""
+
+    def __init__(self, n_classes, n_num=5, vocab=50, dim=16):
+        super().__init__()
+        self.num = nn.Linear(n_num, dim)
+        self.embedding = nn.Embedding(vocab, dim)
+        self.out = nn.Linear(2 * dim, n_classes)
+
+    def forward(self, num, tok):
+        h = torch.cat([self.num(num), self.embedding(tok).mean(1)], dim=1)
+        return self.out(torch.relu(h))
+
+
 def _rows(quick):
     from skorch.callbacks import LRScheduler
+    from skorch.helper import SliceDict
 
     from skweighted import WeightedNeuralNetClassifier as Net
     from skweighted.losses import (
@@ -99,6 +118,9 @@ def _rows(quick):
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 50, size=(n, 12))
     y_tok = (tokens[:, :3].sum(1) > 90).astype(int) + (tokens[:, 0] > 45)
+    # the token row's labels, with a float signal: both inputs matter
+    mixed = SliceDict(num=X3[:, :5], tok=tokens)
+    y_mixed = (y_tok + (X3[:, 0] > 1)) % 3
     digits = load_digits()
     images = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
     if quick:
@@ -145,6 +167,13 @@ def _rows(quick):
             y3,
         ),
         ("cnn digits", Net(**common), {**cw, "lr": [0.01, 0.03]}, images, y_dig),
+        (
+            "dict inputs",
+            Net(NumAndTokens, **common),
+            {**cw, "lr": [0.01, 0.03]},
+            mixed,
+            y_mixed,
+        ),
     ]
 
 

@@ -54,6 +54,29 @@ class TwoInputs(torch.nn.Module):
         return self.out(torch.relu(h))
 
 
+class NumAndTokens(torch.nn.Module):
+    """A dict X by keyword: float features ``num`` (N, 5) and int64 token ids
+    ``tok`` (< 20) into ``nn.Embedding`` (see :func:`dict_inputs`)."""
+
+    def __init__(self, n_classes, hidden_units=(4,), vocab=20):
+        super().__init__()
+        dim = hidden_units[0]
+        self.num = torch.nn.Linear(5, dim)
+        self.embedding = torch.nn.Embedding(vocab, dim)
+        self.out = torch.nn.Linear(2 * dim, n_classes)
+
+    def forward(self, num, tok):
+        h = torch.cat([self.num(num), self.embedding(tok).mean(1)], dim=1)
+        return self.out(torch.relu(h))
+
+
+def dict_inputs(X):
+    """Five features ``X`` as ``{"num": X, "tok": int64 (N, 4)}`` for
+    :class:`NumAndTokens`, read-only."""
+    tok = (np.abs(np.asarray(X)[:, :4]) * 5).astype(np.int64) % 20
+    return {"num": read_only(X), "tok": read_only(tok)}
+
+
 def read_only(a):
     """A read-only copy of ``a`` (as joblib's memory-mapped CV folds are)."""
     a = np.array(a)

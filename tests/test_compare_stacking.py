@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import AlphaDropoutNet
+from conftest import AlphaDropoutNet, NumAndTokens, dict_inputs
 from imblearn import FunctionSampler
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from sklearn.linear_model import LogisticRegression
@@ -87,6 +87,20 @@ def _assert_same_numbers(stacked, separate):
     # the same ranking and the same ties, metric by metric
     columns = ["strategy", "metric", "rank", "tied"]
     pd.testing.assert_frame_equal(stacked.summary[columns], separate.summary[columns])
+
+
+def test_a_dict_input_comparison_stacks_with_the_same_numbers(binary):
+    X, y = binary
+    X = dict_inputs(X[:, :5])  # float features and int64 token ids, by keyword
+    est = WeightedNeuralNetClassifier(
+        NumAndTokens, max_epochs=2, batch_size=32, random_state=0
+    )
+    kwargs = dict(estimator=est, strategies=["none", "balanced", "random_over"])
+    stacked = compare(X, y, **_kwargs(**kwargs))
+    separate = compare(X, y, **_kwargs(**kwargs, stacking=False))
+    assert not [n for n in stacked.notes if n.startswith("stacking:")]  # all stacked
+    assert stacked.notes == separate.notes
+    _assert_same_numbers(stacked, separate)
 
 
 def test_stacking_false_is_cross_validate_by_hand(binary, monkeypatch):

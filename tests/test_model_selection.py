@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, AlphaDropoutNet
+from conftest import FAST, AlphaDropoutNet, NumAndTokens, dict_inputs
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from skorch.callbacks import Callback
 
@@ -211,6 +211,36 @@ def test_randomized_search_and_cross_validate_equal_scikit_learns(imbalanced):
     assert set(got) == set(want)
     for key in ("test_score", "train_score"):
         np.testing.assert_allclose(got[key], want[key], atol=TOL)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_search_over_a_dict_input_model_stacks_every_fit(imbalanced, early_stopping):
+    from skorch.helper import SliceDict
+
+    from skweighted import model_selection as ms
+
+    X, y, _ = imbalanced
+    X = SliceDict(**dict_inputs(X))  # scikit-learn's CV slices a SliceDict
+    arrays = dict(X)
+    net = WeightedNeuralNetClassifier(
+        NumAndTokens, **STACK, early_stopping=early_stopping
+    )
+    grid = {"class_weight": [None, "balanced"], "lr": [0.01, 0.03]}
+    kwargs = dict(cv=StratifiedKFold(3), scoring="neg_log_loss")
+    got = ms.GridSearchCV(net, grid, **kwargs).fit(X, y)
+    want = ms.GridSearchCV(net, grid, **kwargs, stacking=False).fit(X, y)
+    report = got.stacking_
+    assert report["n_stacked"] == report["n_fits"] == 12 + 1, report  # the refit
+    assert want.stacking_["n_stacked"] == 0
+    _assert_same_results(got.cv_results_, want.cv_results_)
+    np.testing.assert_allclose(
+        got.best_estimator_.predict_proba(X),
+        want.best_estimator_.predict_proba(X),
+        atol=TOL,
+    )
+    # the caller's dict holds its own arrays (read-only: never written)
+    assert dict(X).keys() == arrays.keys()
+    assert all(X[k] is a for k, a in arrays.items())
 
 
 def _to_array(rows):

@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import NumAndTokens, dict_inputs
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -324,6 +325,13 @@ def test_integer_inputs_stack(data, kind, params):
     X = _integer_inputs(X, kind)
     if kind == "uint8 images":
         X = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    _stacked_pair(params, X, y, kind)
+
+
+def _stacked_pair(params, X, y, kind):
+    """The fits of ``params`` with class_weight None and 'balanced' on ``X,
+    y``, both stacked and each equal to its separate fit on
+    ``predict_proba``: ``(stacked, separate)``."""
     cases = [(_net(**params, class_weight=cw), X, y) for cw in (None, "balanced")]
     fitted, separate, session = _record_train_replay(cases)
     assert session.report()["n_stacked"] == 2, session.report()
@@ -331,6 +339,65 @@ def test_integer_inputs_stack(data, kind, params):
         np.testing.assert_allclose(
             got.predict_proba(X), want.predict_proba(X), atol=TOL, err_msg=kind
         )
+    return fitted, separate
+
+
+class _NormedNumAndTokens(NumAndTokens):
+    """Its float input through BatchNorm and dropout (each a layer the stack
+    replaces; the dropout layer's input shape is found on a dict sample)."""
+
+    def __init__(self, n_classes, hidden_units=(4,)):
+        super().__init__(n_classes, hidden_units)
+        dim = hidden_units[0]
+        self.num = nn.Sequential(
+            nn.Linear(5, dim, bias=False), nn.BatchNorm1d(dim), nn.Dropout(0.3)
+        )
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "two inputs",
+        "two inputs, early stopping",
+        "two inputs, dropout and batchnorm",
+        "MLP by keyword",
+    ],
+)
+def test_dict_inputs_stack(data, kind):
+    X, y = data
+    if kind == "MLP by keyword":  # the MLP's forward(X): vmap, not its kernel
+        X, params = {"X": X}, dict(module=MLP, module__n_features_in=5)
+    else:
+        X = dict_inputs(X)
+        module = _NormedNumAndTokens if "dropout" in kind else NumAndTokens
+        params = dict(module=module, early_stopping="early" in kind)
+    before = {k: v.copy() for k, v in X.items()}
+    for got, want in zip(*_stacked_pair(params, X, y, kind)):
+        h_got, h_want = got.net_.history, want.net_.history
+        assert len(h_got) == len(h_want), kind
+        for key in set(h_want[-1]) & {"train_loss", "valid_loss"}:
+            np.testing.assert_allclose(
+                h_got[:, key], h_want[:, key], atol=TOL, err_msg=kind
+            )
+    assert X.keys() == before.keys()  # the caller's dict and arrays as they were
+    for key, value in before.items():
+        np.testing.assert_array_equal(X[key], value)
+        assert X[key].dtype == value.dtype
+
+
+def test_a_dataset_input_trains_separately_with_its_reason(data):
+    X, y = data
+    dataset = torch.utils.data.TensorDataset(torch.tensor(X))  # X is read-only
+    fitted, separate, session = _record_train_replay([(_net(), dataset, y)])
+    report = session.report()
+    assert report["n_stacked"] == 0, report
+    assert report["separate"] == [
+        "X is a TensorDataset, not an in-memory array or a dict of arrays: it "
+        "trains as a separate fit"
+    ]
+    np.testing.assert_array_equal(
+        fitted[0].predict_proba(X), separate[0].predict_proba(X)
+    )
 
 
 def test_a_stacked_model_is_an_ordinary_estimator(stacked, data):

@@ -25,6 +25,7 @@ from sklearn.metrics import get_scorer
 from .._early_stopping import Patience
 from ..losses._base import decide, proba_function
 from ._criteria import label_entries
+from ._rows import take
 from ._schedule import epoch_ends
 
 
@@ -38,8 +39,8 @@ class EarlyStops:
     steps : list of list of int
         Per model, the steps of each of its epochs (``PackedSchedule.steps``).
     X, y, sample_weight : Tensor
-        The stack's shared rows, labels and row weights (or None), on its
-        device.
+        The stack's shared rows (a dict of tensors for a dict ``X``), labels
+        and row weights (or None), on its device.
     class_weight : Tensor of shape (M, S, K) or None
         Per model and step, its class weights (an epoch's validation loss
         takes those of the epoch's last step, as the separate fit's
@@ -148,7 +149,9 @@ class EarlyStops:
         index = torch.as_tensor(models, device=model.flat.device)
         with torch.no_grad():
             params = model.views(model.flat.index_select(0, index))
-            logits = model.logits(self.X[rows], params, models=index, training=False)
+            logits = model.logits(
+                take(self.X, rows), params, models=index, training=False
+            )
             losses = model.criterion.per_row(logits, targets, models=index)
             return (coef * losses).sum(1).tolist(), logits
 

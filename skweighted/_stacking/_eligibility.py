@@ -1,11 +1,13 @@
 """Whether a prepared fit can train in a stack, and if not, why.
 
 Each check returns a reason in words (shown to the user) or None. What a
-stack reproduces: the built-in weighted cross-entropy, fixed or deferred class
-weights, ``sample_weight``, any row order (shuffling, samplers, folds,
-resampled data), early stopping on the validation loss (each model its own
-rows, patience and best weights), Adam/AdamW/SGD with per-model settings, a
-module that ``torch.func.vmap`` runs and that holds no batch statistics.
+stack reproduces: an in-memory ``X`` (an array, or a dict of arrays passed
+to ``forward`` by name; a Dataset trains separately), the built-in weighted
+cross-entropy, fixed or deferred class weights, ``sample_weight``, any row
+order (shuffling, samplers, folds, resampled data), early stopping on the
+validation loss (each model its own rows, patience and best weights),
+Adam/AdamW/SGD with per-model settings, a module that ``torch.func.vmap``
+runs and that holds no batch statistics.
 """
 
 import copy
@@ -15,7 +17,7 @@ from torch import nn
 
 from .._dropout import OWN_GENERATOR
 from .._net import _STOCHASTIC_LAYERS
-from . import _layers, _lr
+from . import _layers, _lr, _rows
 from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
@@ -147,15 +149,24 @@ def _module(net, plan, X):
     why = _bias_before_batch_norm(module, net.optimizer)
     if why is not None:
         return why
-    if _is_plain_mlp(module):
+    keyed = isinstance(X, dict)  # keyword arguments: always through vmap
+    if _is_plain_mlp(module) and not keyed:
         return None
     try:
-        model = StackedModel([module, copy.deepcopy(module)], torch.device(net.device))
+        device = torch.device(net.device)
+        model = StackedModel([module, copy.deepcopy(module)], device, keyed=keyed)
         # torch.tensor copies: X may be read-only; integers stay integers
-        x = torch.tensor(X[:2]).to(net.device)
-        x = x.float() if x.is_floating_point() else x
-        labels = torch.zeros(2, 2, dtype=torch.long, device=net.device)
-        model.loss_and_grad(torch.stack([x, x]), labels, torch.ones(2, 2).to(x))
+        x = _rows.each(X, lambda a: _probe_rows(a, device))
+        labels = torch.zeros(2, 2, dtype=torch.long, device=device)
+        c = torch.ones(2, 2, device=device)
+        model.loss_and_grad(x, labels, c)
     except Exception as exc:
         return f"torch.func.vmap rejects the module ({type(exc).__name__}: {exc})"
     return None
+
+
+def _probe_rows(a, device):
+    """The first two rows of ``a``, twice, as a stack of two models trains on
+    them: ``(2, 2, ...)``, floats as float32, integers as they are."""
+    x = _rows.as_input(torch.tensor(a[:2]).to(device))
+    return torch.stack([x, x])

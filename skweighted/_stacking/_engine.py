@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 
-from . import _layers, _memory
+from . import _layers, _memory, _rows
 from ._criteria import StackedCriterion, label_entries
 from ._early import EarlyStops
 from ._lr import Plateaus
@@ -159,10 +159,12 @@ def train_stack(
     ----------
     jobs : list of StackJob
         Same architecture and optimizer class.
-    X : Tensor or ndarray of shape (n_rows, ...)
+    X : Tensor or ndarray of shape (n_rows, ...), or a dict of them
         The shared rows: floats (trained as float32), or integers and
         booleans kept as they are (token ids, ``uint8`` images), which the
-        module converts itself.
+        module converts itself; a dict (each array with the same rows, each
+        dtype kept by the same rule) goes to ``forward`` as keyword
+        arguments.
     y : Tensor or ndarray of shape (n_rows,) or (n_rows, L)
         Their labels, encoded ``0..K-1``, or a multi-label indicator matrix
         (each job's class weights then hold ``(L, 2)`` flattened, see
@@ -190,8 +192,7 @@ def train_stack(
         In the order of ``jobs``; the results do not depend on the chunking.
     """
     device = torch.device(device)
-    X = _tensor(X, None)
-    X = X.float() if X.is_floating_point() else X
+    X = _rows.each(X, lambda a: _rows.as_input(_tensor(a, None)))
     y = _tensor(y, torch.long)
     sample_weight = (
         None if sample_weight is None else _tensor(sample_weight, torch.float32)
@@ -232,7 +233,7 @@ def _model_bytes(jobs, X):
     n_params = sum(p.numel() for p in module.parameters())
     width = max(j.batch_size for j in jobs)
     device = next(module.parameters()).device  # where the recorded net put it
-    sample = _tensor(X[:2], None).to(device)  # the module converts integers
+    sample = _rows.each(X, lambda a: _tensor(a[:2], None).to(device))  # ints stay
     activation = _memory.activation_bytes(module, sample, width)
     return [
         _memory.bytes_per_model(
@@ -291,13 +292,15 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
         key=lambda m: (-totals[m], repr(sorted(per_model[m].items()))),
     )
     jobs, per_model = [jobs[m] for m in perm], [per_model[m] for m in perm]
-    X, y = X.to(device), y.to(device)
+    X, y = _rows.each(X, lambda t: t.to(device)), y.to(device)
     sw = None if sample_weight is None else sample_weight.to(device)
     sched = PackedSchedule(
         [j.orders for j in jobs], [j.batch_size for j in jobs], [j.offset for j in jobs]
     )
     criterion = StackedCriterion([j.criterion for j in jobs], device)
-    model = StackedModel([j.module for j in jobs], device, criterion)
+    model = StackedModel(
+        [j.module for j in jobs], device, criterion, keyed=isinstance(X, dict)
+    )
     opt = StackedOptimizer(model, optimizer, per_model, [j.schedule for j in jobs])
     n_classes = max(
         [int(y.max()) + 1]
@@ -311,8 +314,8 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     losses = torch.zeros(n_models, n_steps, device=device)
     sizes = torch.zeros(n_models, n_steps, dtype=torch.int32)
     model.steps = _layers.Steps(
-        jobs[0].module, X[:2], [j.seed for j in jobs], sched.steps, sizes,
-        sched.width, device,
+        jobs[0].module, _rows.take(X, slice(2)), [j.seed for j in jobs],
+        sched.steps, sizes, sched.width, device,
     )  # fmt: skip
     early = None
     if any(j.valid is not None for j in jobs):
@@ -360,12 +363,11 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
         c = w / denom.unsqueeze(-1)
         # step-major, so that each step's slices are contiguous views
         idx, labels, c = (t.transpose(0, 1).contiguous() for t in (idx, labels, c))
-        shape = (a, idx.shape[-1], *X.shape[1:])
         # each step's rows go into one tensor (see _MLPKernel.workspace)
-        rows = X.new_empty((a * idx.shape[-1], *X.shape[1:]))
+        gather = _rows.gather(X, a, idx.shape[-1])
         began = time.perf_counter()
         for t in range(stop - start):
-            Xb = torch.index_select(X, 0, idx[t].view(-1), out=rows).view(shape)
+            Xb = gather(idx[t].view(-1))
             loss, grad = model.loss_and_grad(Xb, labels[t], c[t], start + t)
             opt.step(grad, a)
             # copied at once: small tensors kept alive between the steps'

@@ -35,6 +35,7 @@ from torch import nn
 
 from .. import _dropout
 from ..sampling import GLOBAL, epoch_seed
+from . import _rows
 
 #: The key of a step's real rows among its inputs (no layer has this name).
 VALID = " valid"
@@ -121,7 +122,7 @@ class Steps:
     ----------
     module : torch.nn.Module
         The stack's architecture.
-    sample : Tensor
+    sample : Tensor or dict of Tensor
         Two input rows (to find each dropout layer's input shape).
     seeds : list of int or None
         Per model, its fit's seed.
@@ -209,7 +210,7 @@ def _input_shapes(module, sample):
     handles = [layer.register_forward_pre_hook(record) for layer in layers]
     try:
         with torch.no_grad():
-            module(sample)
+            _rows.call(module, sample)
     finally:
         for h in handles:
             h.remove()

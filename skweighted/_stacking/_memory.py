@@ -10,6 +10,8 @@ activations are measured once on the real module with forward hooks.
 
 import torch
 
+from . import _rows
+
 #: Default budget on the CPU: the stacked state and one batch of activations.
 DEFAULT_CPU_BUDGET = 1 << 30  # 1 GiB
 #: Default budget on a GPU: this fraction of its free memory.
@@ -28,7 +30,8 @@ def default_budget(device):
 
 def activation_bytes(module, X, batch_size):
     """Bytes of the activations of one batch of ``batch_size`` rows of ``X``
-    through ``module`` (every submodule's output, float32)."""
+    (a tensor, or a dict of them) through ``module`` (every submodule's
+    output, float32)."""
     sizes = []
 
     def hook(_module, _inputs, output):
@@ -40,12 +43,12 @@ def activation_bytes(module, X, batch_size):
     module.eval()  # the same shapes, and a BatchNorm's statistics stay
     try:
         with torch.no_grad():
-            module(X[:2])
+            _rows.call(module, _rows.take(X, slice(2)))
     finally:
         module.train(training)
         for h in handles:
             h.remove()
-    per_row = (sum(sizes) / 2) + X[:1].numel()
+    per_row = (sum(sizes) / 2) + sum(t[:1].numel() for t in _rows.arrays(X))
     return int(per_row * batch_size * _BYTES)
 
 

@@ -39,9 +39,12 @@ class StackedModel:
     device : torch.device
     criterion : StackedCriterion, default=None
         The models' criteria; None is the built-in cross-entropy.
+    keyed : bool, default=False
+        Whether ``X`` is a dict of tensors, passed to ``forward`` as keyword
+        arguments (always through ``vmap``).
     """
 
-    def __init__(self, modules, device, criterion=None):
+    def __init__(self, modules, device, criterion=None, keyed=False):
         first = modules[0]
         names, shapes = [], []
         for name, p in first.named_parameters():
@@ -62,8 +65,12 @@ class StackedModel:
             )
             for name, _ in first.named_buffers()
         }
-        self._kernel = _MLPKernel(first, names) if _is_plain_mlp(first) else None
-        self._conv = _GroupedCNN(first) if _is_plain_cnn(first) else None
+        self.keyed = keyed
+        plain = not keyed  # the built-in networks' own paths take one tensor
+        self._kernel = (
+            _MLPKernel(first, names) if plain and _is_plain_mlp(first) else None
+        )
+        self._conv = _GroupedCNN(first) if plain and _is_plain_cnn(first) else None
         self._vmapped = None
         self._views = {}
         #: the rows and dropout noise of each step (:class:`_layers.Steps`)
@@ -111,7 +118,7 @@ class StackedModel:
 
         Parameters
         ----------
-        X : Tensor of shape (n, B, ...)
+        X : Tensor of shape (n, B, ...), or a dict of them
         y : LongTensor of shape (n, B)
         c : Tensor of shape (n, B)
             Each row's weight over its batch's normaliser (0 for padding).
@@ -119,7 +126,7 @@ class StackedModel:
         The built-in MLP's gradient is written into the same tensor at every
         call with the same shapes: use it before the next call.
         """
-        n = X.shape[0]
+        n = y.shape[0]
         if n not in self._views:  # the first n rows of flat, updated in place
             self._views = {n: self.views(self.flat[:n])}
         if self._kernel is not None:
@@ -152,10 +159,12 @@ class StackedModel:
             base.train()
             self._inputs = inputs = _layers.StepInputs()
             _layers.patch(base, inputs)
+            keyed = self.keyed
 
             def one(params, buffers, x, step):
                 inputs.noise, inputs.valid = step, step.get(_layers.VALID)
-                return torch.func.functional_call(base, (params, buffers), (x,))
+                args, kwargs = ((), x) if keyed else ((x,), None)
+                return torch.func.functional_call(base, (params, buffers), args, kwargs)
 
             self._vmapped = torch.func.vmap(one, randomness="different")
         self._inputs.training = training

@@ -33,7 +33,7 @@ from joblib import parallel_config
 from .. import _net
 from .._compat import active_backend
 from ..class_weight import scheme_weights
-from . import _eligibility, _lr
+from . import _eligibility, _lr, _rows
 from ._criteria import criterion_key
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
 from ._writeback import write_back
@@ -60,10 +60,15 @@ class FitRecord:
 
 
 def _digest(*arrays):
+    """A digest of ``arrays`` (each None, an array, or a dict of arrays)."""
     h = hashlib.sha1()
     for a in arrays:
         if a is None:
             h.update(b"none")
+        elif isinstance(a, dict):  # a dict X: its keys and arrays
+            for key, value in sorted(a.items()):
+                h.update(repr(key).encode())
+                h.update(_digest(value).encode())
         else:
             a = np.ascontiguousarray(a)
             h.update(str((a.dtype, a.shape)).encode())
@@ -220,7 +225,7 @@ class Session:
         """Handle one fit; True when the net needs no training of its own."""
         if self.mode not in ("record", "replay", "alone"):
             return False
-        if not isinstance(X, np.ndarray):
+        if not isinstance(X, np.ndarray | dict):
             if self.mode == "record":
                 self.order.append(None)
                 return True
@@ -272,7 +277,7 @@ class Session:
             "batch_size", net.batch_size
         )
         if batch_size == -1:
-            batch_size = len(X)
+            batch_size = _rows.n_rows(X)
         validation = plan.validation
         orders = net.epoch_orders(dataset, n_epochs)
         early = {}
@@ -328,8 +333,7 @@ class Session:
             type(net.module_),
             repr(net.module_),  # the same shapes with other activations differ
             shapes,
-            X.shape[1:],
-            str(X.dtype),  # uint8 and float rows cannot share a stack
+            _rows.layout(X),  # uint8 and float rows cannot share a stack
             batch_size,
             criterion_key(net.criterion_),
         )
@@ -359,14 +363,17 @@ class Session:
             offsets, parts = {}, []
             for r in records:
                 if r.block not in offsets:
-                    offsets[r.block] = sum(len(p[0]) for p in parts)
+                    offsets[r.block] = sum(_rows.n_rows(p[0]) for p in parts)
                     parts.append(self.blocks[r.block])
-            X = np.concatenate([p[0] for p in parts])
+            X = _rows.concat([p[0] for p in parts])
             y = np.concatenate([p[1] for p in parts])
             sw = None
             if any(p[2] is not None for p in parts):
                 sw = np.concatenate(
-                    [np.ones(len(p[0])) if p[2] is None else p[2] for p in parts]
+                    [
+                        np.ones(_rows.n_rows(p[0])) if p[2] is None else p[2]
+                        for p in parts
+                    ]
                 )
             jobs = [replace(r.job, offset=offsets[r.block]) for r in records]
             sizes = plan_chunks(
@@ -451,8 +458,8 @@ def warn_separate(separate, n_fits, where):
 
 def _not_an_array(X):
     return (
-        f"X is a {type(X).__name__}, not an in-memory array: it trains as a "
-        "separate fit"
+        f"X is a {type(X).__name__}, not an in-memory array or a dict of "
+        "arrays: it trains as a separate fit"
     )
 
 
