@@ -56,7 +56,9 @@ class PackedSchedule:
             [-(-n // size) for n in epoch_lengths(model_orders)]
             for model_orders, size in zip(orders, batch_sizes)
         ]
-        self._read = {}  # model -> (epoch, its order): the epoch read last
+        # per model's orders (by identity: retire() reorders the models),
+        # the epoch read last and its order
+        self._read = {}
         self.totals = [sum(s) for s in self.steps]
         if self.totals != sorted(self.totals, reverse=True):
             raise ValueError("the models must be sorted by their number of steps")
@@ -135,9 +137,10 @@ class PackedSchedule:
     def _order(self, m, e):
         """Model ``m``'s order of epoch ``e``, read once while its windows
         pass through it."""
-        if self._read.get(m, (None,))[0] != e:
-            self._read[m] = (e, self.orders[m][e])
-        return self._read[m][1]
+        key = id(self.orders[m])
+        if self._read.get(key, (None,))[0] != e:
+            self._read[key] = (e, self.orders[m][e])
+        return self._read[key][1]
 
 
 def epoch_lengths(orders):

@@ -371,6 +371,7 @@ class Session:
                 if progress is None
                 else functools.partial(progress, i + 1, len(groups), len(records)),
             )
+            del rows  # before the next group's rows are made
 
     def _group_rows(self, records):
         """The rows ``records`` train on, concatenated (each block once), and
