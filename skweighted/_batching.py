@@ -10,6 +10,8 @@ A batch with sample weights is ``({"X": X, "sample_weight": w}, y)``
 (skorch's documented pattern).
 """
 
+from collections.abc import Sequence
+
 import torch
 
 from . import _inputs
@@ -108,19 +110,84 @@ class EpochOrder(torch.utils.data.Sampler):
     def __len__(self):
         return self.n
 
-    def indices(self):
-        """This epoch's order, a LongTensor of length ``n``."""
+    def indices(self, epoch=None):
+        """This epoch's order (or that of ``epoch``), a LongTensor of length
+        ``n``."""
         generator = None
         if self.seed is not None:
-            generator = torch.Generator().manual_seed(
-                epoch_seed(self.seed, self.epoch())
-            )
+            epoch = self.epoch() if epoch is None else epoch
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         if self.row_weight is None:
             return torch.randperm(self.n, generator=generator)
         return draw_indices(self.row_weight, self.n, generator=generator)
 
     def __iter__(self):
         return iter(self.indices().tolist())
+
+
+class EpochOrders(Sequence):
+    """The orders of epochs ``start .. start + n_epochs - 1`` of ``order``,
+    drawn when read.
+
+    A seeded order draws each epoch from its own generator, so the same
+    epoch read again gives the same rows: only the draw's settings are held
+    (a stacked search keeps one per fit from its recording pass to its
+    training, instead of every epoch's rows). An order drawn from torch's
+    global generator (no seed) cannot be drawn again: its epochs are drawn
+    at once, in order, and kept as int32.
+
+    Parameters
+    ----------
+    order : EpochOrder or None
+        None keeps the rows in order, every epoch.
+    n : int
+        The number of rows an epoch orders.
+    start : int
+        The 0-based index of the first epoch.
+    n_epochs : int
+    rows : LongTensor of shape (n,), default=None
+        What each position of an order stands for (a ``Subset``'s indices);
+        None: the rows themselves.
+    """
+
+    def __init__(self, order, n, start, n_epochs, rows=None):
+        self.order, self.n, self.start, self.rows = order, n, start, rows
+        self.n_epochs = n_epochs
+        self._drawn = None
+        if order is not None and order.seed is None:
+            self._drawn = [
+                self._map(order.indices(start + e)).to(torch.int32)
+                for e in range(n_epochs)
+            ]
+
+    def __len__(self):
+        return self.n_epochs
+
+    def __getitem__(self, e):
+        """Epoch ``e``'s order (counted from ``start``), a LongTensor."""
+        if isinstance(e, slice):
+            return [self[i] for i in range(len(self))[e]]
+        e = range(self.n_epochs)[e]  # an IndexError past the end
+        if self._drawn is not None:
+            return self._drawn[e].long()
+        if self.order is None:
+            return self._map(torch.arange(self.n))
+        return self._map(self.order.indices(self.start + e))
+
+    def _map(self, positions):
+        return positions if self.rows is None else self.rows[positions]
+
+    def lengths(self):
+        """The number of rows of each epoch, without drawing them."""
+        return [self.n] * self.n_epochs
+
+    @property
+    def nbytes(self):
+        """Bytes held: the draw's row weights and ``rows``, or the orders
+        drawn at once."""
+        held = [self.rows, None if self.order is None else self.order.row_weight]
+        held += self._drawn or []
+        return sum(t.nbytes for t in held if t is not None)
 
 
 class BatchIterator:

@@ -61,6 +61,7 @@ from ._batching import (
     ArrayDataset,
     BatchIterator,
     EpochOrder,
+    EpochOrders,
     _batch_len,
     _fits_on_device,
     _labels,
@@ -365,24 +366,18 @@ class WeightedNet(NeuralNet):
             epoch=lambda: len(self.history) - 1,
         )
 
-    def epoch_orders(self, dataset, n_epochs):
+    def epoch_orders(self, dataset, n_epochs, rows=None):
         """The rows of the next ``n_epochs`` training epochs, in batch order.
 
         What the fast batch iterator reads in each epoch (the same generator
-        calls, epochs counted from ``len(history)`` on), as LongTensors of
-        row indices into ``dataset``.
+        calls, epochs counted from ``len(history)`` on), as an
+        :class:`~skweighted._batching.EpochOrders`: a sequence of
+        LongTensors of row indices into ``dataset`` (or into what ``rows``,
+        a ``Subset``'s indices, stand for), drawn when read.
         """
         kwargs = self.get_params_for("iterator_train")
-        start = len(self.history)
         order = self._epoch_order(dataset, kwargs)
-        rows = torch.arange(len(dataset))
-        if order is None:
-            return [rows] * n_epochs
-        orders = []
-        for e in range(n_epochs):
-            order.epoch = lambda e=e: start + e
-            orders.append(order.indices())
-        return orders
+        return EpochOrders(order, len(dataset), len(self.history), n_epochs, rows)
 
     def get_iterator(self, dataset, training=False):
         """skorch's ``DataLoader`` path or, for in-memory arrays, the fast one.

@@ -118,8 +118,9 @@ def _parser():
         type=int,
         default=None,
         metavar="MIB",
-        help="MiB one stack may hold; larger stacks train in chunks, with the "
-        "same numbers (default: 1024 on the CPU, half the free GPU memory)",
+        help="MiB the stacks may hold, with the fits recorded for them and "
+        "their results; larger stacks train in chunks, with the same numbers "
+        "(default: 1024 on the CPU, half the free GPU memory)",
     )
     p.add_argument(
         "--scheduler",

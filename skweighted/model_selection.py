@@ -154,6 +154,7 @@ def _report(session, reason, X, search=None):
             "separate": [reason],
             "chunks": [],
             "estimated_bytes": 0,
+            "held_bytes": 0,
             "memory_budget": None,
             "train_time": 0.0,
             "recording_errors": [],
@@ -181,12 +182,21 @@ error_score, return_train_score
         Train the stackable fits together. ``False`` is scikit-learn's search
         unchanged.
     memory_budget : int or None, default=None
-        Bytes one stack may hold (stacked weights, gradients, optimizer
-        state, one batch of activations); larger stacks are split into
-        chunks, which gives the same results. ``None`` is 1 GiB on the CPU and
-        half the free memory on a GPU. With ``n_jobs``, chunks run in
-        parallel through joblib (a Dask backend spreads them over a cluster),
-        and a stack is split into one chunk per worker at least.
+        Bytes the search may hold for its stacks, all together: the recorded
+        fits (each one's initial network, class weights and the seed its
+        batch orders are drawn from, not the orders themselves), the
+        training rows they share, the trained results kept until each fit
+        loads its own, and the stack chunks training at once (stacked
+        weights, gradients, optimizer state, one batch of activations, the
+        epoch's batch order; with ``n_jobs``, every worker's chunk). Stacks
+        are split into chunks to fit in what is left, which gives the same
+        results; a chunk holds one network at least, whatever the budget.
+        Not counted: the data passed in and what scikit-learn's own code
+        makes of it during a fit, and the one-time costs of the first search
+        in a process (imports, PyTorch's thread pools). ``None`` is 1 GiB on
+        the CPU and half the free memory on a GPU. With ``n_jobs``, chunks
+        run in parallel through joblib (a Dask backend spreads them over a
+        cluster), and a stack is split into one chunk per worker at least.
 
     Attributes
     ----------
@@ -197,8 +207,10 @@ scorer_, n_splits_, refit_time_, multimetric_
         ``n_fits`` and ``n_stacked`` (networks fitted, of which in stacks;
         the refit counts, trained as a stack of one),
         ``separate`` (for every fit trained on its own, why), ``chunks``
-        (models per stack chunk), ``estimated_bytes`` (of the largest chunk)
-        and ``memory_budget``, ``train_time`` (seconds spent in stacks),
+        (models per stack chunk), ``estimated_bytes`` (of the largest chunk),
+        ``held_bytes`` (the most the search held besides its chunks: records,
+        their rows, results) and ``memory_budget``, ``train_time`` (seconds
+        spent in stacks),
         ``recording_errors`` (the errors of fits that failed in the
         recording pass; they train separately and fail as in scikit-learn).
         ``mean_fit_time`` in ``cv_results_`` includes each stacked fit's
@@ -376,7 +388,8 @@ error_score
         Train the folds' networks together; ``False`` is scikit-learn's
         function unchanged.
     memory_budget : int or None, default=None
-        Bytes one stack may hold; see :class:`GridSearchCV`.
+        Bytes the stacks of all folds may hold, with what the function keeps
+        for them; see :class:`GridSearchCV`.
     return_stacking : bool, default=False
         Add the key ``"stacking"``: what was stacked and why the other fits
         were not (see ``stacking_`` of :class:`GridSearchCV`).

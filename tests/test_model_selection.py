@@ -296,6 +296,29 @@ def test_search_results_do_not_depend_on_the_chunking(imbalanced):
     _assert_same_results(chunked.cv_results_, whole.cv_results_)
 
 
+def test_the_memory_budget_counts_what_the_search_holds(imbalanced):
+    """The records, their rows and the results kept until the replay count
+    against the budget too: one that a stack of every fit fits in, but not
+    with what the search holds beside it, splits the stack so that both fit;
+    the results stay the same."""
+    from skweighted.model_selection import GridSearchCV as StackedGridSearchCV
+
+    X, y, _ = imbalanced
+    net = WeightedNeuralNetClassifier(**STACK)
+    grid = {"class_weight": [None, "balanced"], "lr": [0.01, 0.03]}
+    whole = StackedGridSearchCV(net, grid, cv=2, refit=False).fit(X, y)
+    held, stack = whole.stacking_["held_bytes"], whole.stacking_["estimated_bytes"]
+    assert whole.stacking_["chunks"] == [8] and 0 < held
+    budget = stack + held // 2
+    chunked = StackedGridSearchCV(
+        net, grid, cv=2, refit=False, memory_budget=budget
+    ).fit(X, y)
+    report = chunked.stacking_
+    assert len(report["chunks"]) > 1
+    assert report["held_bytes"] + report["estimated_bytes"] <= budget
+    _assert_same_results(chunked.cv_results_, whole.cv_results_)
+
+
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_a_diverging_candidate_fails_as_in_scikit_learns_search(imbalanced):
     """A stacked fit whose loss becomes non-finite fails as its separate fit

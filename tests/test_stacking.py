@@ -507,6 +507,29 @@ def test_chunking_does_not_change_the_results():
             )
 
 
+def test_a_record_holds_how_its_row_orders_are_drawn_not_their_rows(data):
+    """Between its passes a search keeps each fit's seed, not every epoch's
+    rows: the stack draws an epoch again when it reads it, the same rows.
+    Without a seed (torch's global generator) they are drawn at once and
+    kept, as int32."""
+    X, y = data
+    epochs, n = 40, len(X)
+    session = Session()
+    with session.recording():
+        for seed in (0, None):
+            WeightedNeuralNetClassifier(
+                **{**BASE, "max_epochs": epochs, "random_state": seed}
+            ).fit(X, y)
+    seeded, unseeded = (r.job.orders for r in session.records.values())
+    assert len(seeded) == len(unseeded) == epochs
+    assert seeded.nbytes < 4 * n  # less than one epoch's rows
+    assert unseeded.nbytes == 4 * n * epochs
+    assert torch.equal(seeded[7], seeded[7])  # each read draws again
+    assert not torch.equal(seeded[7], seeded[8])
+    assert sorted(seeded[7].tolist()) == list(range(n))
+    assert torch.equal(unseeded[3], unseeded[3])
+
+
 @pytest.mark.parametrize(
     "mlp",
     [

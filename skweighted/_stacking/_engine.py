@@ -26,7 +26,7 @@ from ._early import EarlyStops
 from ._lr import Plateaus
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
-from ._schedule import PackedSchedule, step_counts
+from ._schedule import PackedSchedule, epoch_lengths, step_counts
 
 
 @dataclass
@@ -37,10 +37,12 @@ class StackJob:
     ----------
     module : torch.nn.Module
         The network with its initial weights (not modified).
-    orders : list of LongTensor
+    orders : list of LongTensor, or EpochOrders
         Per epoch, the rows of the shared data in batch order; a multiset
         (oversampling repeats rows), a subset (a fold, undersampling) or any
-        sequence. The number of epochs is ``len(orders)``.
+        sequence. The number of epochs is ``len(orders)``. An
+        :class:`~skweighted._batching.EpochOrders` draws each epoch when the
+        stack reads it.
     batch_size : int
     optimizer_kwargs : dict
         Keyword arguments of the optimizer, ``lr`` included.
@@ -174,7 +176,8 @@ def train_stack(
     optimizer : type, default=torch.optim.Adam
     device : str or torch.device, default="cpu"
     memory_budget : int or None, default=None
-        Bytes a chunk of the stack may use; ``None`` is
+        Bytes the chunks training at once may use together (each worker's
+        chunk its share); ``None`` is
         :func:`~skweighted._stacking._memory.default_budget`.
     n_jobs : int or None, default=None
         Chunks run through :class:`joblib.Parallel` (so a Dask backend spreads
@@ -237,19 +240,25 @@ def _model_bytes(jobs, X):
     activation = _memory.activation_bytes(module, sample, width)
     return [
         _memory.bytes_per_model(
-            n_params, activation, step_counts(j.orders, j.batch_size), width, WINDOW
+            n_params,
+            activation,
+            step_counts(j.orders, j.batch_size),
+            width,
+            WINDOW,
+            max(epoch_lengths(j.orders), default=0),
         )
         for j in jobs
     ]
 
 
 def plan_chunks(jobs, X, device, memory_budget=None, n_jobs=None):
-    """The chunk sizes that keep each chunk under ``memory_budget`` bytes, and
-    give each of ``n_jobs`` workers one at least (when there are enough
-    jobs)."""
+    """The chunk sizes that keep the chunks training at once (one per worker
+    of ``n_jobs``) under ``memory_budget`` bytes together, and give each
+    worker one at least (when there are enough jobs)."""
     budget = _memory.default_budget(device) if memory_budget is None else memory_budget
     per_model = max(_model_bytes(jobs, X))
-    return _memory.chunk_sizes(len(jobs), per_model, budget, _workers(n_jobs))
+    workers = _workers(n_jobs)
+    return _memory.chunk_sizes(len(jobs), per_model, budget // workers, workers)
 
 
 def _workers(n_jobs):

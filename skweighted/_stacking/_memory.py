@@ -1,12 +1,21 @@
 """How many models of a stack fit in a memory budget.
 
+The budget covers what a whole search holds for its stacks: its records
+(each fit's initial module, class weights and the settings its row orders
+are drawn from), the data they train on, the results trained so far, and
+the stack chunks training at once. The session counts what it holds
+(:func:`held_bytes`) and gives the rest to the chunks of the group it
+trains, shared among the workers that train chunks at the same time.
+
 Per model, a stack holds its parameters five times (the weights, their
 gradient and its flat copy, two optimizer moments), one batch of activations
-(the forward outputs kept for the backward pass, and their gradients), and
-a window of its batch schedule (the rows of each step, with their labels and
-weights), laid out from its row orders, which the caller holds. The
-activations are measured once on the real module with forward hooks.
+(the forward outputs kept for the backward pass, and their gradients), the
+epoch of its row order being read, and a window of its batch schedule (the
+rows of each step, with their labels and weights). The activations are
+measured once on the real module with forward hooks.
 """
+
+import dataclasses
 
 import torch
 
@@ -52,7 +61,7 @@ def activation_bytes(module, X, batch_size):
     return int(per_row * batch_size * _BYTES)
 
 
-def bytes_per_model(n_params, activation, n_steps, width, window):
+def bytes_per_model(n_params, activation, n_steps, width, window, epoch_rows=0):
     """Estimated bytes one model adds to a stack.
 
     Parameters
@@ -67,13 +76,51 @@ def bytes_per_model(n_params, activation, n_steps, width, window):
         The widest batch size of the stack.
     window : int
         Steps whose schedule is laid out at once.
+    epoch_rows : int, default=0
+        Rows of its longest epoch: the order being read (int64).
     """
     # per step its loss (float32) and batch size (int32); per row of each
     # step of the window: row index, its clamped copy, label (int64), valid
     # flag, weight, its normalised copy (float32), and the step-major copies
     # of the row index, label and weight the steps slice
-    schedule = n_steps * 8 + window * width * (33 + 20)
+    schedule = n_steps * 8 + window * width * (33 + 20) + 8 * epoch_rows
     return 5 * n_params * _BYTES + 3 * activation + schedule
+
+
+def result_bytes(n_params, n_steps):
+    """Estimated bytes of what one trained model hands back: its parameters,
+    two optimizer moments, and per step its loss and batch size (Python
+    numbers in lists)."""
+    return 3 * n_params * _BYTES + n_steps * (32 + 8)
+
+
+def held_bytes(*objects):
+    """Bytes of the arrays and tensors that ``objects`` hold: through
+    modules (their state), dataclasses, lists, tuples and dicts, and
+    anything with ``nbytes``; a list of Python floats counts 40 bytes each,
+    of ints 8.
+    Each object is counted once, however often it is reached."""
+    seen, total, stack = set(), 0, list(objects)
+    while stack:
+        obj = stack.pop()
+        if obj is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.nn.Module):
+            stack.extend(obj.state_dict(keep_vars=True).values())
+        elif isinstance(getattr(obj, "nbytes", None), int):
+            total += obj.nbytes
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            stack.extend(getattr(obj, f.name) for f in dataclasses.fields(obj))
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple):
+            total += 8 * len(obj)
+            if obj and isinstance(obj[0], float):  # a list of losses
+                total += 32 * len(obj)
+            elif obj and not isinstance(obj[0], int):  # ints: small, shared
+                stack.extend(obj)
+    return total
 
 
 def chunk_sizes(n_models, per_model, budget, min_chunks=1):

@@ -12,7 +12,9 @@ early is retired (:meth:`PackedSchedule.retire`): it moves behind the models
 still training, and costs nothing from then on either.
 
 The batches are laid out a window of steps at a time (:meth:`window`), from
-the models' orders themselves: a stack holds no copy of every step's rows.
+the models' orders themselves: a stack holds no copy of every step's rows,
+and of orders drawn when read (:class:`~skweighted._batching.EpochOrders`)
+one epoch per model, the one its window reads.
 Padding: a batch narrower than the widest batch size of the stack, and the
 steps after a model's last, hold row ``-1`` (weight 0).
 """
@@ -52,9 +54,12 @@ class PackedSchedule:
         self.orders, self.batch_sizes = orders, batch_sizes
         self.offsets = offsets or [0] * len(orders)
         self.steps = [
-            [-(-len(o) // size) for o in model_orders]
+            [-(-n // size) for n in epoch_lengths(model_orders)]
             for model_orders, size in zip(orders, batch_sizes)
         ]
+        # per model's orders (by identity: retire() reorders the models),
+        # the epoch read last and its order
+        self._read = {}
         self.totals = [sum(s) for s in self.steps]
         if self.totals != sorted(self.totals, reverse=True):
             raise ValueError("the models must be sorted by their number of steps")
@@ -119,7 +124,7 @@ class PackedSchedule:
             while s < stop and e < len(self.steps[m]):
                 j0, j1 = s - starts[e], min(self.steps[m][e], stop - starts[e])
                 if j1 > j0:
-                    part = self.orders[m][e][j0 * size : j1 * size]
+                    part = self._order(m, e)[j0 * size : j1 * size]
                     flat = torch.full(((j1 - j0) * size,), -1, dtype=torch.long)
                     flat[: len(part)] = part.long() + self.offsets[m]
                     rows[m, s - start : s - start + j1 - j0, :size] = flat.view(
@@ -129,6 +134,20 @@ class PackedSchedule:
                     s += j1 - j0
                 e += 1
         return rows, epoch
+
+    def _order(self, m, e):
+        """Model ``m``'s order of epoch ``e``, read once while its windows
+        pass through it."""
+        key = id(self.orders[m])
+        if self._read.get(key, (None,))[0] != e:
+            self._read[key] = (e, self.orders[m][e])
+        return self._read[key][1]
+
+
+def epoch_lengths(orders):
+    """The number of rows of each of one model's epochs ``orders`` (a list
+    of tensors, or orders drawn when read), without drawing them."""
+    return orders.lengths() if hasattr(orders, "lengths") else [len(o) for o in orders]
 
 
 def epoch_ends(steps, models):
@@ -151,4 +170,4 @@ def epoch_ends(steps, models):
 
 def step_counts(orders, batch_size):
     """The total number of steps of one model's epochs ``orders``."""
-    return sum(-(-len(o) // batch_size) for o in orders)
+    return sum(-(-n // batch_size) for n in epoch_lengths(orders))

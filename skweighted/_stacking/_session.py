@@ -36,6 +36,8 @@ from ..class_weight import scheme_weights
 from . import _eligibility, _lr, _rows
 from ._criteria import criterion_key
 from ._engine import StackJob, plan_chunks, stack_bytes, train_stack
+from ._memory import default_budget, held_bytes, result_bytes
+from ._schedule import step_counts
 from ._writeback import write_back
 
 _ACTIVE = ContextVar("skweighted_stacking_session", default=None)
@@ -174,6 +176,7 @@ class Session:
         self.mode = None
         self.chunks = []
         self.estimated_bytes = 0
+        self.held_bytes = 0  # the most counted besides the chunks, see _train_group
         self.train_time = 0.0
         self.recording_errors = []  # distinct errors of fits that failed recording
         # train() sends its chunks through the backend of whoever made the
@@ -279,12 +282,13 @@ class Session:
         if batch_size == -1:
             batch_size = _rows.n_rows(X)
         validation = plan.validation
+        # drawn again when the stack reads them, not held from now until then
         orders = net.epoch_orders(dataset, n_epochs)
         early = {}
         if validation is not None:  # epochs over the training rows only
             train = torch.as_tensor(validation.train)
             subset = torch.utils.data.Subset(dataset, validation.train.tolist())
-            orders = [train[o] for o in net.epoch_orders(subset, n_epochs)]
+            orders = net.epoch_orders(subset, n_epochs, rows=train)
             eval_size = net.get_params_for("iterator_valid").get(
                 "batch_size", max(net.batch_size, _net._EVAL_BATCH_SIZE)
             )
@@ -309,8 +313,7 @@ class Session:
         optimizer_kwargs = _eligibility.optimizer_kwargs(net)
         record.job = StackJob(
             module=copy.deepcopy(net.module_),
-            # int32 halves what a search holds between its passes
-            orders=[o.to(torch.int32) for o in orders],
+            orders=orders,
             batch_size=batch_size,
             optimizer_kwargs=optimizer_kwargs,
             class_weight=class_weight,
@@ -320,7 +323,7 @@ class Session:
             schedule=_lr.schedule(
                 net,
                 optimizer_kwargs,
-                [-(-len(o) // batch_size) for o in orders],
+                [-(-n // batch_size) for n in orders.lengths()],
             ),
             seed=plan.seed,
             plateau=_lr.plateau(net),
@@ -358,47 +361,89 @@ class Session:
         self.train_time += time.perf_counter() - start
 
     def _train_groups(self, groups, progress):
-        for i, (group, records) in enumerate(groups.items(), start=1):
-            optimizer, device = group[0], group[1]
-            offsets, parts = {}, []
-            for r in records:
-                if r.block not in offsets:
-                    offsets[r.block] = sum(_rows.n_rows(p[0]) for p in parts)
-                    parts.append(self.blocks[r.block])
-            X = _rows.concat([p[0] for p in parts])
-            y = np.concatenate([p[1] for p in parts])
-            sw = None
-            if any(p[2] is not None for p in parts):
-                sw = np.concatenate(
-                    [
-                        np.ones(_rows.n_rows(p[0])) if p[2] is None else p[2]
-                        for p in parts
-                    ]
-                )
-            jobs = [replace(r.job, offset=offsets[r.block]) for r in records]
-            sizes = plan_chunks(
-                jobs, X, torch.device(device), self.memory_budget, self.n_jobs
-            )
-            self.chunks.extend(sizes)
-            self.estimated_bytes = max(
-                self.estimated_bytes, stack_bytes(jobs[: max(sizes)], X)
-            )
-            results = train_stack(
-                jobs,
-                X,
-                y,
-                sw,
-                optimizer=optimizer,
-                device=device,
-                memory_budget=self.memory_budget,
-                n_jobs=self.n_jobs,
+        last_use = {}  # block -> the last group that trains on it
+        for i, records in enumerate(groups.values()):
+            last_use.update((r.block, i) for r in records)
+        for i, (group, records) in enumerate(groups.items()):
+            rows = self._group_rows(records)
+            for block in [b for b, last in last_use.items() if last == i]:
+                del self.blocks[block]  # copied into the group's rows
+                del last_use[block]
+            self._train_group(
+                group,
+                records,
+                *rows,
                 progress=None
                 if progress is None
-                else functools.partial(progress, i, len(groups), len(records)),
+                else functools.partial(progress, i + 1, len(groups), len(records)),
             )
-            for r, result in zip(records, results):
-                r.result = result
-                r.job = None  # the initial module and orders are no longer needed
+            del rows  # before the next group's rows are made
+
+    def _group_rows(self, records):
+        """The rows ``records`` train on, concatenated (each block once), and
+        where each block starts in them."""
+        offsets, parts = {}, []
+        for r in records:
+            if r.block not in offsets:
+                offsets[r.block] = sum(_rows.n_rows(p[0]) for p in parts)
+                parts.append(self.blocks[r.block])
+        X = _rows.concat([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts])
+        sw = None
+        if any(p[2] is not None for p in parts):
+            sw = np.concatenate(
+                [np.ones(_rows.n_rows(p[0])) if p[2] is None else p[2] for p in parts]
+            )
+        return X, y, sw, offsets
+
+    def _train_group(self, group, records, X, y, sw, offsets, progress):
+        """Train ``records`` (one architecture) on their rows, in chunks that
+        get what the budget leaves once the session's holdings are counted."""
+        optimizer, device = group[0], torch.device(group[1])
+        jobs = [replace(r.job, offset=offsets[r.block]) for r in records]
+        budget = self.memory_budget
+        if budget is None:
+            budget = default_budget(device)
+        n_params = sum(p.numel() for p in jobs[0].module.parameters())
+        held = (
+            self.holdings()
+            + held_bytes(X, sw)
+            + 8 * y.size  # as int64
+            + sum(
+                result_bytes(n_params, step_counts(j.orders, j.batch_size))
+                for j in jobs
+            )
+        )
+        room = max(budget - held, 0)
+        sizes = plan_chunks(jobs, X, device, room, self.n_jobs)
+        self.chunks.extend(sizes)
+        self.held_bytes = max(self.held_bytes, held)
+        self.estimated_bytes = max(
+            self.estimated_bytes, stack_bytes(jobs[: max(sizes)], X)
+        )
+        results = train_stack(
+            jobs,
+            X,
+            y,
+            sw,
+            optimizer=optimizer,
+            device=device,
+            memory_budget=room,
+            n_jobs=self.n_jobs,
+            progress=progress,
+        )
+        for r, result in zip(records, results):
+            r.result = result
+            r.job = None  # the initial module and orders are no longer needed
+
+    def holdings(self):
+        """Estimated bytes the session holds outside its stacks: the data of
+        its records, their jobs (initial modules, class weights, the
+        settings of their orders) and their results."""
+        return held_bytes(
+            list(self.blocks.values()),
+            [(r.job, r.result) for r in self.records.values()],
+        )
 
     def train_time_of(self, first, last):
         """Training seconds of the recorded fits ``first:last`` (their shares
@@ -419,6 +464,7 @@ class Session:
             "separate": separate,
             "chunks": list(self.chunks),
             "estimated_bytes": self.estimated_bytes,
+            "held_bytes": self.held_bytes,
             "memory_budget": self.memory_budget,
             "train_time": self.train_time,
             "recording_errors": list(self.recording_errors),

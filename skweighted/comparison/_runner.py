@@ -377,9 +377,12 @@ def compare(
         separately, and a note says which and why. ``False`` trains every
         fit on its own. Part of what a resume checks.
     memory_budget : int or None, default=None
-        Bytes one stack may hold; larger stacks train in chunks, with the
-        same results. See :class:`skweighted.model_selection.GridSearchCV`.
-        Without stacking there are no stacks, and it has no effect.
+        Bytes the comparison may hold for its stacks, all together: the
+        recorded fits, their training rows (resampled ones included), the
+        results kept until each fit is scored, and the stack chunks training
+        at once; larger stacks train in chunks, with the same results. See
+        :class:`skweighted.model_selection.GridSearchCV`. Without stacking
+        there are no stacks, and it has no effect.
     pos_label : label, default=None
         The positive class of a binary problem: the class that ROC AUC,
         average precision, the Brier score, the calibration intercept and
