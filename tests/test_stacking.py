@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -458,16 +459,14 @@ def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
     X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
     jobs = _jobs(3, 30, **mlp)
     assert _model._is_plain_mlp(jobs[0].module)
-    _same_as_through_vmap(monkeypatch, "_is_plain_mlp", jobs, X, y)
+    _same_as_through_vmap(monkeypatch, _model, "_is_plain_mlp", jobs, X, y)
 
 
-def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
+def _same_as_through_vmap(monkeypatch, where, kernel, jobs, X, y):
     """The stack of ``jobs`` trains the same with its kernel (``kernel``:
-    the function of _model that picks it) as through vmap."""
-    from skweighted._stacking import _model
-
+    the function of module ``where`` that picks it) as through vmap."""
     fast = train_stack(jobs, X, y)
-    monkeypatch.setattr(_model, kernel, lambda module: False)
+    monkeypatch.setattr(where, kernel, lambda module: None)
     generic = train_stack(jobs, X, y)
     for a, b in zip(fast, generic):
         for name in a.state_dict:
@@ -477,7 +476,7 @@ def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
 def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
     """The built-in CNN runs its models side by side on the channel axis
     (grouped convolutions); the same steps as vmap over the module."""
-    from skweighted._stacking import _model
+    from skweighted._stacking import _conv
 
     g = torch.Generator().manual_seed(3)
     X = torch.randn(30, 1, 6, 6, generator=g)
@@ -488,8 +487,8 @@ def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
         module = CNN((1, 6, 6), 3, channels=(3, 4), hidden_units=(5,))
         orders = [torch.randperm(30 - 2 * m, generator=g) for _ in range(2)]
         jobs.append(StackJob(module, orders, 8, {"lr": 0.01}, torch.rand(3) + 0.5))
-    assert _model._is_plain_cnn(jobs[0].module)
-    _same_as_through_vmap(monkeypatch, "_is_plain_cnn", jobs, X, y)
+    assert _conv.chain(jobs[0].module) is not None
+    _same_as_through_vmap(monkeypatch, _conv, "chain", jobs, X, y)
 
 
 def test_the_mlp_kernel_reuses_its_large_tensors_from_step_to_step():
@@ -589,6 +588,47 @@ class _NormedCNN(nn.Module):
         return self.out(self.body(X))
 
 
+class _TwoBlockCNN(nn.Module):
+    """Two Conv(bias=False) -> BatchNorm2d -> ReLU -> MaxPool blocks, then
+    Flatten -> Linear, on 1 x 4 x 4 images (the benchmark's deep CNN)."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4, n_classes),
+        )  # fmt: skip
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class _FunctionalCNN(nn.Module):
+    """A forward written with functions between the layers: F.relu,
+    ``x.view(x.size(0), -1)``; a grouped convolution, cumulative BatchNorm
+    statistics, BatchNorm1d and dropout in the head."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding="same")
+        self.pool = nn.AvgPool2d(2)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, groups=2, bias=False)
+        self.norm2 = nn.BatchNorm2d(4, momentum=None)
+        self.fc = nn.Linear(16, 6, bias=False)
+        self.norm = nn.BatchNorm1d(6)
+        self.drop = nn.Dropout(0.2)
+        self.out = nn.Linear(6, n_classes)
+
+    def forward(self, X):
+        x = self.pool(F.relu(self.conv1(X)))
+        x = F.relu(self.norm2(self.conv2(x)))  # else norm2.bias feeds self.norm
+        x = x.view(x.size(0), -1)
+        return self.out(self.drop(torch.relu(self.norm(self.fc(x)))))
+
+
 LAYERS = {
     "mlp dropout": dict(module__dropout=0.3),
     "batchnorm+dropout": dict(module=_Normed),
@@ -596,6 +636,14 @@ LAYERS = {
     "layernorm+dropout": dict(module=_Normed, module__norm="layer"),
     "groupnorm": dict(module=_Normed, module__norm="group", module__p=0.0),
     "cnn batchnorm2d+dropout2d": dict(module=_NormedCNN),
+    "cnn two blocks batchnorm2d": dict(module=_TwoBlockCNN),
+    "cnn functional forward": dict(module=_FunctionalCNN),
+    "cnn built-in dropout": dict(
+        module=CNN,
+        module__channels=(2, 3),
+        module__hidden_units=(4,),
+        module__dropout=0.3,
+    ),  # fmt: skip
 }
 
 

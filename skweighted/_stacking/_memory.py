@@ -6,14 +6,24 @@ gradient and its flat copy, two optimizer moments), one batch of activations
 a window of its batch schedule (the rows of each step, with their labels and
 weights), laid out from its row orders, which the caller holds. The
 activations are measured once on the real module with forward hooks.
+
+On a CPU, a stack of convolutional networks is also cut into chunks whose
+largest activation (one layer's output for all the chunk's models and one
+batch) stays under :data:`CPU_CONV_ACTIVATION`: beyond it, every step spends
+more in cache misses and in the page faults of fresh large allocations than
+stacking saves (``benchmarks/bench_stacking_kinds.py``, the 28 x 28 rows;
+the chunk sizes measured in ``docs/user_guide`` 's stacking page).
 """
 
 import torch
+from torch import nn
 
 #: Default budget on the CPU: the stacked state and one batch of activations.
 DEFAULT_CPU_BUDGET = 1 << 30  # 1 GiB
 #: Default budget on a GPU: this fraction of its free memory.
 GPU_FREE_FRACTION = 0.5
+#: On a CPU, a convolutional stack's largest activation per chunk, in bytes.
+CPU_CONV_ACTIVATION = 8 << 20  # 8 MiB
 _BYTES = 4  # float32
 
 
@@ -28,7 +38,16 @@ def default_budget(device):
 
 def activation_bytes(module, X, batch_size):
     """Bytes of the activations of one batch of ``batch_size`` rows of ``X``
-    through ``module`` (every submodule's output, float32)."""
+    through ``module`` (every submodule's output, float32), and of the
+    largest of them."""
+    sizes = _output_sizes(module, X)
+    per_row = (sum(sizes) / 2) + X[:1].numel()
+    largest = max([*sizes, X[:2].numel()]) / 2
+    return int(per_row * batch_size * _BYTES), int(largest * batch_size * _BYTES)
+
+
+def _output_sizes(module, X):
+    """The number of values of each submodule's output on ``X``."""
     sizes = []
 
     def hook(_module, _inputs, output):
@@ -45,8 +64,7 @@ def activation_bytes(module, X, batch_size):
         module.train(training)
         for h in handles:
             h.remove()
-    per_row = (sum(sizes) / 2) + X[:1].numel()
-    return int(per_row * batch_size * _BYTES)
+    return sizes
 
 
 def bytes_per_model(n_params, activation, n_steps, width, window):
@@ -73,14 +91,29 @@ def bytes_per_model(n_params, activation, n_steps, width, window):
     return 5 * n_params * _BYTES + 3 * activation + schedule
 
 
-def chunk_sizes(n_models, per_model, budget, min_chunks=1):
-    """Split ``n_models`` into chunks of at most ``budget`` bytes, and into
-    ``min_chunks`` at least (when there are as many models).
+def max_models(module, largest, device):
+    """The most models of ``module`` one chunk holds whatever the budget
+    (None: no such limit): on a CPU, a convolutional network's chunks keep
+    their largest activation (``largest`` bytes per model) under
+    :data:`CPU_CONV_ACTIVATION`."""
+    if torch.device(device).type != "cpu" or not any(
+        isinstance(m, nn.modules.conv._ConvNd) for m in module.modules()
+    ):
+        return None
+    return max(1, CPU_CONV_ACTIVATION // max(largest, 1))
+
+
+def chunk_sizes(n_models, per_model, budget, min_chunks=1, max_per_chunk=None):
+    """Split ``n_models`` into chunks of at most ``budget`` bytes and
+    ``max_per_chunk`` models, and into ``min_chunks`` at least (when there
+    are as many models).
 
     At least one model per chunk, whatever its size; chunks as equal as
     possible.
     """
     per_chunk = max(1, int(budget // max(per_model, 1)))
+    if max_per_chunk is not None:
+        per_chunk = max(1, min(per_chunk, max_per_chunk))
     n_chunks = max(-(-n_models // per_chunk), min(min_chunks, n_models))
     base, extra = divmod(n_models, n_chunks)
     return [base + (i < extra) for i in range(n_chunks)]
