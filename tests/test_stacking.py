@@ -686,6 +686,80 @@ def test_dropout_and_normalisation_layers_stack(data, name):
             )
 
 
+class _ResidualCNN(nn.Module):
+    """A convolution with a skip connection: not a chain, so vmap runs it."""
+
+    def __init__(self, n_classes, input_shape):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 3, padding=1)
+        self.out = nn.Linear(16 * input_shape[1] * input_shape[2], n_classes)
+
+    def forward(self, X):
+        return self.out((X + self.conv(X)).flatten(1))
+
+
+class _ReflectCNN(nn.Module):
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten(),
+            nn.Linear(32, n_classes),
+        )  # fmt: skip
+
+    def forward(self, X):
+        return self.net(X)
+
+
+@pytest.mark.parametrize(
+    "module, grouped",
+    [
+        (lambda: CNN((1, 8, 8), 3, dropout=0.2), True),
+        (lambda: _TwoBlockCNN(3), True),
+        (lambda: _FunctionalCNN(3), True),
+        (lambda: _NormedCNN(3), True),
+        (lambda: _ResidualCNN(3, (1, 4, 4)), False),  # not a chain
+        (lambda: _ReflectCNN(3), False),  # F.conv2d pads with zeros only
+        (lambda: MLP(4, 3), False),  # no convolution
+    ],
+    ids=["built-in", "two blocks", "functional", "dropout2d", "residual",
+         "reflect padding", "mlp"],
+)  # fmt: skip
+def test_which_networks_stack_as_grouped_convolutions(module, grouped):
+    from skweighted._stacking import _conv
+
+    assert (_conv.chain(module()) is not None) is grouped
+
+
+def test_a_cnn_only_vmap_runs_stacks_where_that_is_faster(data):
+    """On a CPU, vmap over convolutions loses to separate fits once a batch's
+    largest activation passes VMAP_CONV_BYTES: such fits train separately,
+    with their reason; smaller ones stack, equal to their separate fits."""
+    from skweighted._stacking._eligibility import VMAP_CONV_BYTES
+
+    X, y = data
+    base = {k: v for k, v in BASE.items() if k != "module__hidden_units"}
+    small = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    big = np.repeat(small, 4, axis=2).repeat(4, axis=3)  # 16 x 16
+    assert 16 * 16 * 16 * 64 * 4 > VMAP_CONV_BYTES  # a batch of 64 at 16 x 16
+    cases = [
+        (WeightedNeuralNetClassifier(_ResidualCNN, **{**base, **v}), X_, y)
+        for X_, v in [
+            (small, {}),
+            (small, {"class_weight": "balanced"}),
+            (big, {"batch_size": 64}),
+        ]
+    ]
+    fitted, separate, session = _record_train_replay(cases)
+    report = session.report()
+    assert report["n_stacked"] == 2, report
+    assert len(report["separate"]) == 1
+    assert "trains slower than separate fits on a CPU" in report["separate"][0]
+    for (_, X_, _), got, want in zip(cases[:2], fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X_), want.predict_proba(X_), atol=TOL
+        )
+
+
 def test_dropout_draws_from_the_fit_s_own_generator(data):
     """Torch's global generator neither decides a dropout fit's masks nor
     is moved by them."""

@@ -9,10 +9,9 @@ activations are measured once on the real module with forward hooks.
 
 On a CPU, a stack of convolutional networks is also cut into chunks whose
 largest activation (one layer's output for all the chunk's models and one
-batch) stays under :data:`CPU_CONV_ACTIVATION`: beyond it, every step spends
+batch) stays under :data:`CPU_CONV_ACTIVATION`: beyond it, each step spends
 more in cache misses and in the page faults of fresh large allocations than
-stacking saves (``benchmarks/bench_stacking_kinds.py``, the 28 x 28 rows;
-the chunk sizes measured in ``docs/user_guide`` 's stacking page).
+stacking saves (``benchmarks/bench_stacking_conv.py``).
 """
 
 import torch
@@ -22,8 +21,10 @@ from torch import nn
 DEFAULT_CPU_BUDGET = 1 << 30  # 1 GiB
 #: Default budget on a GPU: this fraction of its free memory.
 GPU_FREE_FRACTION = 0.5
-#: On a CPU, a convolutional stack's largest activation per chunk, in bytes.
-CPU_CONV_ACTIVATION = 8 << 20  # 8 MiB
+#: On a CPU, a convolutional stack's largest activation per chunk, in bytes
+#: (but two models at least: one model alone trains as slowly as its
+#: separate fit). Measured with ``benchmarks/bench_stacking_conv.py``.
+CPU_CONV_ACTIVATION = 2 << 20  # 2 MiB
 _BYTES = 4  # float32
 
 
@@ -100,7 +101,7 @@ def max_models(module, largest, device):
         isinstance(m, nn.modules.conv._ConvNd) for m in module.modules()
     ):
         return None
-    return max(1, CPU_CONV_ACTIVATION // max(largest, 1))
+    return max(2, CPU_CONV_ACTIVATION // max(largest, 1))
 
 
 def chunk_sizes(n_models, per_model, budget, min_chunks=1, max_per_chunk=None):
