@@ -441,6 +441,24 @@ def test_chunking_does_not_change_the_results():
             )
 
 
+def test_a_cnn_stack_on_a_cpu_is_chunked_by_its_largest_activation():
+    """A chunk's largest activation stays under CPU_CONV_ACTIVATION (two
+    models at least), whatever the memory budget allows."""
+    from skweighted._stacking import _memory
+
+    def jobs(side, n):
+        module = CNN((1, side, side), 3)  # the first convolution: 16 channels
+        return [StackJob(module, [torch.arange(10)], 64, {"lr": 0.01}, None)] * n
+
+    roomy = 1 << 40
+    per_model = 16 * 8 * 8 * 64 * 4  # one batch of the first layer's output
+    assert _memory.CPU_CONV_ACTIVATION // per_model == 8
+    assert plan_chunks(jobs(8, 12), torch.zeros(10, 1, 8, 8), "cpu", roomy) == [6, 6]
+    big = torch.zeros(10, 1, 28, 28)
+    assert plan_chunks(jobs(28, 5), big, "cpu", roomy) == [2, 2, 1]
+    assert plan_chunks(_jobs(5, 10), torch.zeros(10, 4), "cpu", roomy) == [5]  # MLP
+
+
 @pytest.mark.parametrize(
     "mlp",
     [
