@@ -9,8 +9,11 @@ element-wise layers as they are (they act channel by channel); after the
 flatten, each model's rows ``(n, B, features)`` go through batched matrix
 products. Autograd gives the gradient. ``torch.func.vmap`` over the module
 runs the same arithmetic as ``n`` small convolutions and spends more around
-them than in them: slower than the separate fits on a CPU
-(``benchmarks/bench_stacking_kinds.py``, the CNN rows).
+them than in them: slower than the separate fits on a CPU from 16 x 16
+images on. The convolutions take channels-last input (:data:`CHANNELS_LAST`)
+and a CPU stack is chunked by its largest activation
+(:func:`._memory.max_models`); ``benchmarks/bench_stacking_conv.py``
+measures all three choices.
 
 Which modules: those whose forward is a chain of the layers of
 :data:`IMAGE_LAYERS` up to one flatten and of :data:`HEAD_LAYERS` after it,
