@@ -35,6 +35,7 @@ import argparse
 import copy
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -163,7 +164,9 @@ def main(argv=None):
     if args.quick:
         shapes, repeats = ["default 8", "deep 28"], 1
     results = bench(shapes, ways, repeats, args.epochs)
-    command = "python " + " ".join(["benchmarks/bench_stacking_conv.py", *sys.argv[1:]])
+    command = "python " + shlex.join(
+        ["benchmarks/bench_stacking_conv.py", *sys.argv[1:]]
+    )
     report = markdown(results, ways, command)
     print(report)
     if args.markdown:

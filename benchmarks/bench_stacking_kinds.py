@@ -32,6 +32,7 @@ section of FILE (between its markers) with the report.
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -263,7 +264,7 @@ def main(argv=None):
     results = bench(args.quick, args.repeats, args.rows)
     report = markdown(
         results,
-        "python " + " ".join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),
+        "python " + shlex.join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),
     )
     print(report)
     if args.markdown:
