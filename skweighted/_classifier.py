@@ -25,6 +25,7 @@ from . import (
     calibration,
 )
 from ._compat import HasMethods, Interval, StrOptions
+from ._devices import resolve_device
 from ._stacking._session import active_session
 from .class_weight import SCHEME_NAMES, WeightingScheme, label_counts
 from .losses import MultiLabelBCELoss
@@ -605,7 +606,7 @@ class WeightedNeuralNetClassifier(ClassifierMixin, BaseEstimator):
         seed = _seed(self.random_state)
         group = _distributed.process_group(self.data_parallel, self.device)
         if group is None:
-            device = _net.resolve_device(self.device)
+            device = resolve_device(self.device)
         else:  # every process checks its setup; all fail together
             device, seed = _distributed.agree(
                 group,

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 #: The values of the ``early_stopping`` parameter.
 EARLY_STOPPING_OPTIONS = ("auto", True, False)
 #: ``early_stopping='auto'`` stops early from this many samples on (see
-#: :func:`resolve`; measured in ``benchmarks/bench_early_stopping_auto.py``).
+#: :func:`resolve`; measured in ``benchmarks/bench_early_stopping.py``).
 AUTO_MIN_SAMPLES = 1000
 #: The history key of the per-epoch validation score (higher is better).
 SCORE_KEY = "valid_score"
@@ -175,9 +175,18 @@ class Stopper(Patience):
         super().__init__(validation.n_iter_no_change, validation.tol)
         self.validation = validation
         self.best_state = None
+        self.replayed = None
+
+    def replay(self, scores):
+        """Take the score of each epoch from ``scores`` instead of computing
+        it: a stack scored the epochs (see :mod:`skweighted._stacking._early`)
+        and its result is being written back into the net."""
+        self.replayed = list(scores)
 
     def score(self, net, dataset_valid):
         """The validation score of the epoch that just ended (higher is better)."""
+        if self.replayed is not None:
+            return self.replayed[self.epochs]
         if self.validation.scoring == "loss":
             batches = net.history[-1, "batches"]
             losses = [b["valid_loss"] for b in batches if "valid_loss" in b]

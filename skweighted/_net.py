@@ -46,7 +46,6 @@ What differs from :class:`skorch.NeuralNet`:
 import contextlib
 import copy
 import functools
-import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -69,9 +68,10 @@ from ._batching import (
     _tensors,
 )
 from ._compat import fast_optimizer_kwargs
-from ._embedding import IdOutOfRange, check_ids, watching_embeddings
+from ._devices import seeded
+from ._module_check import check_module_output
 from .class_weight import scheme_weights
-from .losses._base import n_outputs, proba_function
+from .losses._base import decide, n_outputs, proba_function
 from .sampling import GLOBAL, epoch_seed
 
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
@@ -79,9 +79,6 @@ _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
 _EVAL_BATCH_SIZE = 1024
 
 
-#: Guards torch's process-wide generator while a fit seeds it (module
-#: initialisation, and the epochs of modules with dropout).
-_GLOBAL_RNG_LOCK = threading.RLock()
 #: Layers that draw from torch's global generator in training mode.
 _STOCHASTIC_LAYERS = (
     torch.nn.Dropout,
@@ -237,10 +234,7 @@ class WeightedNet(NeuralNet):
     def decide(self, proba):
         """Class indices for probabilities: the criterion's ``decision`` rule
         (e.g. least expected cost) when it has one, else the most probable."""
-        decision = getattr(self.criterion_, "decision", None)
-        if decision is None:
-            return np.argmax(proba, axis=1)
-        return np.asarray(decision(proba))
+        return decide(self.criterion_, proba)
 
     # -- scikit-learn's view of the net (for scorers) ----------------------
     @property
@@ -717,52 +711,6 @@ class RowSplit:
         return subset(dataset, train), subset(dataset, valid)
 
 
-def resolve_device(device):
-    """Return a ``torch.device`` for ``device`` or raise a clear ValueError."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a valid torch device; use 'cpu', 'cuda', "
-            f"'cuda:N' or 'mps' ({exc})."
-        ) from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None
-        and torch.backends.mps.is_available(),
-    }
-    if not available.get(dev.type, True):
-        raise ValueError(
-            f"device={device!r} was requested but {dev.type.upper()} is not "
-            f"available on this machine (torch.{dev.type} reports no device); "
-            "use device='cpu'."
-        )
-    if dev.type == "cuda" and dev.index is not None:
-        if dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r}: this machine has only "
-                f"{torch.cuda.device_count()} CUDA device(s)."
-            )
-    return dev
-
-
-@contextlib.contextmanager
-def seeded(seed, device):
-    """Seed torch's global generator inside the block, holding the process-wide
-    lock, and restore the caller's generator state afterwards."""
-    if seed is None:
-        yield
-        return
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
-        if devices:
-            torch.manual_seed(seed)
-        else:  # torch.manual_seed also queues a (costly) lazy seed of CUDA
-            torch.default_generator.manual_seed(seed)
-        yield
-
-
 def train(net, plan, X, y, sample_weight=None, epochs=None, group=None, accumulate=1):
     """Train ``net`` on one fit's data with ``plan``, cold or warm.
 
@@ -839,65 +787,3 @@ def _float32(values, device):
         if values is None
         else torch.tensor(values, dtype=torch.float32, device=device)
     )
-
-
-def _probe(net, X):
-    """The first two samples of validated ``X``, batched as training batches are."""
-    if _inputs.is_dataset(X):
-        items = _inputs.LabelledDataset(X)
-        collate = net.get_params_for("iterator_train").get("collate_fn")
-        collate = collate or torch.utils.data.default_collate
-        return collate([items[i] for i in range(min(2, len(items)))])[0]
-    # torch.tensor copies two rows: X may be read-only
-    if isinstance(X, dict):
-        return {k: torch.tensor(v[:2]) for k, v in X.items()}
-    return torch.tensor(X[:2])
-
-
-def _describe(batch):
-    if isinstance(batch, dict):
-        return ", ".join(f"{k}: {_describe(v)}" for k, v in batch.items())
-    if isinstance(batch, torch.Tensor):
-        return f"shape {tuple(batch.shape)}, dtype {batch.dtype}"
-    return type(batch).__name__
-
-
-def _integer_hint(batch):
-    tensors = batch.values() if isinstance(batch, dict) else [batch]
-    if any(isinstance(t, torch.Tensor) and not t.is_floating_point() for t in tensors):
-        return (
-            " Integer and boolean X keep their dtype (for nn.Embedding and uint8 "
-            "images); convert X to float32 if the module expects floats."
-        )
-    return ""
-
-
-def check_module_output(net, X, n_outputs, n_classes):
-    """Run the initialised module on two samples and check its output width."""
-    module = net.module_
-    was_training = module.training
-    module.eval()
-    batch = to_tensor(_probe(net, X), device=net.device)
-    try:
-        with torch.no_grad(), watching_embeddings(module, batch) as embeddings:
-            out = net.infer(batch)
-    except IdOutOfRange:
-        raise
-    except Exception as exc:
-        raise RuntimeError(
-            f"The module's forward pass failed on the input ({_describe(batch)}): "
-            f"{type(exc).__name__}: {exc}.{_integer_hint(batch)}"
-        ) from exc
-    finally:
-        module.train(was_training)
-    if not _inputs.is_dataset(X):
-        check_ids(X, embeddings)  # every row, not only the probe's
-    out = out[0] if isinstance(out, tuple | list) else out
-    width = out.shape[-1] if out.ndim > 1 else 1
-    if out.ndim != 2 or width != n_outputs:
-        raise ValueError(
-            f"The module returns {width} output(s) per sample (output shape "
-            f"{tuple(out.shape)}), but there are {n_classes} classes and the "
-            f"criterion needs {n_outputs} output(s) per sample. Size the "
-            "module's last layer accordingly."
-        )

@@ -17,6 +17,7 @@ from skweighted import Deferred, FocalLoss, PerBatch, WeightedNeuralNetClassifie
 from skweighted._classifier import _seed
 from skweighted._early_stopping import validation_split
 from skweighted._fit_rows import fit_rows
+from skweighted.losses import BinaryCrossEntropyLoss, LogitAdjustedLoss
 
 #: stops within a few epochs on the small fixtures
 ES = dict(
@@ -281,14 +282,14 @@ def test_a_search_warns_once_why_its_fits_train_separately(binary):
 
     X, y = binary
     search = GridSearchCV(
-        WeightedNeuralNetClassifier(**{**ES, "scoring": "balanced_accuracy"}),
+        WeightedNeuralNetClassifier(**{**ES, "class_weight": PerBatch()}),
         {"lr": [0.01, 0.02]},
         cv=2,
     )
     with pytest.warns(UserWarning, match="trained separately") as record:
         search.fit(X, y)
     mine = [w for w in record if "trained separately" in str(w.message)]
-    assert len(mine) == 1 and "balanced_accuracy" in str(mine[0].message)
+    assert len(mine) == 1 and "PerBatch" in str(mine[0].message)
     assert search.stacking_["n_stacked"] == 0
 
 
@@ -309,6 +310,42 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
 
 
 # -- inside the stack ------------------------------------------------------------
+class _DropoutBatchNorm(torch.nn.Module):
+    """Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear."""
+
+    def __init__(self, n_features_in, n_classes, running=True):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(n_features_in, 16, bias=False),
+            torch.nn.BatchNorm1d(16, track_running_stats=running),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.2),
+        )
+        self.out = torch.nn.Linear(16, n_classes)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+class _ConvBatchNorm(torch.nn.Module):
+    """Conv2d -> BatchNorm2d -> ReLU -> Dropout2d -> Flatten -> Linear on
+    1 x 2 x 3 images: the stack runs it as grouped convolutions."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.Dropout2d(0.2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(24, n_classes),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -317,6 +354,16 @@ def test_compare_reports_the_epochs_of_each_fit(binary):
         # takes its own (a stack lays them out per step)
         {"class_weight": Deferred("balanced", start_epoch=2)},
         {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
+        # validated as in eval mode: no dropout, BatchNorm's running statistics
+        {"module": _DropoutBatchNorm, "class_weight": "balanced"},
+        {"module": _ConvBatchNorm, "class_weight": "balanced"},  # X as images
+        # each model's criterion scores its validation rows: its own buffers
+        # (a logit-adjusted loss's class counts, fold by fold), "mean"
+        {"criterion": LogitAdjustedLoss, "criterion__normalization": "mean"},
+        {"criterion": FocalLoss, "class_weight": "balanced"},
+        # a scorer on each model's validation predictions
+        {"scoring": "balanced_accuracy", "class_weight": "balanced"},
+        {"scoring": "neg_log_loss"},
     ],
 )
 def test_stacked_early_stopping_equals_separate_fits(three, extra):
@@ -325,9 +372,12 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     from skweighted.model_selection import cross_validate
 
     X, y = three
+    if extra.get("module") is _ConvBatchNorm:
+        X = X.reshape(len(X), 1, 2, 3)
     clf = WeightedNeuralNetClassifier(**{**ES, **extra})
     kwargs = dict(cv=3, return_estimator=True)
-    stacked = cross_validate(clf, X, y, **kwargs)
+    stacked = cross_validate(clf, X, y, **kwargs, return_stacking=True)
+    assert stacked["stacking"]["n_stacked"] == 3, stacked["stacking"]
     separate = sk_cross_validate(clf, X, y, **kwargs)
     stops = []
     for a, b in zip(stacked["estimator"], separate["estimator"]):
@@ -348,18 +398,45 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     assert max(stops) < ES["max_epochs"]
 
 
+@pytest.mark.parametrize("kind", ["binary cross-entropy", "multi-label"])
+def test_stacked_early_stopping_other_targets(binary, kind):
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.model_selection import cross_validate as sk_cross_validate
+
+    from skweighted.model_selection import cross_validate
+
+    if kind == "multi-label":
+        X, y = make_multilabel_classification(240, 6, n_classes=3, random_state=0)
+        extra = {}
+    else:
+        (X, y), extra = binary, {"criterion": BinaryCrossEntropyLoss}
+    clf = WeightedNeuralNetClassifier(**{**ES, **extra}, class_weight="balanced")
+    kwargs = dict(cv=2, return_estimator=True)
+    stacked = cross_validate(
+        clf, X.astype(np.float32), y, **kwargs, return_stacking=True
+    )
+    assert stacked["stacking"]["n_stacked"] == 2, stacked["stacking"]
+    separate = sk_cross_validate(clf, X.astype(np.float32), y, **kwargs)
+    for a, b in zip(stacked["estimator"], separate["estimator"]):
+        assert a.n_iter_ == b.n_iter_ < ES["max_epochs"]
+        np.testing.assert_allclose(
+            a.validation_scores_, b.validation_scores_, rtol=1e-4
+        )
+        np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "extra, reason",
     [
-        ({"criterion": FocalLoss}, "FocalLoss"),
-        ({"module__dropout": 0.2}, "Dropout"),
+        ({"module": _DropoutBatchNorm, "module__running": False}, "BatchNorm1d"),
         ({"class_weight": PerBatch()}, "PerBatch"),
     ],
 )
 def test_what_a_stack_cannot_validate_trains_separately(three, extra, reason):
-    """A stack's validation pass is the weighted cross-entropy with the layers
-    as in training: another criterion, dropout or PerBatch weights would give
-    another validation loss than the separate fit's."""
+    """A stack's validation pass is each model's criterion with the layers as
+    in eval mode: PerBatch weights or a BatchNorm that normalises each
+    evaluation batch by its own statistics would give another validation loss
+    than the separate fit's."""
     from skweighted.model_selection import cross_validate
 
     X, y = three
@@ -391,3 +468,54 @@ def test_an_early_stopped_model_saves_and_loads(stopped, three, tmp_path):
     loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)
     np.testing.assert_array_equal(loaded.predict_proba(X), stopped.predict_proba(X))
     assert loaded.best_iteration_ == stopped.best_iteration_
+
+
+def _epochs(estimator, X, y):
+    return estimator.n_iter_
+
+
+def test_a_stack_retires_its_stopped_models(three, monkeypatch):
+    """Models that stop leave the stack: the others' blocks of optimizer
+    settings, momentum buffers and schedules follow them (each fit equals its
+    separate fit), and the stack computes only the steps of models still
+    training (a window at most after each stop)."""
+    from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+
+    from skweighted._stacking import _engine
+    from skweighted._stacking._optim import StackedOptimizer
+    from skweighted.model_selection import GridSearchCV
+
+    X, y = three
+    clf = WeightedNeuralNetClassifier(
+        **{**ES, "max_epochs": 30}, optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+    )  # fmt: skip
+    grid = {"lr": [0.02, 0.05], "early_stopping": [True, False]}
+    scoring = {"log_loss": "neg_log_loss", "epochs": _epochs}
+    kwargs = dict(cv=3, scoring=scoring, refit=False)
+    computed = []
+    step = StackedOptimizer.step
+
+    def counting(self, grad, n_active=None):
+        computed.append(grad.shape[0] if n_active is None else n_active)
+        return step(self, grad, n_active)
+
+    monkeypatch.setattr(StackedOptimizer, "step", counting)
+    stacked = GridSearchCV(clf, grid, **kwargs).fit(X, y)
+    monkeypatch.undo()
+    separate = SkGridSearchCV(clf, grid, **kwargs).fit(X, y)
+    assert stacked.stacking_["n_stacked"] == stacked.stacking_["n_fits"] == 12
+    for k in range(3):
+        for name in ("log_loss", "epochs"):
+            key = f"split{k}_test_{name}"
+            np.testing.assert_allclose(
+                stacked.cv_results_[key], separate.cv_results_[key], rtol=1e-4
+            )
+    epochs = np.array([stacked.cv_results_[f"split{k}_test_epochs"] for k in range(3)])
+    early = np.asarray(stacked.cv_results_["param_early_stopping"], bool)
+    stops = epochs[:, early]
+    assert (epochs[:, ~early] == 30).all() and len(np.unique(stops)) > 2
+    # each fit's steps (160 training rows, batch 32: 5 a epoch; 200 rows
+    # without the validation split: 7), and a window at most after each stop
+    steps = np.where(early, epochs * 5, epochs * 7).sum()
+    assert steps <= sum(computed) <= steps + stops.size * _engine.WINDOW

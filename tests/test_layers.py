@@ -17,11 +17,11 @@ PACKAGE = Path(__file__).parents[1] / "skweighted"
 
 #: Bottom up. A name stands for the module or the subpackage of that name.
 LAYERS = [
-    ["_compat", "_docstring", "_version", "_threads", "_dask", "class_weight",
-     "modules", "datasets"],
+    ["_compat", "_docstring", "_version", "_threads", "_dask", "_devices",
+     "class_weight", "modules", "datasets"],
     ["losses", "_inputs", "sampling"],
     ["_build", "calibration", "resampling", "_batching", "_distributed", "_dropout",
-     "_embedding", "_early_stopping", "_fit_rows"],
+     "_embedding", "_early_stopping", "_fit_rows", "_module_check"],
     ["_net"],
     ["_stacking"],
     ["_classifier"],

@@ -887,11 +887,80 @@ def test_each_model_trains_on_its_own_lr_schedule(stacked_schedules, data, name)
     )
 
 
-def test_reduce_lr_on_plateau_trains_separately(data):
+PLATEAUS = {
+    "train_loss": dict(
+        max_epochs=8,
+        lr=0.1,
+        callbacks=_scheduler("ReduceLROnPlateau", factor=0.5, patience=0),
+    ),
+    "valid_loss, early stopping": dict(
+        max_epochs=30,
+        lr=0.1,
+        early_stopping=True,
+        n_iter_no_change=3,
+        callbacks=_scheduler(
+            "ReduceLROnPlateau", monitor="valid_loss", factor=0.5, patience=0
+        ),
+    ),
+    "train_loss, sgd, 2 models": dict(
+        max_epochs=8,
+        lr=0.2,
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.5,
+        callbacks=_scheduler(
+            "ReduceLROnPlateau", factor=0.5, patience=0, threshold=0.3
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stacked_plateaus(data):
     X, y = data
-    est = _net(callbacks=_scheduler("ReduceLROnPlateau"))
-    _, _, session = _record_train_replay([(est, X, y)])
-    assert "ReduceLROnPlateau" in session.report()["separate"][0]
+    cases = [(_net(class_weight="balanced", **p), X, y) for p in PLATEAUS.values()]
+    # a second model on the last one's schedule, on other rows: the stack
+    # steps each model's scheduler on its own score
+    cases.append((cases[-1][0], X[20:], y[20:]))
+    return _record_train_replay(cases)
+
+
+@pytest.mark.parametrize("i", range(len(PLATEAUS) + 1))
+def test_reduce_lr_on_plateau_steps_on_each_models_score(stacked_plateaus, data, i):
+    fitted, separate, session = stacked_plateaus
+    assert session.report()["n_stacked"] == len(PLATEAUS) + 1, session.report()
+    got, want = fitted[i], separate[i]
+    np.testing.assert_allclose(
+        got.predict_proba(data[0]), want.predict_proba(data[0]), atol=TOL
+    )
+    lrs = want.net_.history[:, "event_lr"]
+    assert got.net_.history[:, "event_lr"] == lrs
+    assert len(set(lrs)) > 1  # the learning rate went down during the fit
+    assert (
+        got.net_.optimizer_.param_groups[0]["lr"]
+        == want.net_.optimizer_.param_groups[0]["lr"]
+    )
+    scheduler = dict(got.net_.callbacks_)["LRScheduler"].lr_scheduler_
+    wanted = dict(want.net_.callbacks_)["LRScheduler"].lr_scheduler_
+    assert scheduler.num_bad_epochs == wanted.num_bad_epochs
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(callbacks=_scheduler("ReduceLROnPlateau", monitor="valid_loss")),
+        dict(
+            callbacks=_scheduler("ReduceLROnPlateau", step_every="batch"),
+            early_stopping=True,
+        ),
+    ],
+)
+def test_a_plateau_a_stack_cannot_score_trains_separately(data, params):
+    X, y = data
+    session = Session()
+    with session.recording():
+        _net(**params).fit(X, y)
+    (record,) = session.records.values()
+    assert record.job is None and "ReduceLROnPlateau" in record.reason
 
 
 def test_a_dask_backend_does_not_take_the_fits_out_of_the_session(data, dask_client):

@@ -147,17 +147,18 @@ def _ordered(layers):
 class GroupedConvNet:
     """The forward of a stack of the network of ``layers`` (:func:`chain`).
 
-    ``__call__(params, buffers, X, step)``: ``X`` of shape ``(n, B, C, H,
-    W)``, ``params`` and ``buffers`` stacked ``(n, ...)``, ``step`` the
-    step's dropout noise by layer name and its real rows (under
+    ``__call__(params, buffers, X, step, training=True)``: ``X`` of shape
+    ``(n, B, C, H, W)``, ``params`` and ``buffers`` stacked ``(n, ...)``,
+    ``step`` the step's dropout noise by layer name and its real rows (under
     :data:`_layers.VALID`, ``(n, B)``), as ``StackedModel.logits`` draws
-    them; returns the logits ``(n, B, K)``.
+    them; ``training=False``: as in eval mode (BatchNorm on its running
+    statistics, which stay as they are); returns the logits ``(n, B, K)``.
     """
 
     def __init__(self, layers):
         self.layers = layers
 
-    def __call__(self, params, buffers, X, step):
+    def __call__(self, params, buffers, X, step, training=True):
         n, B = X.shape[:2]
         valid = step.get(_layers.VALID)
         if valid is not None and bool(valid.all()):
@@ -180,7 +181,9 @@ class GroupedConvNet:
                     else torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2))
                 )
             elif kind in _layers.BATCH_NORMS:
-                x = _batch_norm(layer, name, params, buffers, x, n, valid, image)
+                x = _batch_norm(
+                    layer, name, params, buffers, x, n, valid, image, training
+                )
             elif kind in (nn.Dropout, nn.Dropout2d):
                 noise = step.get(name)
                 if noise is not None:  # (n, B, *per-sample noise shape)
@@ -214,14 +217,17 @@ def _conv(layer, params, name, x, n):
     )
 
 
-def _batch_norm(layer, name, params, buffers, x, n, valid, image):
-    """BatchNorm in training mode of each model over its own rows: ``x`` of
+def _batch_norm(layer, name, params, buffers, x, n, valid, image, training):
+    """BatchNorm of each model over its own rows (training) or on its own
+    running statistics (``training=False`` and statistics kept): ``x`` of
     shape ``(B, n * C, ...)`` (image) or ``(n, B, C)`` (head)."""
     weight = params.get(f"{name}.weight")
     bias = params.get(f"{name}.bias")
     running = layer.track_running_stats
     mean_buf = buffers[f"{name}.running_mean"] if running else None
     var_buf = buffers[f"{name}.running_var"] if running else None
+    if running and not training:  # eval mode: nothing is updated
+        return _wide_batch_norm(x, n, image, layer, mean_buf, var_buf, weight, bias)
     if running:
         count_buf = buffers[f"{name}.num_batches_tracked"]
         with torch.no_grad():
@@ -229,18 +235,9 @@ def _batch_norm(layer, name, params, buffers, x, n, valid, image):
     if valid is None and (layer.momentum is not None or not running):
         # every row real, one momentum: PyTorch's kernel on n * C channels
         # (the running statistics' views are updated in place)
-        wide = x if image else x.transpose(0, 1).reshape(x.shape[1], -1)
-        out = F.batch_norm(
-            wide,
-            None if mean_buf is None else mean_buf.view(-1),
-            None if var_buf is None else var_buf.view(-1),
-            None if weight is None else weight.reshape(-1),
-            None if bias is None else bias.reshape(-1),
-            True,
-            layer.momentum or 0.0,
-            layer.eps,
+        return _wide_batch_norm(
+            x, n, image, layer, mean_buf, var_buf, weight, bias, training=True
         )
-        return out if image else out.view(x.shape[1], n, -1).transpose(0, 1)
     # (B, n, C, *spatial), each model's real rows weighted 1
     g = x.view(x.shape[0], n, -1, *x.shape[2:]) if image else x.transpose(0, 1)
     B = g.shape[0]
@@ -268,3 +265,21 @@ def _batch_norm(layer, name, params, buffers, x, n, valid, image):
     if weight is not None:
         out = out * weight.view(1, n, -1, *spatial) + bias.view(1, n, -1, *spatial)
     return out.reshape(x.shape) if image else out.transpose(0, 1)
+
+
+def _wide_batch_norm(x, n, image, layer, mean, var, weight, bias, training=False):
+    """PyTorch's batch norm over all ``n * C`` channels of the stack at once
+    (``mean`` and ``var``: the running statistics ``(n, C)``, updated in
+    place when ``training``; None without them)."""
+    wide = x if image else x.transpose(0, 1).reshape(x.shape[1], -1)
+    out = F.batch_norm(
+        wide,
+        None if mean is None else mean.view(-1),
+        None if var is None else var.view(-1),
+        None if weight is None else weight.reshape(-1),
+        None if bias is None else bias.reshape(-1),
+        training,
+        layer.momentum or 0.0,
+        layer.eps,
+    )
+    return out if image else out.view(x.shape[1], n, -1).transpose(0, 1)

@@ -76,10 +76,17 @@ class StackedCriterion:
         self._template = copy.deepcopy(template).to(device)
         self._template.weight = None
 
-    def per_row(self, logits, y):
+    def reorder(self, index):
+        """Put model ``index[i]``'s buffers at position ``i``."""
+        self._buffers = {
+            n: v.index_select(0, index.to(v.device)) for n, v in self._buffers.items()
+        }
+
+    def per_row(self, logits, y, models=None):
         """Unweighted losses ``(n, B)`` of logits ``(n, B, K)`` and labels
         ``(n, B)`` (multi-label: ``(n, B * L)`` of logits ``(n, B, L)`` and
-        entries ``(n, B * L)``)."""
+        entries ``(n, B * L)``) of the first ``n`` models, or of the models
+        at the positions ``models`` (an index tensor)."""
         n, B = y.shape
         if self.multilabel:  # y: the entries of label_entries, 2 * j + y_ij
             target = (y % 2).to(logits.dtype)
@@ -100,7 +107,10 @@ class StackedCriterion:
                 return torch.func.functional_call(wrapper, buffers, (z, t))
 
             self._vmapped = torch.func.vmap(one)
-        buffers = {f"criterion.{k}": v[:n] for k, v in self._buffers.items()}
+        buffers = {
+            f"criterion.{k}": v[:n] if models is None else v[models.to(v.device)]
+            for k, v in self._buffers.items()
+        }
         return self._vmapped(buffers, logits, y)
 
 

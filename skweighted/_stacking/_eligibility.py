@@ -54,16 +54,11 @@ def _warm(net, plan, X):
 
 
 def _callbacks(net, plan, X):
-    return _lr.reason(net)
+    return _lr.reason(net, validated=plan.validation is not None)
 
 
 def _split(net, plan, X):
     if plan.validation is not None:  # early stopping: the net's own split
-        if plan.validation.scoring != "loss":
-            return (
-                f"early stopping on scoring={plan.validation.scoring!r}: a stack "
-                "scores its models on their validation loss only"
-            )
         return _early_stopping_in_a_stack(net, plan)
     if net.train_split is not None:
         return "train_split: a validation split needs a separate net"
@@ -71,36 +66,24 @@ def _split(net, plan, X):
 
 
 def _early_stopping_in_a_stack(net, plan):
-    """What a stack's validation pass (:class:`._early.EarlyStops`: the
-    weighted cross-entropy of each model's validation rows, its layers as in
-    training without noise) does not reproduce yet: another criterion or
-    normalisation, per-batch weights, dropout or batch statistics, which the
-    separate fit evaluates in eval mode."""
-    criterion = net.criterion_
-    if (
-        type(criterion).__name__ != "WeightedCrossEntropyLoss"
-        or criterion.normalization != "weighted_mean"
-    ):
-        return (
-            f"early stopping with {type(criterion).__name__}"
-            f"(normalization={criterion.normalization!r}): a stack's validation "
-            "loss is the weighted cross-entropy only"
-        )
+    """What a stack's validation pass (:class:`._early.EarlyStops`: each
+    model's criterion on its validation rows, its layers as in eval mode)
+    does not reproduce yet: per-batch weights, a BatchNorm without running
+    statistics (which normalises each evaluation batch by its own)."""
     if plan.per_batch is not None:
         return (
             "early stopping with PerBatch weights: a stack's validation loss "
             "uses one set of class weights per epoch"
         )
-    kinds = (*_layers.BATCH_NORMS, *OWN_GENERATOR, *_STOCHASTIC_LAYERS)
     layers = [
         type(m).__name__
         for m in net.module_.modules()
-        if isinstance(m, kinds) and getattr(m, "p", 1) != 0
+        if isinstance(m, _layers.BATCH_NORMS) and not m.track_running_stats
     ]
     if layers:
         return (
-            f"early stopping with {layers[0]}: a stack's validation pass runs "
-            "the layers as in training"
+            f"early stopping with {layers[0]}(track_running_stats=False): it "
+            "normalises each evaluation batch by its own statistics"
         )
     return None
 

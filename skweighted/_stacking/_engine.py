@@ -23,6 +23,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from . import _layers, _memory
 from ._criteria import StackedCriterion, label_entries
 from ._early import EarlyStops
+from ._lr import Plateaus
 from ._model import StackedModel
 from ._optim import StackedOptimizer, settings
 from ._schedule import PackedSchedule, step_counts
@@ -68,10 +69,16 @@ class StackJob:
         validation loss is measured on after every epoch; it stops as its
         separate fit does (see :mod:`._early`). ``orders`` then hold the
         most epochs.
+    scoring : str
+        Early stopping: ``'loss'`` or the name of the scikit-learn scorer its
+        validation rows are scored with.
     n_iter_no_change, tol : int, float
         The patience rule of early stopping.
     eval_batch_size : int
         The evaluation batch size of the separate fit (-1: all rows).
+    plateau : tuple or None
+        ``(monitor, kwargs)`` of its ``ReduceLROnPlateau`` schedule (see
+        :class:`~._lr.Plateaus`), or None.
     """
 
     module: torch.nn.Module
@@ -86,9 +93,11 @@ class StackJob:
     seed: int | None = None
     schedule: list | None = None
     valid: torch.Tensor | None = None
+    scoring: str = "loss"
     n_iter_no_change: int = 0
     tol: float = 0.0
     eval_batch_size: int = -1
+    plateau: tuple | None = None
 
 
 @dataclass
@@ -115,6 +124,9 @@ class StackResult:
         Early stopping: the validation loss of every epoch trained (the
         epochs are those of ``batch_losses``; ``state_dict`` holds the best
         epoch's parameters).
+    valid_scores : list of float or None
+        Early stopping: the score of every epoch trained (higher is better:
+        the negated validation loss, or the scorer's).
     n_valid : int
         Early stopping: the number of validation rows.
     """
@@ -125,6 +137,7 @@ class StackResult:
     epoch_durations: list = field(default_factory=list)
     optimizer_state: list = field(default_factory=list)
     valid_losses: list | None = None
+    valid_scores: list | None = None
     n_valid: int = 0
 
 
@@ -310,13 +323,31 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     early = None
     if any(j.valid is not None for j in jobs):
         early = EarlyStops(jobs, sched.steps, X, y, sw, cw)
+    plateaus = None
+    if any(j.plateau is not None for j in jobs):
+        plateaus = Plateaus(jobs, sched.steps, optimizer)
     # per step, each active model's share of its time (of its window's time:
     # timing each step on a GPU would need a synchronisation each)
     shares = np.zeros(n_steps)
-    for start, stop, a in sched.segments(WINDOW):
-        if early is not None and early.done():
+    start = 0
+    while start < n_steps:
+        a = sched.n_active(start)
+        stopping = set() if early is None else {m for m in early.stopped if m < a}
+        if stopping:  # retired: behind the models still training, no more cost
+            order = sched.retire(stopping, start)
+            model.reorder(order)
+            opt.reorder(order)
+            sizes.copy_(sizes[order])
+            losses, mean, cw = (_take(t, order) for t in (losses, mean, cw))
+            early.reorder(order, cw)
+            if plateaus is not None:
+                plateaus.reorder(order)
+            jobs, perm = [jobs[m] for m in order], [perm[m] for m in order]
+            a = sched.n_active(start)
+        if a == 0:
             break  # the stack ends when its last model stops
-        idx, epochs = (t.to(device) for t in sched.window(start, stop, a))
+        stop = sched.window_end(start, WINDOW)
+        idx = sched.window(start, stop, a)[0].to(device)
         valid = idx >= 0
         sizes[:a, start:stop] = valid.sum(-1).cpu().to(torch.int32)
         idx = idx.clamp_min(0)
@@ -349,12 +380,15 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
             losses[:a, start + t] = loss
             if early is not None:
                 early.after_step(start + t, model, opt)
+            if plateaus is not None:
+                plateaus.after_step(start + t, losses, sizes, early, opt)
         if device.type == "cuda":  # the window's kernels have run, not just launched
             torch.cuda.synchronize(device)
         shares[start:stop] = (time.perf_counter() - began) / ((stop - start) * a)
         if progress is not None:  # the longest model's epoch (jobs[0]: most steps)
             n_epochs = len(jobs[0].orders)
             progress(math.ceil(n_epochs * stop / max(n_steps, 1)), n_epochs)
+        start = stop
     results = _results(sched.steps, losses.cpu(), sizes, shares, model, opt, early)
     out = [None] * n_models
     for m, result in zip(perm, results):
@@ -362,20 +396,26 @@ def train_chunk(jobs, X, y, sample_weight, optimizer, device, progress=None):
     return out
 
 
+def _take(t, order):
+    """The rows ``order`` of a per-model tensor (None stays None)."""
+    return None if t is None else t[torch.as_tensor(order, device=t.device)]
+
+
 def _results(steps, losses, sizes, shares, model, opt, early=None):
     """Per model (in stack order), its :class:`StackResult`; a model that
     stopped early has its epochs until then, its best epoch's parameters and
     its optimizer's state when it stopped."""
     stops = {} if early is None else early.patience
-    with torch.no_grad():
-        for m in stops:
-            if m in early.best:
-                model.flat[m] = early.best[m]
+    for m in stops:
+        if m in early.best:
+            model.restore(m, early.best[m])
     results = []
     for m, (model_steps, state) in enumerate(zip(steps, model.state_dicts())):
         result = StackResult(state_dict=state, optimizer_state=opt.state_for(m))
         if m in stops:
-            n_epochs, result.valid_losses = early.finish(m, len(model_steps))
+            n_epochs, result.valid_losses, result.valid_scores = early.finish(
+                m, len(model_steps)
+            )
             result.n_valid = len(early.rows[m])
             if m in early.stopped:
                 result.optimizer_state = early.stopped[m][1]

@@ -30,6 +30,7 @@ bias out (``bias=False``), as is usual before a normalisation layer.
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import _dropout
@@ -42,10 +43,12 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 class StepInputs:
     """What the replaced layers of one step read: ``noise`` (layer name ->
-    this model's noise) and ``valid`` (this model's real rows, ``(B,)``)."""
+    this model's noise), ``valid`` (this model's real rows, ``(B,)``) and
+    ``training`` (False: evaluation, a BatchNorm normalises with its running
+    statistics, as in eval mode)."""
 
     def __init__(self):
-        self.noise, self.valid = {}, None
+        self.noise, self.valid, self.training = {}, None, True
 
 
 def patch(template, inputs):
@@ -68,6 +71,11 @@ def _dropout_forward(name, inputs):
 
 def _batch_norm_forward(layer, inputs):
     def forward(x):
+        if not inputs.training:  # as in eval mode
+            return F.batch_norm(
+                x, layer.running_mean, layer.running_var, layer.weight,
+                layer.bias, False, 0.0, layer.eps,
+            )  # fmt: skip
         valid = inputs.valid
         if valid is None:  # no rows given: PyTorch's own forward
             return type(layer).forward(layer, x)
@@ -146,6 +154,12 @@ class Steps:
                 s += n
             self.epoch_starts.append(starts)
         self.generators = [torch.Generator(device) for _ in seeds]
+
+    def reorder(self, order):
+        """Put model ``order[i]``'s seed and generator at position ``i`` (the
+        caller reorders :attr:`sizes`, which it shares)."""
+        for name in ("seeds", "epoch_starts", "generators"):
+            setattr(self, name, [getattr(self, name)[m] for m in order])
 
     def valid(self, step, n):
         """``(n, width)``: 1 for the real rows of each model's batch (None

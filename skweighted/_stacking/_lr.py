@@ -1,22 +1,35 @@
 """skorch's ``LRScheduler`` in a stack: each model on its own schedule.
 
 A schedule depends on nothing a fit learns (except ``ReduceLROnPlateau``,
-which reads a score): the settings it gives the optimizer at each step
-follow from the policy, its arguments, the optimizer's settings and the
-number of steps per epoch. So the recording pass runs the policy on an
-optimizer of the fit's class over one dummy parameter, exactly as skorch's
-callback runs it (built at ``on_train_begin`` with ``last_epoch=-1``,
-stepped at each epoch's or batch's end), and keeps, per step, the settings
-the policy touches (``lr``; ``betas`` or ``momentum`` for a one-cycle
-policy). The stacked optimizer takes each model's settings of the step (see
+which reads a score, see :class:`Plateaus`): the settings it gives the
+optimizer at each step follow from the policy, its arguments, the
+optimizer's settings and the number of steps per epoch. So the recording
+pass runs the policy on an optimizer of the fit's class over one dummy
+parameter, exactly as skorch's callback runs it (built at
+``on_train_begin`` with ``last_epoch=-1``, stepped at each epoch's or
+batch's end), and keeps, per step, the settings the policy touches (``lr``;
+``betas`` or ``momentum`` for a one-cycle policy). The stacked optimizer
+takes each model's settings of the step (see
 :class:`~skweighted._stacking._optim.StackedOptimizer`); write-back replays
 the callback's events, so the net's optimizer, the callback and ``history``
 (``event_lr``) end as after the separate fit.
+
+``ReduceLROnPlateau`` steps at the end of each of a model's epochs on the
+score it monitors, as skorch's callback does: ``train_loss`` (the epoch's
+batch losses averaged by batch size) or ``valid_loss`` (the validation loss
+of early stopping in the stack, :mod:`._early`). :class:`Plateaus` runs
+torch's own scheduler per model over a dummy optimizer and gives the stacked
+optimizer the learning rate it sets; write-back replays the callback on the
+same scores, so the net's scheduler and optimizer end as after the separate
+fit.
 """
 
+import numpy as np
 import torch
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from ._schedule import epoch_ends
 
 #: The optimizer settings a schedule may change from step to step.
 SCHEDULED = ("lr", "betas", "momentum")
@@ -28,8 +41,22 @@ def _callbacks(net):
     return [cb[1] if isinstance(cb, tuple) else cb for cb in net.callbacks]
 
 
-def reason(net):
-    """Why the callbacks of ``net`` keep it out of a stack (None: they do not)."""
+#: The scores a stacked ``ReduceLROnPlateau`` can monitor.
+MONITORS = ("train_loss", "valid_loss")
+
+
+def _policy(cb):
+    return cb._get_policy_cls() if isinstance(cb.policy, str) else cb.policy
+
+
+def _plateau(cb):
+    return _policy(cb) is ReduceLROnPlateau
+
+
+def reason(net, validated=False):
+    """Why the callbacks of ``net`` keep it out of a stack (None: they do
+    not); ``validated``: whether the stack scores its validation loss (early
+    stopping)."""
     callbacks = _callbacks(net)
     others = [type(cb).__name__ for cb in callbacks if type(cb) is not LRScheduler]
     if others:
@@ -37,12 +64,25 @@ def reason(net):
     if len(callbacks) > 1:
         return "several LRScheduler callbacks need a separate net"
     for cb in callbacks:
-        policy = cb._get_policy_cls() if isinstance(cb.policy, str) else cb.policy
-        if policy is ReduceLROnPlateau or isinstance(policy, ReduceLROnPlateau):
-            return "LRScheduler(ReduceLROnPlateau) reads a score: a separate net"
         if cb.step_every not in ("epoch", "batch"):
             return f"LRScheduler(step_every={cb.step_every!r}) needs a separate net"
+        if not _plateau(cb):
+            continue
+        monitors = MONITORS if validated else MONITORS[:1]
+        if cb.step_every != "epoch" or cb.monitor not in monitors:
+            return (
+                f"LRScheduler(ReduceLROnPlateau, monitor={cb.monitor!r}, "
+                f"step_every={cb.step_every!r}): a stack steps it at each epoch's "
+                f"end on {' or '.join(map(repr, monitors))} only"
+            )
     return None
+
+
+def plateau(net):
+    """``(monitor, kwargs)`` of ``net``'s ``ReduceLROnPlateau`` schedule
+    (None without one)."""
+    callbacks = [cb for cb in _callbacks(net) if _plateau(cb)]
+    return (callbacks[0].monitor, dict(callbacks[0].kwargs)) if callbacks else None
 
 
 def schedule(net, optimizer_kwargs, steps):
@@ -50,12 +90,12 @@ def schedule(net, optimizer_kwargs, steps):
     ``LRScheduler`` gives the optimizer (None without one); ``steps``: the
     number of steps of each epoch."""
     callbacks = _callbacks(net)
-    if not callbacks:
+    if not callbacks or _plateau(callbacks[0]):
         return None
     cb = callbacks[0]
     dummy = torch.zeros(1, requires_grad=True)
     opt = net.optimizer([dummy], **optimizer_kwargs)
-    policy = cb._get_policy_cls() if isinstance(cb.policy, str) else cb.policy
+    policy = _policy(cb)
     kwargs = cb.kwargs
     kwargs.setdefault("last_epoch", -1)  # as on_train_begin of a cold fit
     policy = policy(opt, **kwargs)
@@ -81,3 +121,55 @@ def batch_listeners(net):
         for _, cb in getattr(net, "callbacks_", [])
         if isinstance(cb, LRScheduler) and cb.step_every == "batch"
     ]
+
+
+class Plateaus:
+    """Each model's ``ReduceLROnPlateau`` (the jobs with a ``plateau``),
+    stepped at the end of each of its epochs.
+
+    Parameters
+    ----------
+    jobs : list of StackJob
+        In stack order.
+    steps : list of list of int
+        Per model, the steps of each of its epochs.
+    optimizer : type
+        The stack's optimizer class.
+    """
+
+    def __init__(self, jobs, steps, optimizer):
+        self.policies = {}  # model -> (its scheduler, the score it monitors)
+        for m, job in enumerate(jobs):
+            if job.plateau is not None:
+                monitor, kwargs = job.plateau
+                dummy = torch.zeros(1, requires_grad=True)
+                opt = optimizer([dummy], **job.optimizer_kwargs)
+                self.policies[m] = (ReduceLROnPlateau(opt, **kwargs), monitor)
+        self.ends, self.last_step = epoch_ends(steps, self.policies)
+
+    def after_step(self, step, losses, sizes, early, opt):
+        """Step the schedulers of the models whose epoch ended at global
+        ``step`` and give ``opt`` the learning rates they set."""
+        for m, e in self.ends.get(step, ()):
+            if early is not None and m in early.stopped:
+                continue  # trains no more
+            scheduler, monitor = self.policies[m]
+            if monitor == "valid_loss":
+                score = early.losses[m][e]
+            else:  # skorch's train_loss: batch losses averaged by batch size
+                first = self.last_step[m][e - 1] + 1 if e else 0
+                score = np.average(
+                    losses[m, first : step + 1].tolist(),
+                    weights=sizes[m, first : step + 1].tolist(),
+                )
+            scheduler.step(score)
+            opt.set_lr(m, scheduler.optimizer.param_groups[0]["lr"])
+
+    def reorder(self, order):
+        """Follow the stack's new order (see :meth:`._early.EarlyStops.reorder`)."""
+        new = {old: i for i, old in enumerate(order)}
+        self.policies = {new[m]: v for m, v in self.policies.items()}
+        self.last_step = {new[m]: v for m, v in self.last_step.items()}
+        self.ends = {
+            s: [(new[m], e) for m, e in pairs] for s, pairs in self.ends.items()
+        }

@@ -78,6 +78,29 @@ class StackedModel:
     def n_models(self):
         return self.flat.shape[0]
 
+    def reorder(self, order):
+        """Put the model at position ``order[i]`` at position ``i``: its
+        parameters, buffers, criterion and step inputs. In place, so views
+        of :attr:`flat` (and the optimizer's) stay valid."""
+        index = torch.as_tensor(order, device=self.flat.device)
+        with torch.no_grad():
+            for t in (self.flat, *self._buffers.values()):
+                t.copy_(t.index_select(0, index.to(t.device)))
+        self.criterion.reorder(index)
+        if self.steps is not None:
+            self.steps.reorder(order)
+
+    def snapshot(self, m):
+        """A copy of model ``m``'s parameters and buffers (a BatchNorm's
+        running statistics), for :meth:`restore`."""
+        return [t[m].clone() for t in (self.flat, *self._buffers.values())]
+
+    def restore(self, m, snapshot):
+        """Give model ``m`` the parameters and buffers of ``snapshot``."""
+        with torch.no_grad():
+            for t, saved in zip((self.flat, *self._buffers.values()), snapshot):
+                t[m] = saved
+
     def views(self, flat=None):
         """Name -> stacked parameter ``(n, *shape)``, views into ``flat``."""
         flat = self.flat if flat is None else flat
@@ -117,12 +140,13 @@ class StackedModel:
             raise ValueError(f"parameter {unused[0]!r} is not used by forward")
         return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
-    def logits(self, X, params=None, step=None, models=None):
+    def logits(self, X, params=None, step=None, models=None, training=True):
         """Logits ``(n, B, K)`` of the models of ``params`` (default: all);
         ``step``: the stack's step, whose rows and dropout noise
         :attr:`steps` gives (None: PyTorch's own layers, no dropout);
         ``models`` (an index tensor) says which models of the stack they are,
-        when not the first ``n``."""
+        when not the first ``n``; ``training=False``: as in eval mode (no
+        dropout, BatchNorm on its running statistics)."""
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
@@ -137,11 +161,11 @@ class StackedModel:
             if valid is not None:
                 drawn[_layers.VALID] = valid
         if self._conv is not None:
-            return self._conv(params, buffers, X, drawn)
+            return self._conv(params, buffers, X, drawn, training)
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
-            inputs = _layers.StepInputs()
+            self._inputs = inputs = _layers.StepInputs()
             _layers.patch(base, inputs)
 
             def one(params, buffers, x, step):
@@ -149,6 +173,7 @@ class StackedModel:
                 return torch.func.functional_call(base, (params, buffers), (x,))
 
             self._vmapped = torch.func.vmap(one, randomness="different")
+        self._inputs.training = training
         return self._vmapped(params, buffers, X, drawn)
 
     def state_dicts(self):

@@ -100,7 +100,7 @@ class StackedOptimizer:
         self.keys = [
             (tuple(sorted(s.items(), key=str)), repr(schedule))
             for s, schedule in zip(per_model, self.schedules)
-        ]
+        ]  # models with the same key and step count are updated together
         self.steps = [0] * len(per_model)
         self.momentum = None  # SGD: created by the first step, as torch does
         if not self.sgd:
@@ -122,6 +122,27 @@ class StackedOptimizer:
                 self._update(self.per_model[a], a, b, grad[a:b])
                 for m in range(a, b):
                     self.steps[m] += 1
+
+    def reorder(self, order):
+        """Put the model at position ``order[i]`` at position ``i``: its
+        settings, schedule, step count and state (the parameters are the
+        model's, reordered by :meth:`StackedModel.reorder`)."""
+        for name in ("per_model", "schedules", "keys", "steps"):
+            setattr(self, name, [getattr(self, name)[m] for m in order])
+        index = torch.as_tensor(order, device=self.params.device)
+        for name in ("exp_avg", "exp_avg_sq", "max_sq", "momentum"):
+            state = getattr(self, name, None)
+            if state is not None:
+                setattr(self, name, state.index_select(0, index))
+        self._runs = {}
+
+    def set_lr(self, m, lr):
+        """Model ``m`` steps with learning rate ``lr`` from now on."""
+        if lr != self.per_model[m]["lr"]:
+            self.per_model[m] = {**self.per_model[m], "lr": lr}
+            key = tuple(sorted(self.per_model[m].items(), key=str))
+            self.keys[m] = (key, self.keys[m][1])
+            self._runs = {}
 
     def _blocks(self, n):
         """``[a, b)`` ranges of the first ``n`` models: same settings, same

@@ -7,7 +7,9 @@ models are independent, so a stack need not keep their epochs aligned: at
 global step ``s`` every model takes *its own* step ``s``, whatever epoch that
 falls in. A model takes as many steps as its separate fit, and the models
 with the most steps are put first, so the models still training at any step
-are a prefix of the stack: the others cost nothing.
+are a prefix of the stack: the others cost nothing. A model that stops
+early is retired (:meth:`PackedSchedule.retire`): it moves behind the models
+still training, and costs nothing from then on either.
 
 The batches are laid out a window of steps at a time (:meth:`window`), from
 the models' orders themselves: a stack holds no copy of every step's rows.
@@ -16,6 +18,7 @@ steps after a model's last, hold row ``-1`` (weight 0).
 """
 
 import bisect
+from collections import defaultdict
 from itertools import accumulate
 
 import torch
@@ -63,16 +66,39 @@ class PackedSchedule:
         """How many models (a prefix) take step ``s``."""
         return sum(total > s for total in self.totals)
 
+    def window_end(self, start, width):
+        """The end of the window of at most ``width`` steps from ``start``
+        over which the same models train."""
+        ends = [t for t in self.totals if t > start]
+        return min([start + width, *ends])
+
     def segments(self, width):
         """``(start, stop, n_active)``: runs of at most ``width`` steps over
         which the same models train."""
         out, start = [], 0
-        for stop in sorted({t for t in self.totals if t}):
-            active = self.n_active(stop - 1)
-            for a in range(start, stop, width):
-                out.append((a, min(a + width, stop), active))
+        while start < self.n_steps:
+            stop = self.window_end(start, width)
+            out.append((start, stop, self.n_active(start)))
             start = stop
         return out
+
+    def retire(self, models, step):
+        """The models at positions ``models`` take no step from ``step`` on.
+
+        Returns
+        -------
+        order : list of int
+            The new order of the models (position ``i`` now holds the model
+            that was at ``order[i]``): those still training first, in their
+            order, so that they stay a prefix. Apply it to everything else
+            held per model.
+        """
+        totals = [min(t, step) if m in models else t for m, t in enumerate(self.totals)]
+        order = sorted(range(len(totals)), key=lambda m: -totals[m])  # stable
+        for name in ("orders", "batch_sizes", "offsets", "steps", "_starts"):
+            setattr(self, name, [getattr(self, name)[m] for m in order])
+        self.totals = [totals[m] for m in order]
+        return order
 
     def window(self, start, stop, n):
         """The batches of steps ``start:stop`` of the first ``n`` models.
@@ -103,6 +129,24 @@ class PackedSchedule:
                     s += j1 - j0
                 e += 1
         return rows, epoch
+
+
+def epoch_ends(steps, models):
+    """Where the epochs of ``models`` (positions in the stack) end.
+
+    Returns
+    -------
+    ends : dict
+        Global step -> ``[(model, epoch)]`` of the epochs that end at it.
+    last_step : dict
+        Model -> the last global step of each of its epochs.
+    """
+    ends, last_step = defaultdict(list), {}
+    for m in models:
+        last_step[m] = list(accumulate(steps[m], initial=-1))[1:]
+        for e, s in enumerate(last_step[m]):
+            ends[s].append((m, e))
+    return ends, last_step
 
 
 def step_counts(orders, batch_size):

@@ -285,6 +285,7 @@ class Session:
             )
             early = dict(
                 valid=torch.as_tensor(validation.valid),
+                scoring=validation.scoring,
                 n_iter_no_change=validation.n_iter_no_change,
                 tol=validation.tol,
                 eval_batch_size=eval_size,
@@ -317,6 +318,7 @@ class Session:
                 [-(-len(o) // batch_size) for o in orders],
             ),
             seed=plan.seed,
+            plateau=_lr.plateau(net),
             **early,
         )
         shapes = tuple((n, tuple(p.shape)) for n, p in net.module_.named_parameters())

@@ -43,6 +43,9 @@ def _record_history(net, result):
 def _replay(net, result, listeners):
     valid = result.valid_losses
     net.notify("on_train_begin", X=None, y=None)
+    stopper = getattr(net, "stopper_", None)
+    if stopper and result.valid_scores is not None:  # the stack scored them
+        stopper.replay(result.valid_scores)
     for e, (losses, sizes, duration) in enumerate(
         zip(result.batch_losses, result.batch_sizes, result.epoch_durations)
     ):

@@ -181,6 +181,16 @@ def proba_function(criterion):
     return lambda logits: torch.softmax(logits, dim=-1)
 
 
+def decide(criterion, proba):
+    """Class indices (multi-label: the indicator matrix) for probabilities:
+    ``criterion``'s ``decision`` rule (least expected cost, ...) when it has
+    one, else the most probable class."""
+    decision = getattr(criterion, "decision", None)
+    if decision is None:
+        return np.argmax(proba, axis=1)
+    return np.asarray(decision(proba))
+
+
 def _two_column_sigmoid(logits):
     z = logits.reshape(-1)
     return torch.stack([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
