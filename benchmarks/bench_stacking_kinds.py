@@ -20,7 +20,12 @@ Rows:
   images, class_weight x lr;
 - ``dict inputs``: a dict ``X`` (float features ``(N, 5)`` and int64 token
   ids ``(N, 12)``) into a module whose ``forward`` takes them by name,
-  class_weight x lr.
+  class_weight x lr;
+- ``cnn 28x28``: the default CNN on the digits upsampled to ``(N, 1, 28,
+  28)`` (bilinear), class_weight x lr;
+- ``deep cnn 28x28``: a user module of two ``Conv2d(bias=False) ->
+  BatchNorm2d -> ReLU -> MaxPool2d`` blocks and a Linear output layer
+  (:class:`DeepCNN`), on the same 28 x 28 images, class_weight x lr.
 
 Run ``python benchmarks/bench_stacking_kinds.py`` (a few minutes on 2 cores;
 ``--quick`` for a smoke run); ``--markdown FILE`` replaces this benchmark's
@@ -30,6 +35,7 @@ section of FILE (between its markers) with the report.
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -91,6 +97,34 @@ class NumAndTokens(nn.Module):
         return self.out(torch.relu(h))
 
 
+class DeepCNN(nn.Module):
+    """Two ``Conv2d(bias=False) -> BatchNorm2d -> ReLU -> MaxPool2d`` blocks,
+    then ``Flatten -> Linear``, for 1 x 28 x 28 images."""
+
+    def __init__(self, n_classes, channels=(16, 32)):
+        super().__init__()
+        blocks, c = [], 1
+        for out in channels:  # no bias before BatchNorm: it has one
+            blocks += [nn.Conv2d(c, out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]  # fmt: skip
+            c = out
+        side = 28 // 2 ** len(channels)
+        self.net = nn.Sequential(
+            *blocks, nn.Flatten(), nn.Linear(c * side * side, n_classes)
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def _digits_28(images):
+    """The 8 x 8 digit images upsampled (bilinear) to 28 x 28."""
+    big = torch.nn.functional.interpolate(
+        torch.from_numpy(images), size=(28, 28), mode="bilinear", align_corners=False
+    )
+    return big.numpy()
+
+
 def _rows(quick):
     from skorch.callbacks import LRScheduler
     from skorch.helper import SliceDict
@@ -127,6 +161,7 @@ def _rows(quick):
         images, y_dig = images[:600], digits.target[:600]
     else:
         y_dig = digits.target
+    images_28 = _digits_28(images)
     return [
         (
             "dropout+batchnorm",
@@ -173,6 +208,14 @@ def _rows(quick):
             {**cw, "lr": [0.01, 0.03]},
             mixed,
             y_mixed,
+        ),
+        ("cnn 28x28", Net(**common), {**cw, "lr": [0.01, 0.03]}, images_28, y_dig),
+        (
+            "deep cnn 28x28",
+            Net(DeepCNN, **common),
+            {**cw, "lr": [0.01, 0.03]},
+            images_28,
+            y_dig,
         ),
     ]
 
@@ -250,7 +293,7 @@ def main(argv=None):
     results = bench(args.quick, args.repeats, args.rows)
     report = markdown(
         results,
-        "python " + " ".join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),
+        "python " + shlex.join(["benchmarks/bench_stacking_kinds.py", *sys.argv[1:]]),
     )
     print(report)
     if args.markdown:

@@ -327,6 +327,25 @@ class _DropoutBatchNorm(torch.nn.Module):
         return self.out(self.body(X))
 
 
+class _ConvBatchNorm(torch.nn.Module):
+    """Conv2d -> BatchNorm2d -> ReLU -> Dropout2d -> Flatten -> Linear on
+    1 x 2 x 3 images: the stack runs it as grouped convolutions."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.Dropout2d(0.2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(24, n_classes),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -337,6 +356,7 @@ class _DropoutBatchNorm(torch.nn.Module):
         {"resampler": RandomOverSampler(random_state=0), "sampler": "balanced"},
         # validated as in eval mode: no dropout, BatchNorm's running statistics
         {"module": _DropoutBatchNorm, "class_weight": "balanced"},
+        {"module": _ConvBatchNorm, "class_weight": "balanced"},  # X as images
         # each model's criterion scores its validation rows: its own buffers
         # (a logit-adjusted loss's class counts, fold by fold), "mean"
         {"criterion": LogitAdjustedLoss, "criterion__normalization": "mean"},
@@ -352,6 +372,8 @@ def test_stacked_early_stopping_equals_separate_fits(three, extra):
     from skweighted.model_selection import cross_validate
 
     X, y = three
+    if extra.get("module") is _ConvBatchNorm:
+        X = X.reshape(len(X), 1, 2, 3)
     clf = WeightedNeuralNetClassifier(**{**ES, **extra})
     kwargs = dict(cv=3, return_estimator=True)
     stacked = cross_validate(clf, X, y, **kwargs, return_stacking=True)

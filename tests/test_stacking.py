@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import NumAndTokens, dict_inputs
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline
@@ -530,6 +531,24 @@ def test_a_record_holds_how_its_row_orders_are_drawn_not_their_rows(data):
     assert torch.equal(unseeded[3], unseeded[3])
 
 
+def test_a_cnn_stack_on_a_cpu_is_chunked_by_its_largest_activation():
+    """A chunk's largest activation stays under CPU_CONV_ACTIVATION (two
+    models at least), whatever the memory budget allows."""
+    from skweighted._stacking import _memory
+
+    def jobs(side, n):
+        module = CNN((1, side, side), 3)  # the first convolution: 16 channels
+        return [StackJob(module, [torch.arange(10)], 64, {"lr": 0.01}, None)] * n
+
+    roomy = 1 << 40
+    per_model = 16 * 8 * 8 * 64 * 4  # one batch of the first layer's output
+    assert _memory.CPU_CONV_ACTIVATION // per_model == 8
+    assert plan_chunks(jobs(8, 12), torch.zeros(10, 1, 8, 8), "cpu", roomy) == [6, 6]
+    big = torch.zeros(10, 1, 28, 28)
+    assert plan_chunks(jobs(28, 5), big, "cpu", roomy) == [2, 2, 1]
+    assert plan_chunks(_jobs(5, 10), torch.zeros(10, 4), "cpu", roomy) == [5]  # MLP
+
+
 @pytest.mark.parametrize(
     "mlp",
     [
@@ -548,16 +567,14 @@ def test_vmap_path_equals_the_batched_matmul_path(monkeypatch, mlp):
     X, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
     jobs = _jobs(3, 30, **mlp)
     assert _model._is_plain_mlp(jobs[0].module)
-    _same_as_through_vmap(monkeypatch, "_is_plain_mlp", jobs, X, y)
+    _same_as_through_vmap(monkeypatch, _model, "_is_plain_mlp", jobs, X, y)
 
 
-def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
+def _same_as_through_vmap(monkeypatch, where, kernel, jobs, X, y):
     """The stack of ``jobs`` trains the same with its kernel (``kernel``:
-    the function of _model that picks it) as through vmap."""
-    from skweighted._stacking import _model
-
+    the function of module ``where`` that picks it) as through vmap."""
     fast = train_stack(jobs, X, y)
-    monkeypatch.setattr(_model, kernel, lambda module: False)
+    monkeypatch.setattr(where, kernel, lambda module: None)
     generic = train_stack(jobs, X, y)
     for a, b in zip(fast, generic):
         for name in a.state_dict:
@@ -567,7 +584,7 @@ def _same_as_through_vmap(monkeypatch, kernel, jobs, X, y):
 def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
     """The built-in CNN runs its models side by side on the channel axis
     (grouped convolutions); the same steps as vmap over the module."""
-    from skweighted._stacking import _model
+    from skweighted._stacking import _conv
 
     g = torch.Generator().manual_seed(3)
     X = torch.randn(30, 1, 6, 6, generator=g)
@@ -578,8 +595,8 @@ def test_the_grouped_cnn_path_equals_the_vmap_path(monkeypatch):
         module = CNN((1, 6, 6), 3, channels=(3, 4), hidden_units=(5,))
         orders = [torch.randperm(30 - 2 * m, generator=g) for _ in range(2)]
         jobs.append(StackJob(module, orders, 8, {"lr": 0.01}, torch.rand(3) + 0.5))
-    assert _model._is_plain_cnn(jobs[0].module)
-    _same_as_through_vmap(monkeypatch, "_is_plain_cnn", jobs, X, y)
+    assert _conv.chain(jobs[0].module) is not None
+    _same_as_through_vmap(monkeypatch, _conv, "chain", jobs, X, y)
 
 
 def test_the_mlp_kernel_reuses_its_large_tensors_from_step_to_step():
@@ -679,6 +696,47 @@ class _NormedCNN(nn.Module):
         return self.out(self.body(X))
 
 
+class _TwoBlockCNN(nn.Module):
+    """Two Conv(bias=False) -> BatchNorm2d -> ReLU -> MaxPool blocks, then
+    Flatten -> Linear, on 1 x 4 x 4 images (the benchmark's deep CNN)."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4, n_classes),
+        )  # fmt: skip
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class _FunctionalCNN(nn.Module):
+    """A forward written with functions between the layers: F.relu,
+    ``x.view(x.size(0), -1)``; a grouped convolution, cumulative BatchNorm
+    statistics, BatchNorm1d and dropout in the head."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding="same")
+        self.pool = nn.AvgPool2d(2)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, groups=2, bias=False)
+        self.norm2 = nn.BatchNorm2d(4, momentum=None)
+        self.fc = nn.Linear(16, 6, bias=False)
+        self.norm = nn.BatchNorm1d(6)
+        self.drop = nn.Dropout(0.2)
+        self.out = nn.Linear(6, n_classes)
+
+    def forward(self, X):
+        x = self.pool(F.relu(self.conv1(X)))
+        x = F.relu(self.norm2(self.conv2(x)))  # else norm2.bias feeds self.norm
+        x = x.view(x.size(0), -1)
+        return self.out(self.drop(torch.relu(self.norm(self.fc(x)))))
+
+
 LAYERS = {
     "mlp dropout": dict(module__dropout=0.3),
     "batchnorm+dropout": dict(module=_Normed),
@@ -686,6 +744,14 @@ LAYERS = {
     "layernorm+dropout": dict(module=_Normed, module__norm="layer"),
     "groupnorm": dict(module=_Normed, module__norm="group", module__p=0.0),
     "cnn batchnorm2d+dropout2d": dict(module=_NormedCNN),
+    "cnn two blocks batchnorm2d": dict(module=_TwoBlockCNN),
+    "cnn functional forward": dict(module=_FunctionalCNN),
+    "cnn built-in dropout": dict(
+        module=CNN,
+        module__channels=(2, 3),
+        module__hidden_units=(4,),
+        module__dropout=0.3,
+    ),  # fmt: skip
 }
 
 
@@ -726,6 +792,80 @@ def test_dropout_and_normalisation_layers_stack(data, name):
             torch.testing.assert_close(
                 got.net_.module_.state_dict()[key], value, atol=TOL, rtol=0
             )
+
+
+class _ResidualCNN(nn.Module):
+    """A convolution with a skip connection: not a chain, so vmap runs it."""
+
+    def __init__(self, n_classes, input_shape):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 3, padding=1)
+        self.out = nn.Linear(16 * input_shape[1] * input_shape[2], n_classes)
+
+    def forward(self, X):
+        return self.out((X + self.conv(X)).flatten(1))
+
+
+class _ReflectCNN(nn.Module):
+    def __init__(self, n_classes):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten(),
+            nn.Linear(32, n_classes),
+        )  # fmt: skip
+
+    def forward(self, X):
+        return self.net(X)
+
+
+@pytest.mark.parametrize(
+    "module, grouped",
+    [
+        (lambda: CNN((1, 8, 8), 3, dropout=0.2), True),
+        (lambda: _TwoBlockCNN(3), True),
+        (lambda: _FunctionalCNN(3), True),
+        (lambda: _NormedCNN(3), True),
+        (lambda: _ResidualCNN(3, (1, 4, 4)), False),  # not a chain
+        (lambda: _ReflectCNN(3), False),  # F.conv2d pads with zeros only
+        (lambda: MLP(4, 3), False),  # no convolution
+    ],
+    ids=["built-in", "two blocks", "functional", "dropout2d", "residual",
+         "reflect padding", "mlp"],
+)  # fmt: skip
+def test_which_networks_stack_as_grouped_convolutions(module, grouped):
+    from skweighted._stacking import _conv
+
+    assert (_conv.chain(module()) is not None) is grouped
+
+
+def test_a_cnn_only_vmap_runs_stacks_where_that_is_faster(data):
+    """On a CPU, vmap over convolutions loses to separate fits once a batch's
+    largest activation passes VMAP_CONV_BYTES: such fits train separately,
+    with their reason; smaller ones stack, equal to their separate fits."""
+    from skweighted._stacking._eligibility import VMAP_CONV_BYTES
+
+    X, y = data
+    base = {k: v for k, v in BASE.items() if k != "module__hidden_units"}
+    small = np.repeat(X, 4, axis=1)[:, :16].reshape(len(X), 1, 4, 4)
+    big = np.repeat(small, 4, axis=2).repeat(4, axis=3)  # 16 x 16
+    assert 16 * 16 * 16 * 64 * 4 > VMAP_CONV_BYTES  # a batch of 64 at 16 x 16
+    cases = [
+        (WeightedNeuralNetClassifier(_ResidualCNN, **{**base, **v}), X_, y)
+        for X_, v in [
+            (small, {}),
+            (small, {"class_weight": "balanced"}),
+            (big, {"batch_size": 64}),
+        ]
+    ]
+    fitted, separate, session = _record_train_replay(cases)
+    report = session.report()
+    assert report["n_stacked"] == 2, report
+    assert len(report["separate"]) == 1
+    assert "trains slower than separate fits on a CPU" in report["separate"][0]
+    for (_, X_, _), got, want in zip(cases[:2], fitted, separate):
+        np.testing.assert_allclose(
+            got.predict_proba(X_), want.predict_proba(X_), atol=TOL
+        )
 
 
 def test_dropout_draws_from_the_fit_s_own_generator(data):

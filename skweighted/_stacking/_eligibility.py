@@ -7,7 +7,10 @@ cross-entropy, fixed or deferred class weights, ``sample_weight``, any row
 order (shuffling, samplers, folds, resampled data), early stopping on the
 validation loss (each model its own rows, patience and best weights),
 Adam/AdamW/SGD with per-model settings, a module that ``torch.func.vmap``
-runs and that holds no batch statistics.
+runs (dropout and BatchNorm included), or a convolutional network of the
+layers grouped convolutions run (:mod:`._conv`); on a CPU, a convolutional
+network that only vmap runs stacks only where that is faster than its
+separate fits (:data:`VMAP_CONV_BYTES`).
 """
 
 import copy
@@ -17,12 +20,18 @@ from torch import nn
 
 from .._dropout import OWN_GENERATOR
 from .._net import _STOCHASTIC_LAYERS
-from . import _layers, _lr, _rows
+from . import _conv, _layers, _lr, _memory, _rows
 from ._criteria import reason as criterion_reason
 from ._model import StackedModel, _is_plain_mlp
 from ._optim import settings
 
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
+#: On a CPU, ``torch.func.vmap`` over a network with ``Conv2d`` layers is
+#: slower than its separate fits once one model's largest activation (one
+#: batch) passes this many bytes: 1.4x faster at 256 KiB (8 x 8 images),
+#: 0.7x at 1 MiB (16 x 16), 0.6x at 3 MiB (28 x 28), 16 and 32 channels,
+#: batch 64 (``benchmarks/bench_stacking_conv.py``).
+VMAP_CONV_BYTES = 512 << 10
 
 
 def optimizer_kwargs(net):
@@ -162,7 +171,31 @@ def _module(net, plan, X):
         model.loss_and_grad(x, labels, c)
     except Exception as exc:
         return f"torch.func.vmap rejects the module ({type(exc).__name__}: {exc})"
-    return None
+    sample = _rows.each(x, lambda t: t[0])  # one model's two rows
+    return _slow_vmap_convolutions(net, sample, _rows.n_rows(X), keyed)
+
+
+def _slow_vmap_convolutions(net, x, n_rows, keyed=False):
+    """A convolutional network the grouped path does not run, whose stack
+    would train slower than its separate fits (:data:`VMAP_CONV_BYTES`)."""
+    module = net.module_
+    if torch.device(net.device).type != "cpu" or not any(
+        type(m) is nn.Conv2d for m in module.modules()
+    ):
+        return None
+    if not keyed and _conv.chain(module) is not None:
+        return None  # grouped convolutions (a dict X goes through vmap)
+    rows = n_rows if net.batch_size in (None, -1) else min(net.batch_size, n_rows)
+    _, largest = _memory.activation_bytes(module, x, rows)
+    if largest <= VMAP_CONV_BYTES:
+        return None
+    return (
+        f"{type(module).__name__}: its forward is not a chain of the layers "
+        "grouped convolutions stack (Conv2d, BatchNorm2d, pooling, activations, "
+        "dropout, one flatten, Linear), and torch.func.vmap over convolutions "
+        f"with {largest >> 10} KiB of activations per batch trains slower than "
+        "separate fits on a CPU"
+    )
 
 
 def _probe_rows(a, device):

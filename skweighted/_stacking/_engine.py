@@ -227,18 +227,19 @@ def _tensor(a, dtype):
 
 def stack_bytes(jobs, X):
     """Estimated bytes of one chunk holding all ``jobs``."""
-    return sum(_model_bytes(jobs, X))
+    return sum(_model_bytes(jobs, X)[0])
 
 
 def _model_bytes(jobs, X):
-    """Estimated bytes each of ``jobs`` adds to a stack of them all."""
+    """Estimated bytes each of ``jobs`` adds to a stack of them all, and the
+    bytes of one model's largest activation."""
     module = jobs[0].module
     n_params = sum(p.numel() for p in module.parameters())
     width = max(j.batch_size for j in jobs)
     device = next(module.parameters()).device  # where the recorded net put it
     sample = _rows.each(X, lambda a: _tensor(a[:2], None).to(device))  # ints stay
-    activation = _memory.activation_bytes(module, sample, width)
-    return [
+    activation, largest = _memory.activation_bytes(module, sample, width)
+    per_model = [
         _memory.bytes_per_model(
             n_params,
             activation,
@@ -249,16 +250,22 @@ def _model_bytes(jobs, X):
         )
         for j in jobs
     ]
+    return per_model, largest
 
 
 def plan_chunks(jobs, X, device, memory_budget=None, n_jobs=None):
     """The chunk sizes that keep the chunks training at once (one per worker
     of ``n_jobs``) under ``memory_budget`` bytes together, and give each
-    worker one at least (when there are enough jobs)."""
+    worker one at least (when there are enough jobs); on a CPU, a
+    convolutional network's chunks keep their largest activation under
+    :data:`_memory.CPU_CONV_ACTIVATION`."""
     budget = _memory.default_budget(device) if memory_budget is None else memory_budget
-    per_model = max(_model_bytes(jobs, X))
+    per_model, largest = _model_bytes(jobs, X)
+    cap = _memory.max_models(jobs[0].module, largest, device)
     workers = _workers(n_jobs)
-    return _memory.chunk_sizes(len(jobs), per_model, budget // workers, workers)
+    return _memory.chunk_sizes(
+        len(jobs), max(per_model), budget // workers, workers, max_per_chunk=cap
+    )
 
 
 def _workers(n_jobs):

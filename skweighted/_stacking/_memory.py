@@ -13,11 +13,18 @@ gradient and its flat copy, two optimizer moments), one batch of activations
 epoch of its row order being read, and a window of its batch schedule (the
 rows of each step, with their labels and weights). The activations are
 measured once on the real module with forward hooks.
+
+On a CPU, a stack of convolutional networks is also cut into chunks whose
+largest activation (one layer's output for all the chunk's models and one
+batch) stays under :data:`CPU_CONV_ACTIVATION`: beyond it, each step spends
+more in cache misses and in the page faults of fresh large allocations than
+stacking saves (``benchmarks/bench_stacking_conv.py``).
 """
 
 import dataclasses
 
 import torch
+from torch import nn
 
 from . import _rows
 
@@ -25,6 +32,10 @@ from . import _rows
 DEFAULT_CPU_BUDGET = 1 << 30  # 1 GiB
 #: Default budget on a GPU: this fraction of its free memory.
 GPU_FREE_FRACTION = 0.5
+#: On a CPU, a convolutional stack's largest activation per chunk, in bytes
+#: (but two models at least: one model alone trains as slowly as its
+#: separate fit). Measured with ``benchmarks/bench_stacking_conv.py``.
+CPU_CONV_ACTIVATION = 2 << 20  # 2 MiB
 _BYTES = 4  # float32
 
 
@@ -40,7 +51,16 @@ def default_budget(device):
 def activation_bytes(module, X, batch_size):
     """Bytes of the activations of one batch of ``batch_size`` rows of ``X``
     (a tensor, or a dict of them) through ``module`` (every submodule's
-    output, float32)."""
+    output, float32), and of the largest of them."""
+    sizes = _output_sizes(module, X)
+    inputs = [t[:2].numel() for t in _rows.arrays(X)]
+    per_row = (sum(sizes) + sum(inputs)) / 2
+    largest = max([*sizes, *inputs]) / 2
+    return int(per_row * batch_size * _BYTES), int(largest * batch_size * _BYTES)
+
+
+def _output_sizes(module, X):
+    """The number of values of each submodule's output on ``X``."""
     sizes = []
 
     def hook(_module, _inputs, output):
@@ -57,8 +77,7 @@ def activation_bytes(module, X, batch_size):
         module.train(training)
         for h in handles:
             h.remove()
-    per_row = (sum(sizes) / 2) + sum(t[:1].numel() for t in _rows.arrays(X))
-    return int(per_row * batch_size * _BYTES)
+    return sizes
 
 
 def bytes_per_model(n_params, activation, n_steps, width, window, epoch_rows=0):
@@ -123,14 +142,29 @@ def held_bytes(*objects):
     return total
 
 
-def chunk_sizes(n_models, per_model, budget, min_chunks=1):
-    """Split ``n_models`` into chunks of at most ``budget`` bytes, and into
-    ``min_chunks`` at least (when there are as many models).
+def max_models(module, largest, device):
+    """The most models of ``module`` one chunk holds whatever the budget
+    (None: no such limit): on a CPU, a convolutional network's chunks keep
+    their largest activation (``largest`` bytes per model) under
+    :data:`CPU_CONV_ACTIVATION`."""
+    if torch.device(device).type != "cpu" or not any(
+        isinstance(m, nn.modules.conv._ConvNd) for m in module.modules()
+    ):
+        return None
+    return max(2, CPU_CONV_ACTIVATION // max(largest, 1))
+
+
+def chunk_sizes(n_models, per_model, budget, min_chunks=1, max_per_chunk=None):
+    """Split ``n_models`` into chunks of at most ``budget`` bytes and
+    ``max_per_chunk`` models, and into ``min_chunks`` at least (when there
+    are as many models).
 
     At least one model per chunk, whatever its size; chunks as equal as
     possible.
     """
     per_chunk = max(1, int(budget // max(per_model, 1)))
+    if max_per_chunk is not None:
+        per_chunk = max(1, min(per_chunk, max_per_chunk))
     n_chunks = max(-(-n_models // per_chunk), min(min_chunks, n_models))
     base, extra = divmod(n_models, n_chunks)
     return [base + (i < extra) for i in range(n_chunks)]

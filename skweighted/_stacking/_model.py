@@ -10,6 +10,10 @@ its gradient, ``(n, P)``, in one of two ways:
   activations of :data:`_BACKWARD`): forward and backward written out as
   batched matrix products (``torch.baddbmm``), the activations' backward in
   place. Autograd costs more than the arithmetic of networks this small.
+- a convolutional network built from the layers :mod:`._conv` knows (the
+  built-in :class:`~skweighted.modules.CNN`, or a user's chain of Conv2d,
+  BatchNorm2d, pooling, activations, flatten and Linear layers): the models
+  side by side on the channel axis, grouped convolutions, with autograd;
 - any other module: ``torch.func.vmap`` over ``torch.func.functional_call``,
   with autograd.
 
@@ -23,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..modules import CNN, MLP, as_float
-from . import _layers
+from ..modules import MLP, as_float
+from . import _conv, _layers
 from ._criteria import StackedCriterion
 
 
@@ -70,7 +74,8 @@ class StackedModel:
         self._kernel = (
             _MLPKernel(first, names) if plain and _is_plain_mlp(first) else None
         )
-        self._conv = _GroupedCNN(first) if plain and _is_plain_cnn(first) else None
+        layers = _conv.chain(first) if plain and self._kernel is None else None
+        self._conv = None if layers is None else _conv.GroupedConvNet(layers)
         self._vmapped = None
         self._views = {}
         #: the rows and dropout noise of each step (:class:`_layers.Steps`)
@@ -152,8 +157,18 @@ class StackedModel:
         params = self.views() if params is None else params
         if self._kernel is not None:
             return self._kernel.forward(params, X)[-1]
+        n = next(iter(params.values())).shape[0]
+        buffers = {
+            k: v[:n] if models is None else v[models] for k, v in self._buffers.items()
+        }
+        drawn = {}  # the step's dropout noise by layer name, and its rows
+        if step is not None and self.steps is not None:
+            drawn = self.steps.noise(step, n)
+            valid = self.steps.valid(step, n)
+            if valid is not None:
+                drawn[_layers.VALID] = valid
         if self._conv is not None:
-            return self._conv(params, X)
+            return self._conv(params, buffers, X, drawn, training)
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
             base.train()
@@ -168,16 +183,6 @@ class StackedModel:
 
             self._vmapped = torch.func.vmap(one, randomness="different")
         self._inputs.training = training
-        n = next(iter(params.values())).shape[0]
-        buffers = {
-            k: v[:n] if models is None else v[models] for k, v in self._buffers.items()
-        }
-        drawn = {}  # the step's dropout noise by layer name, and its rows
-        if step is not None and self.steps is not None:
-            drawn = self.steps.noise(step, n)
-            valid = self.steps.valid(step, n)
-            if valid is not None:
-                drawn[_layers.VALID] = valid
         return self._vmapped(params, buffers, X, drawn)
 
     def state_dicts(self):
@@ -350,63 +355,3 @@ def _is_plain_mlp(module):
                 return False
             activated = True
     return seen_linear and not activated  # the logits come from a Linear
-
-
-class _GroupedCNN:
-    """The built-in CNN's forward for a stack: the models side by side on the
-    channel axis, each convolution one grouped convolution (``groups=n``),
-    pooling and ReLU per channel as they are, the head as batched matrix
-    products; autograd gives the gradient. ``vmap`` over the module spends
-    more around the convolutions than in them."""
-
-    def __init__(self, template):
-        self.features = list(template.features.named_children())
-        self.head = [
-            (f"head.{name}", layer)
-            for name, layer in template.head.named_children()
-            if not isinstance(layer, nn.Flatten | nn.Dropout)
-        ]
-
-    def __call__(self, params, X):
-        n, B = X.shape[:2]
-        x = as_float(X).transpose(0, 1).reshape(B, n * X.shape[2], *X.shape[3:])
-        for name, layer in self.features:
-            if isinstance(layer, nn.Conv2d):
-                w = params[f"features.{name}.weight"]
-                b = params.get(f"features.{name}.bias")
-                x = F.conv2d(
-                    x,
-                    w.reshape(-1, *w.shape[2:]),
-                    None if b is None else b.reshape(-1),
-                    layer.stride,
-                    layer.padding,
-                    layer.dilation,
-                    groups=n,
-                )
-            else:  # ReLU, MaxPool2d, AdaptiveAvgPool2d: channel by channel
-                x = layer(x)
-        h = x.reshape(B, n, -1).transpose(0, 1)  # (n, B, features)
-        for name, layer in self.head:
-            if isinstance(layer, nn.Linear):
-                W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
-                h = (
-                    torch.bmm(h, W.transpose(1, 2))
-                    if b is None
-                    else torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
-                )
-            else:
-                h = layer(h)
-        return h
-
-
-def _is_plain_cnn(module):
-    """The built-in CNN without dropout (dropout goes through ``vmap``)."""
-    if type(module) is not CNN:
-        return False
-    plain = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear,
-             nn.Flatten)  # fmt: skip
-    return all(
-        type(layer) in plain or (isinstance(layer, nn.Dropout) and layer.p == 0)
-        for part in (module.features, module.head)
-        for layer in part
-    )

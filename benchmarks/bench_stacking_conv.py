@@ -1,0 +1,177 @@
+"""How a stack of CNNs trains on a CPU: layout, chunk size and vmap, in one run.
+
+For each network shape, 12 models (batch 64, Adam, lr 0.01, 400 rows, 10
+classes, one epoch each unless ``--epochs``) train with the stacking engine
+(``train_stack``) in several ways, against 12 separate plain PyTorch loops
+(forward, cross-entropy, backward, Adam step: the least a separate fit
+costs, with none of skorch's work around it). Shapes:
+
+- ``default 8``, ``default 16``, ``default 28``: the built-in CNN on
+  ``1 x S x S`` images (16 and 32 channels, hidden layer of 64);
+- ``deep 28``: the ``DeepCNN`` of ``bench_stacking_kinds.py`` (two
+  ``Conv2d(bias=False) -> BatchNorm2d -> ReLU -> MaxPool2d`` blocks, then
+  ``Flatten -> Linear``) on ``1 x 28 x 28`` images.
+
+Ways (columns; each a ratio separate / stacked, above 1: stacking faster):
+
+- ``engine``: what the engine does (grouped convolutions on channels-last
+  input, chunks of at most ``_memory.CPU_CONV_ACTIVATION`` bytes of largest
+  activation, two models at least);
+- ``no channels-last``: the same on contiguous (NCHW) input;
+- ``chunks of K``: K models per chunk whatever their activations;
+- ``vmap``: ``torch.func.vmap`` over the module (the engine's chunks).
+
+Time is the process's CPU time (``time.process_time``), median of
+``--repeats``, the ways interleaved; on ``--threads 1`` (the default) the
+CPU time is the work done, least disturbed by other processes on a shared
+machine. The engine's rules were chosen from this benchmark.
+
+Run ``python benchmarks/bench_stacking_conv.py`` (a few minutes on 2 cores);
+``--quick`` for a smoke run (two shapes, one repeat); ``--markdown FILE``
+replaces this benchmark's section of FILE with the report.
+"""
+
+import argparse
+import copy
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sections import write_section
+from bench_stacking_kinds import DeepCNN
+
+N_MODELS, BATCH, ROWS, CLASSES = 12, 64, 400, 10
+CHUNKS = (2, 4, 6, 12)
+
+
+def _setup(shape, epochs):
+    from skweighted.modules import CNN
+
+    kind, side = shape.split()
+    side = int(side)
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(ROWS, 1, side, side, generator=g)
+    y = torch.randint(0, CLASSES, (ROWS,), generator=g)
+    modules = []
+    for m in range(N_MODELS):
+        torch.manual_seed(m)
+        modules.append(
+            DeepCNN(CLASSES) if kind == "deep" else CNN((1, side, side), CLASSES)
+        )
+    orders = [
+        [torch.randperm(ROWS, generator=g) for _ in range(epochs)]
+        for _ in range(N_MODELS)
+    ]
+    return X, y, modules, orders
+
+
+def _separate(X, y, modules, orders):
+    for module, model_orders in zip(modules, orders):
+        module = copy.deepcopy(module)
+        opt = torch.optim.Adam(module.parameters(), lr=0.01)
+        for order in model_orders:
+            for start in range(0, ROWS, BATCH):
+                rows = order[start : start + BATCH]
+                opt.zero_grad()
+                F.cross_entropy(module(X[rows]), y[rows]).backward()
+                opt.step()
+
+
+def _stacked(X, y, modules, orders, way):
+    from skweighted._stacking import StackJob, _conv, _memory, train_stack
+
+    jobs = [
+        StackJob(copy.deepcopy(m), o, BATCH, {"lr": 0.01}, None)
+        for m, o in zip(modules, orders)
+    ]
+    saved = _conv.CHANNELS_LAST, _conv.chain, _memory.max_models
+    try:
+        if way == "no channels-last":
+            _conv.CHANNELS_LAST = False
+        elif way == "vmap":
+            _conv.chain = lambda module: None
+        elif way.startswith("chunks of"):
+            k = int(way.split()[-1])
+            _memory.max_models = lambda module, largest, device: k
+        train_stack(jobs, X, y, memory_budget=1 << 40)
+    finally:
+        _conv.CHANNELS_LAST, _conv.chain, _memory.max_models = saved
+
+
+def bench(shapes, ways, repeats, epochs):
+    out = []
+    for shape in shapes:
+        data = _setup(shape, epochs)
+        times = {way: [] for way in ("separate", *ways)}
+        for _ in range(repeats + 1):  # the first round warms up, untimed
+            for way in times:
+                start = time.process_time()
+                if way == "separate":
+                    _separate(*data)
+                else:
+                    _stacked(*data, way)
+                times[way].append(time.process_time() - start)
+        median = {way: statistics.median(t[1:]) for way, t in times.items()}
+        row = {"shape": shape, "separate_s": median["separate"]}
+        row.update({way: median["separate"] / median[way] for way in ways})
+        out.append(row)
+        print(row, flush=True)
+    return out
+
+
+def markdown(results, ways, command):
+    lines = [
+        "## CNN stacks on a CPU: layout, chunks, vmap",
+        "",
+        "Generated by `benchmarks/bench_stacking_conv.py` (see its docstring): "
+        f"{N_MODELS} models, batch {BATCH}, separate plain PyTorch loops / "
+        "stacked, CPU time; above 1: stacking faster.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+        "",
+        "| network | separate (s) | " + " | ".join(ways) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in ways) + " |",
+    ]
+    for r in results:
+        cells = " | ".join(f"{r[w]:.2f}x" for w in ways)
+        lines.append(f"| {r['shape']} | {r['separate_s']:.2f} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--markdown", default=None)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(args.threads)
+    shapes = ["default 8", "default 16", "default 28", "deep 28"]
+    ways = ["engine", "no channels-last", *(f"chunks of {k}" for k in CHUNKS), "vmap"]
+    repeats = args.repeats
+    if args.quick:
+        shapes, repeats = ["default 8", "deep 28"], 1
+    results = bench(shapes, ways, repeats, args.epochs)
+    command = "python " + shlex.join(
+        ["benchmarks/bench_stacking_conv.py", *sys.argv[1:]]
+    )
+    report = markdown(results, ways, command)
+    print(report)
+    if args.markdown:
+        write_section(args.markdown, os.path.basename(__file__), report)
+
+
+if __name__ == "__main__":
+    main()
