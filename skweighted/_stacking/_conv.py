@@ -196,7 +196,7 @@ class GroupedConvNet:
 
 
 #: Convolutions on channels-last input: faster for every shape measured on a
-#: CPU, 1.3x on a stack of 12 CNNs at 8 x 8 to 28 x 28
+#: CPU, 1.4-1.8x on a stack of 12 CNNs at 8 x 8 to 28 x 28
 #: (``benchmarks/bench_stacking_conv.py``).
 CHANNELS_LAST = True
 

@@ -28,9 +28,9 @@ from ._optim import settings
 _FAST_ITERATOR_OPTIONS = {"batch_size", "shuffle"}
 #: On a CPU, ``torch.func.vmap`` over a network with ``Conv2d`` layers is
 #: slower than its separate fits once one model's largest activation (one
-#: batch) passes this many bytes: 1.4x faster at 256 KiB (8 x 8 images),
-#: 0.7x at 1 MiB (16 x 16), 0.6x at 3 MiB (28 x 28), 16 and 32 channels,
-#: batch 64 (``benchmarks/bench_stacking_conv.py``).
+#: batch) passes this many bytes: 1.2-1.4x faster at 256 KiB (8 x 8 images),
+#: 0.7-0.9x at 1 MiB (16 x 16), 0.6-0.8x at 3 MiB (28 x 28), 16 and 32
+#: channels, batch 64 (``benchmarks/bench_stacking_conv.py``).
 VMAP_CONV_BYTES = 512 << 10
 
 
