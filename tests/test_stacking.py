@@ -827,12 +827,16 @@ class _ReflectCNN(nn.Module):
         (lambda: _NormedCNN(3), True),
         (lambda: _ResidualCNN(3, (1, 4, 4)), False),  # not a chain
         (lambda: _ReflectCNN(3), False),  # F.conv2d pads with zeros only
-        (lambda: MLP(4, 3), False),  # no convolution
+        (lambda: MLP(4, 3), False),  # no BatchNorm: the MLP kernel (or vmap)
+        (lambda: _Normed(4, 3), True),  # Linear -> BatchNorm1d -> ReLU -> Dropout
+        (lambda: _Normed(4, 3, norm="layer"), False),  # LayerNorm: vmap
     ],
     ids=["built-in", "two blocks", "functional", "dropout2d", "residual",
-         "reflect padding", "mlp"],
+         "reflect padding", "mlp", "batchnorm mlp", "layernorm mlp"],
 )  # fmt: skip
 def test_which_networks_stack_as_grouped_convolutions(module, grouped):
+    """The chains the grouped path runs: CNNs, and MLPs with BatchNorm1d
+    (their head layers alone, on each model's rows, as bmm)."""
     from skweighted._stacking import _conv
 
     assert (_conv.chain(module()) is not None) is grouped

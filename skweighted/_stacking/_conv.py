@@ -7,11 +7,12 @@ A stack of ``n`` copies of a convolutional network runs as one network on
 channels (each model's own statistics, over its real rows), pooling and
 element-wise layers as they are (they act channel by channel); after the
 flatten, each model's rows ``(n, B, features)`` go through batched matrix
-products. Autograd gives the gradient. ``torch.func.vmap`` over the module
-runs the same arithmetic as ``n`` small convolutions and spends more around
-them than in them: slower than the separate fits on a CPU from 16 x 16
-images on. The convolutions take channels-last input (:data:`CHANNELS_LAST`)
-and a CPU stack is chunked by its largest activation
+products. An MLP with BatchNorm1d (a chain of head layers, no convolution)
+is that last part alone. Autograd gives the gradient. ``torch.func.vmap``
+over the module runs the same arithmetic as ``n`` small convolutions and
+spends more around them than in them: slower than the separate fits on a CPU
+from 16 x 16 images on. The convolutions take channels-last input
+(:data:`CHANNELS_LAST`) and a CPU stack is chunked by its largest activation
 (:func:`._memory.max_models`); ``benchmarks/bench_stacking_conv.py``
 measures all three choices.
 
@@ -53,8 +54,9 @@ def chain(module):
     ``(name, layer)`` (a flatten or a functional ReLU as ``(None, nn.Flatten())``
     or ``(None, nn.ReLU())``, the built-in CNN's conversion of integer input as
     ``(None, as_float)``), if it is a network the grouped path runs; else None."""
-    if not any(type(m) is nn.Conv2d for m in module.modules()):
-        return None
+    layer_kinds = {type(m) for m in module.modules()}
+    if not layer_kinds & {nn.Conv2d, nn.BatchNorm1d}:
+        return None  # an MLP without BatchNorm: the MLP kernel or vmap
     try:
         graph = torch.fx.Tracer(autowrap_functions=(as_float,)).trace(module)
     except Exception:  # control flow on the input, or anything fx cannot trace
@@ -136,6 +138,8 @@ def _ordered(layers):
     if as_float in kinds[1:]:
         return False
     flat = [i for i, layer in enumerate(kinds) if type(layer) is nn.Flatten]
+    if not flat:  # an MLP: head layers on (n, B, features) throughout
+        return all(type(k) in HEAD_LAYERS for k in kinds)
     if len(flat) != 1:
         return False
     before, after = kinds[: flat[0]], kinds[flat[0] + 1 :]
@@ -157,14 +161,19 @@ class GroupedConvNet:
 
     def __init__(self, layers):
         self.layers = layers
+        #: images first (convolutions, then one flatten), or an MLP's rows
+        self.images = any(type(layer) is nn.Flatten for _, layer in layers)
 
     def __call__(self, params, buffers, X, step, training=True):
         n, B = X.shape[:2]
         valid = step.get(_layers.VALID)
         if valid is not None and bool(valid.all()):
             valid = None  # no padding: PyTorch's own batch norm kernel
-        x = X.transpose(0, 1).reshape(B, n * X.shape[2], *X.shape[3:])
-        image = True
+        image = self.images
+        if image:
+            x = X.transpose(0, 1).reshape(B, n * X.shape[2], *X.shape[3:])
+        else:  # (n, B, features), as the head takes them
+            x = X
         for name, layer in self.layers:
             kind = type(layer)
             if layer is as_float:

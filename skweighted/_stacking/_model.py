@@ -167,7 +167,7 @@ class StackedModel:
             valid = self.steps.valid(step, n)
             if valid is not None:
                 drawn[_layers.VALID] = valid
-        if self._conv is not None:
+        if self._conv is not None and (self._conv.images or X.ndim == 3):
             return self._conv(params, buffers, X, drawn, training)
         if self._vmapped is None:
             base = copy.deepcopy(self._template).to("meta")
