@@ -252,13 +252,7 @@ class WeightedNet(NeuralNet):
         return self.decide(self.predict_proba(X))
 
     def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type="classifier",
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(),
-        )
+        return classifier_tags()
 
     def curves(self):
         """What the last training left: the epochs, the best one, the curves.
@@ -690,6 +684,18 @@ class WeightedNet(NeuralNet):
                 f"{len(self.history)}. Lower lr, scale the features, or check "
                 "the class and sample weights."
             )
+
+
+def classifier_tags():
+    """The tags scikit-learn's scorers read of a classifier on encoded labels
+    (the net, and a stack's view of one model's predictions)."""
+    from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+    return Tags(
+        estimator_type="classifier",
+        target_tags=TargetTags(required=True),
+        classifier_tags=ClassifierTags(),
+    )
 
 
 class RowSplit:

@@ -23,10 +23,11 @@ import torch
 from sklearn.metrics import get_scorer
 
 from .._early_stopping import Patience
+from .._net import classifier_tags
 from ..losses._base import decide, proba_function
 from ._criteria import label_entries
 from ._rows import take
-from ._schedule import epoch_ends
+from ._schedule import EpochEnds, new_positions
 
 
 class EarlyStops:
@@ -54,7 +55,7 @@ class EarlyStops:
             if j.valid is not None
         }
         self.n_models = len(jobs)
-        self.ends, self.last_step = epoch_ends(steps, self.patience)
+        self.ends = EpochEnds(steps, self.patience)
         device = y.device
         self.rows, self.share = {}, {}
         for m in self.patience:
@@ -79,16 +80,14 @@ class EarlyStops:
     def reorder(self, order, class_weight):
         """Follow the stack's new order (position ``i`` holds the model that
         was at ``order[i]``) and its reordered ``class_weight``."""
-        new = {old: i for i, old in enumerate(order)}
-        for name in ("patience", "last_step", "rows", "share", "best", "stopped",
-                     "losses", "scores", "mean", "scoring", "criteria"):  # fmt: skip
+        new = new_positions(order)
+        for name in ("patience", "rows", "share", "best", "stopped", "losses",
+                     "scores", "mean", "scoring", "criteria"):  # fmt: skip
             setattr(self, name, {new[m]: v for m, v in getattr(self, name).items()})
         self.losses = defaultdict(list, self.losses)
         self.scores = defaultdict(list, self.scores)
-        ends = defaultdict(list)
-        for step, pairs in self.ends.items():
-            ends[step] = [(new[m], e) for m, e in pairs]
-        self.ends, self.class_weight = ends, class_weight
+        self.ends.reorder(new)
+        self.class_weight = class_weight
 
     def done(self):
         """Whether every model of the chunk stops early and has stopped."""
@@ -96,7 +95,7 @@ class EarlyStops:
 
     def after_step(self, step, model, opt):
         """Score the models whose epoch ended at global ``step``."""
-        pending = [(m, e) for m, e in self.ends.get(step, ()) if m not in self.stopped]
+        pending = [(m, e) for m, e in self.ends.at(step) if m not in self.stopped]
         if not pending:
             return
         losses, logits = self._losses(model, pending)
@@ -124,7 +123,7 @@ class EarlyStops:
             labels, w, _ = label_entries(labels, w, w)
             batch = batch.repeat_interleave(self.y.shape[1])
         if self.class_weight is not None:
-            w = w * self.class_weight[m, self.last_step[m][e]][labels]
+            w = w * self.class_weight[m, self.ends.last_step[m][e]][labels]
         if self.mean[m]:  # normalization="mean": the number of losses
             total = torch.bincount(batch, minlength=len(share)).to(w.dtype)
         else:
@@ -188,10 +187,4 @@ class _Predictions:
         return decide(self.criterion, self.proba)
 
     def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type="classifier",
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(),
-        )
+        return classifier_tags()

@@ -36,6 +36,7 @@ from torch import nn
 from .. import _dropout
 from ..sampling import GLOBAL, epoch_seed
 from . import _rows
+from ._schedule import permute
 
 #: The key of a step's real rows among its inputs (no layer has this name).
 VALID = " valid"
@@ -159,8 +160,7 @@ class Steps:
     def reorder(self, order):
         """Put model ``order[i]``'s seed and generator at position ``i`` (the
         caller reorders :attr:`sizes`, which it shares)."""
-        for name in ("seeds", "epoch_starts", "generators"):
-            setattr(self, name, [getattr(self, name)[m] for m in order])
+        permute(self, ("seeds", "epoch_starts", "generators"), order)
 
     def valid(self, step, n):
         """``(n, width)``: 1 for the real rows of each model's batch (None

@@ -29,7 +29,7 @@ import torch
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from ._schedule import epoch_ends
+from ._schedule import EpochEnds, new_positions
 
 #: The optimizer settings a schedule may change from step to step.
 SCHEDULED = ("lr", "betas", "momentum")
@@ -145,19 +145,19 @@ class Plateaus:
                 dummy = torch.zeros(1, requires_grad=True)
                 opt = optimizer([dummy], **job.optimizer_kwargs)
                 self.policies[m] = (ReduceLROnPlateau(opt, **kwargs), monitor)
-        self.ends, self.last_step = epoch_ends(steps, self.policies)
+        self.ends = EpochEnds(steps, self.policies)
 
     def after_step(self, step, losses, sizes, early, opt):
         """Step the schedulers of the models whose epoch ended at global
         ``step`` and give ``opt`` the learning rates they set."""
-        for m, e in self.ends.get(step, ()):
+        for m, e in self.ends.at(step):
             if early is not None and m in early.stopped:
                 continue  # trains no more
             scheduler, monitor = self.policies[m]
             if monitor == "valid_loss":
                 score = early.losses[m][e]
             else:  # skorch's train_loss: batch losses averaged by batch size
-                first = self.last_step[m][e - 1] + 1 if e else 0
+                first = self.ends.last_step[m][e - 1] + 1 if e else 0
                 score = np.average(
                     losses[m, first : step + 1].tolist(),
                     weights=sizes[m, first : step + 1].tolist(),
@@ -167,9 +167,6 @@ class Plateaus:
 
     def reorder(self, order):
         """Follow the stack's new order (see :meth:`._early.EarlyStops.reorder`)."""
-        new = {old: i for i, old in enumerate(order)}
+        new = new_positions(order)
         self.policies = {new[m]: v for m, v in self.policies.items()}
-        self.last_step = {new[m]: v for m, v in self.last_step.items()}
-        self.ends = {
-            s: [(new[m], e) for m, e in pairs] for s, pairs in self.ends.items()
-        }
+        self.ends.reorder(new)

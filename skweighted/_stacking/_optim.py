@@ -18,6 +18,7 @@ import torch
 from torch.optim import adam, sgd
 
 from .._compat import fast_optimizer_kwargs, fused_adam_
+from ._schedule import permute
 
 #: The optimizers a stack implements, with the settings it reads from each.
 SUPPORTED = {
@@ -70,6 +71,11 @@ def settings(optimizer, kwargs, device="cpu"):
     return out
 
 
+def _key(settings, schedule):
+    """What models updated in one call share: their settings and schedule."""
+    return tuple(sorted(settings.items(), key=str)), repr(schedule)
+
+
 class StackedOptimizer:
     """One optimizer for the ``(M, P)`` parameters of a stack.
 
@@ -97,10 +103,8 @@ class StackedOptimizer:
         self.params = model.flat.detach()  # the same storage, no autograd
         self.per_model = per_model
         self.schedules = schedules or [None] * len(per_model)
-        self.keys = [
-            (tuple(sorted(s.items(), key=str)), repr(schedule))
-            for s, schedule in zip(per_model, self.schedules)
-        ]  # models with the same key and step count are updated together
+        # models with the same key and step count are updated together
+        self.keys = [_key(s, sch) for s, sch in zip(per_model, self.schedules)]
         self.steps = [0] * len(per_model)
         self.momentum = None  # SGD: created by the first step, as torch does
         if not self.sgd:
@@ -127,8 +131,7 @@ class StackedOptimizer:
         """Put the model at position ``order[i]`` at position ``i``: its
         settings, schedule, step count and state (the parameters are the
         model's, reordered by :meth:`StackedModel.reorder`)."""
-        for name in ("per_model", "schedules", "keys", "steps"):
-            setattr(self, name, [getattr(self, name)[m] for m in order])
+        permute(self, ("per_model", "schedules", "keys", "steps"), order)
         index = torch.as_tensor(order, device=self.params.device)
         for name in ("exp_avg", "exp_avg_sq", "max_sq", "momentum"):
             state = getattr(self, name, None)
@@ -140,8 +143,7 @@ class StackedOptimizer:
         """Model ``m`` steps with learning rate ``lr`` from now on."""
         if lr != self.per_model[m]["lr"]:
             self.per_model[m] = {**self.per_model[m], "lr": lr}
-            key = tuple(sorted(self.per_model[m].items(), key=str))
-            self.keys[m] = (key, self.keys[m][1])
+            self.keys[m] = _key(self.per_model[m], self.schedules[m])
             self._runs = {}
 
     def _blocks(self, n):

@@ -100,8 +100,7 @@ class PackedSchedule:
         """
         totals = [min(t, step) if m in models else t for m, t in enumerate(self.totals)]
         order = sorted(range(len(totals)), key=lambda m: -totals[m])  # stable
-        for name in ("orders", "batch_sizes", "offsets", "steps", "_starts"):
-            setattr(self, name, [getattr(self, name)[m] for m in order])
+        permute(self, ("orders", "batch_sizes", "offsets", "steps", "_starts"), order)
         self.totals = [totals[m] for m in order]
         return order
 
@@ -150,22 +149,50 @@ def epoch_lengths(orders):
     return orders.lengths() if hasattr(orders, "lengths") else [len(o) for o in orders]
 
 
-def epoch_ends(steps, models):
-    """Where the epochs of ``models`` (positions in the stack) end.
+class EpochEnds:
+    """Where the epochs of some models of a stack end, by their positions in
+    the stack, following the stack's reorders.
 
-    Returns
-    -------
-    ends : dict
-        Global step -> ``[(model, epoch)]`` of the epochs that end at it.
+    Parameters
+    ----------
+    steps : list of list of int
+        Per model, the steps of each of its epochs.
+    models : iterable of int
+        The positions of the models whose epoch ends are wanted.
+
+    Attributes
+    ----------
     last_step : dict
         Model -> the last global step of each of its epochs.
     """
-    ends, last_step = defaultdict(list), {}
-    for m in models:
-        last_step[m] = list(accumulate(steps[m], initial=-1))[1:]
-        for e, s in enumerate(last_step[m]):
-            ends[s].append((m, e))
-    return ends, last_step
+
+    def __init__(self, steps, models):
+        self._at, self.last_step = defaultdict(list), {}
+        for m in models:
+            self.last_step[m] = list(accumulate(steps[m], initial=-1))[1:]
+            for e, s in enumerate(self.last_step[m]):
+                self._at[s].append((m, e))
+
+    def at(self, step):
+        """``[(model, epoch)]`` of the epochs that end at global ``step``."""
+        return self._at.get(step, ())
+
+    def reorder(self, new):
+        """Follow the stack's new order (``new``: old position -> new)."""
+        self.last_step = {new[m]: v for m, v in self.last_step.items()}
+        self._at = {s: [(new[m], e) for m, e in p] for s, p in self._at.items()}
+
+
+def new_positions(order):
+    """Old position -> new, for a stack reordered so that position ``i``
+    holds the model that was at ``order[i]``."""
+    return {old: i for i, old in enumerate(order)}
+
+
+def permute(obj, names, order):
+    """Reorder the per-model lists ``names`` of ``obj`` by ``order``."""
+    for name in names:
+        setattr(obj, name, [getattr(obj, name)[m] for m in order])
 
 
 def step_counts(orders, batch_size):
